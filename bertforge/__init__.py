@@ -1,0 +1,23 @@
+"""bertforge: train, fine-tune and serve the BERT family; Hugging Face checkpoints in and out."""
+
+import logging
+
+from bertforge.config import EncoderConfig
+from bertforge.errors import BertforgeError, CheckpointError, ConfigError, DataError, TokenizerError
+from bertforge.heads import PreTrainingModel
+from bertforge.models import Encoder, EncoderOutput
+
+logging.getLogger(__name__).addHandler(logging.NullHandler())
+
+__all__ = [
+    "BertforgeError",
+    "CheckpointError",
+    "ConfigError",
+    "DataError",
+    "Encoder",
+    "EncoderConfig",
+    "EncoderOutput",
+    "PreTrainingModel",
+    "TokenizerError",
+]
+__version__ = "0.1.0"

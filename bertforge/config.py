@@ -1,0 +1,151 @@
+"""Encoder configuration and named presets.
+
+Field names follow Hugging Face's `BertConfig` where one exists (so a `config.json` maps
+almost one to one); the variant switches (`embedding_size`, `position`) follow
+`DESIGN.md`: a family is a preset plus composition, never a copied encoder.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from bertforge.errors import ConfigError
+
+ACTIVATIONS = ("gelu", "gelu_new", "gelu_pytorch_tanh", "relu", "silu", "swish")
+POSITIONS = ("absolute", "none")
+
+
+@dataclass
+class EncoderConfig:
+    """Shape and behaviour of a BERT-family encoder."""
+
+    model_type: str = "bert"  # the family, as HF's config.json names it
+    vocab_size: int = 30522
+    hidden_size: int = 768
+    num_hidden_layers: int = 12
+    num_attention_heads: int = 12
+    intermediate_size: int = 3072
+    hidden_act: str = "gelu"
+    max_position_embeddings: int = 512
+    type_vocab_size: int = 2
+    layer_norm_eps: float = 1e-12
+    hidden_dropout_prob: float = 0.1
+    attention_probs_dropout_prob: float = 0.1
+    initializer_range: float = 0.02
+    pad_token_id: int = 0
+    # Factorized embeddings (ALBERT): tokens live in `embedding_size` dims and are projected
+    # up to `hidden_size`. None means "same as hidden_size" (no projection).
+    embedding_size: int | None = None
+    # How positions enter the model: learned absolute embeddings (BERT) or none at all.
+    position: str = "absolute"
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    @property
+    def head_dim(self) -> int:
+        return self.hidden_size // self.num_attention_heads
+
+    @property
+    def embedding_dim(self) -> int:
+        return self.embedding_size or self.hidden_size
+
+    def validate(self) -> None:
+        """Raise `ConfigError` naming the first inconsistent field."""
+        for name in (
+            "vocab_size",
+            "hidden_size",
+            "num_hidden_layers",
+            "num_attention_heads",
+            "intermediate_size",
+            "max_position_embeddings",
+        ):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+                raise ConfigError(
+                    f"config field '{name}' must be a positive integer, got {value!r}"
+                )
+        if self.hidden_size % self.num_attention_heads:
+            raise ConfigError(
+                f"hidden_size={self.hidden_size} is not divisible by "
+                f"num_attention_heads={self.num_attention_heads}; pick a head count that divides it"
+            )
+        if not isinstance(self.type_vocab_size, int) or self.type_vocab_size < 0:
+            raise ConfigError(f"type_vocab_size must be >= 0, got {self.type_vocab_size!r}")
+        if self.embedding_size is not None and self.embedding_size <= 0:
+            raise ConfigError(f"embedding_size must be positive or null, got {self.embedding_size}")
+        if self.hidden_act not in ACTIVATIONS:
+            raise ConfigError(
+                f"unknown hidden_act {self.hidden_act!r}; choose one of {', '.join(ACTIVATIONS)}"
+            )
+        if self.position not in POSITIONS:
+            raise ConfigError(
+                f"unknown position {self.position!r}; choose one of {', '.join(POSITIONS)}"
+            )
+        for name in ("hidden_dropout_prob", "attention_probs_dropout_prob"):
+            p = getattr(self, name)
+            if not 0.0 <= p < 1.0:
+                raise ConfigError(f"{name} must be in [0, 1), got {p}")
+        if not 0 <= self.pad_token_id < self.vocab_size:
+            raise ConfigError(
+                f"pad_token_id={self.pad_token_id} is outside the vocabulary "
+                f"(vocab_size={self.vocab_size})"
+            )
+        if self.layer_norm_eps <= 0:
+            raise ConfigError(f"layer_norm_eps must be positive, got {self.layer_norm_eps}")
+
+    def check_vocab(self, tokenizer_vocab_size: int, source: str) -> None:
+        """A tokenizer may emit any id below its vocab size; the embedding must cover them all."""
+        if tokenizer_vocab_size > self.vocab_size:
+            raise ConfigError(
+                f"{source}: the tokenizer has {tokenizer_vocab_size} tokens but the model's "
+                f"embedding matrix has only {self.vocab_size} rows; use the tokenizer the model "
+                "was trained with, or resize the embeddings"
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], *, source: str = "config") -> EncoderConfig:
+        """Build from a plain dict; unknown keys are an error (typos must not pass silently)."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - names)
+        if unknown:
+            raise ConfigError(
+                f"{source}: unknown key(s) {', '.join(unknown)}; "
+                f"valid keys: {', '.join(sorted(names))}"
+            )
+        return cls(**d)
+
+    def replace(self, **changes: Any) -> EncoderConfig:
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def preset(cls, name: str, **overrides: Any) -> EncoderConfig:
+        """A named size (`tiny`, `mini`, `small`, `medium`, `base`, `large`) plus overrides."""
+        if name not in PRESETS:
+            raise ConfigError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
+        return cls.from_dict({**PRESETS[name], **overrides}, source=f"preset {name!r}")
+
+
+def _size(layers: int, hidden: int, heads: int) -> dict[str, int]:
+    return {
+        "num_hidden_layers": layers,
+        "hidden_size": hidden,
+        "num_attention_heads": heads,
+        "intermediate_size": 4 * hidden,
+    }
+
+
+# The 24 compact BERTs (Turc et al., 2019) use 64-dim heads; base/large are the paper sizes.
+PRESETS: dict[str, dict[str, Any]] = {
+    "tiny": _size(2, 128, 2),
+    "mini": _size(4, 256, 4),
+    "small": _size(4, 512, 8),
+    "medium": _size(8, 512, 8),
+    "base": _size(12, 768, 12),
+    "large": _size(24, 1024, 16),
+}

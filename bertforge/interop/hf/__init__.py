@@ -1,0 +1,1 @@
+"""The only package that knows Hugging Face key names: one adapter module per family."""

@@ -1,0 +1,106 @@
+"""The encoder stack: embeddings -> L blocks -> (optional) pooler. Returns hidden states only."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from bertforge.config import EncoderConfig
+from bertforge.errors import DataError
+from bertforge.interop.hf.pretrained import HFPretrained
+from bertforge.models.block import Block
+from bertforge.models.embeddings import Embeddings
+from bertforge.models.init import init_weights
+from bertforge.models.pooler import Pooler
+
+
+@dataclass
+class EncoderOutput:
+    last_hidden_state: torch.Tensor  # (B, T, H)
+    pooler_output: torch.Tensor | None = None  # (B, H)
+    hidden_states: tuple[torch.Tensor, ...] | None = None  # L + 1 x (B, T, H), embeddings first
+    attentions: tuple[torch.Tensor, ...] | None = None  # L x (B, nh, T, T)
+
+
+class Encoder(HFPretrained, nn.Module):
+    """A BERT-family encoder; the variant is chosen by `EncoderConfig`, not by subclassing."""
+
+    state_prefix = "encoder."  # where its weights sit in the canonical checkpoint namespace
+
+    def __init__(self, config: EncoderConfig, add_pooler: bool = True) -> None:
+        super().__init__()
+        self.config = config
+        self.embeddings = Embeddings(config)
+        self.layers = nn.ModuleList(Block(config) for _ in range(config.num_hidden_layers))
+        self.pooler = Pooler(config.hidden_size) if add_pooler else None
+        # Range-checking ids costs one reduction per batch; a training loop that validated its
+        # shards may switch it off.
+        self.check_inputs = True
+        self.apply(lambda m: init_weights(m, config.initializer_range))
+
+    @classmethod
+    def from_parts(cls, config: EncoderConfig, parts: set[str]) -> Encoder:
+        return cls(config, add_pooler="pooler" in parts)
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,  # (B, T)
+        attention_mask: torch.Tensor | None = None,  # (B, T) 1 = token, 0 = padding
+        token_type_ids: torch.Tensor | None = None,  # (B, T)
+        position_ids: torch.Tensor | None = None,  # (B, T)
+        output_hidden_states: bool = False,
+        output_attentions: bool = False,
+    ) -> EncoderOutput:
+        if self.check_inputs:
+            self._check_ids(input_ids, token_type_ids, position_ids)
+        mask = None
+        if attention_mask is not None and not bool(attention_mask.all()):
+            mask = attention_mask[:, None, None, :].bool()  # (B, 1, 1, T): keys a query may see
+        x = self.embeddings(input_ids, token_type_ids, position_ids)  # (B, T, H)
+        states = [x] if output_hidden_states else None
+        probs = [] if output_attentions else None
+        for block in self.layers:
+            x, p = block(x, mask, output_attentions)
+            if states is not None:
+                states.append(x)
+            if probs is not None:
+                probs.append(p)
+        return EncoderOutput(
+            last_hidden_state=x,
+            pooler_output=self.pooler(x) if self.pooler is not None else None,
+            hidden_states=tuple(states) if states is not None else None,
+            attentions=tuple(probs) if probs is not None else None,
+        )
+
+    def _check_ids(
+        self,
+        input_ids: torch.Tensor,
+        token_type_ids: torch.Tensor | None,
+        position_ids: torch.Tensor | None,
+    ) -> None:
+        """Out-of-range ids would fail deep inside an embedding lookup (or, on GPU, with an
+        asynchronous device assert); name the tensor and the likely cause instead."""
+        cfg = self.config
+        if input_ids.dim() != 2:
+            raise DataError(f"input_ids must be (batch, seq_len), not {tuple(input_ids.shape)}")
+        if position_ids is None and cfg.position == "absolute":
+            position_ids = input_ids.new_tensor([input_ids.shape[1] - 1])
+        checks = [
+            ("input_ids", input_ids, cfg.vocab_size, "the tokenizer does not match the model"),
+            ("token_type_ids", token_type_ids, cfg.type_vocab_size, "check type_vocab_size"),
+            ("position_ids", position_ids, cfg.max_position_embeddings, "truncate the inputs"),
+        ]
+        for name, ids, size, hint in checks:
+            if ids is None or not ids.numel():
+                continue
+            lo, hi = int(ids.min()), int(ids.max())
+            if lo < 0 or hi >= size:
+                raise DataError(
+                    f"{name} out of range: values span [{lo}, {hi}] but the model has {size} "
+                    f"embeddings; {hint}"
+                )
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
