@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(PY) -m bertforge.demo
+	$(VENV)/bin/bertforge demo
 
 test: $(STAMP)
 	BERTFORGE_SHARED_DATA=$(SHARED) $(PY) -m pytest -q -ra

@@ -34,3 +34,11 @@ def minilm_path() -> Path:
 @pytest.fixture(autouse=True)
 def _deterministic() -> None:
     torch.manual_seed(0)
+
+
+@pytest.fixture(scope="session")
+def doc_lines() -> list[str]:
+    """Non-blank lines of Python's bundled pydoc topics: varied English and code, no download."""
+    from pydoc_data.topics import topics
+
+    return [line for text in topics.values() for line in text.splitlines() if line.strip()]

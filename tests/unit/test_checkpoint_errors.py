@@ -9,8 +9,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from bertforge import CheckpointError, ConfigError, DataError, Encoder, EncoderConfig
-from bertforge import PreTrainingModel
+from bertforge import (
+    CheckpointError,
+    ConfigError,
+    DataError,
+    Encoder,
+    EncoderConfig,
+    PreTrainingModel,
+)
 
 TINY = EncoderConfig(
     vocab_size=100,
@@ -150,7 +156,7 @@ def test_presets_and_unknown_keys() -> None:
     assert (large.num_hidden_layers, large.hidden_size, large.vocab_size) == (24, 1024, 32000)
     with pytest.raises(ConfigError, match="unknown preset 'huge'"):
         EncoderConfig.preset("huge")
-    with pytest.raises(ConfigError, match="unknown key.*hiden_size"):
+    with pytest.raises(ConfigError, match=r"unknown key.*hiden_size"):
         EncoderConfig.from_dict({"hiden_size": 128})
     with pytest.raises(ConfigError, match="tokenizer has 200 tokens"):
         TINY.check_vocab(200, "tok")

@@ -1,0 +1,59 @@
+"""The `bertforge` command. Each command group lives in its own module; this one wires them
+and turns user errors into one line on stderr with exit code 2 (`--debug` for a traceback)."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import click
+import typer
+from typer.core import TyperGroup
+
+from bertforge.cli import demo, info, serve, tokenizer
+from bertforge.errors import BertforgeError
+
+
+class _Group(TyperGroup):
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except (BertforgeError, OSError) as e:
+            if ctx.meta.get("debug"):
+                raise
+            typer.echo(f"error: {e}", err=True)
+            raise typer.Exit(2) from None
+
+
+app = typer.Typer(
+    cls=_Group,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    help="Train, fine-tune and serve BERT-family models; HF checkpoints in and out.",
+)
+
+
+@app.callback()
+def _root(
+    ctx: typer.Context,
+    debug: bool = typer.Option(False, "--debug", help="Show full tracebacks on errors."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log at INFO level."),
+) -> None:
+    ctx.meta["debug"] = debug or os.environ.get("BERTFORGE_DEBUG") == "1"
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+
+
+app.command("info")(info.info)
+app.command("embed")(serve.embed)
+app.command("similarity")(serve.similarity)
+app.command("fill-mask")(serve.fill_mask)
+app.command("train-tokenizer")(tokenizer.train_tokenizer)
+app.command("demo")(demo.demo)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,32 @@
+"""`bertforge train-tokenizer`: a WordPiece (BERT) or byte-level BPE (RoBERTa) vocabulary."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from bertforge.tokenization import train_tokenizer as train
+
+
+def train_tokenizer(
+    kind: str = typer.Option("wordpiece", "--kind", help="wordpiece (BERT) or bpe (RoBERTa)."),
+    vocab_size: int = typer.Option(30522, "--vocab-size"),
+    inputs: list[Path] = typer.Option(..., "--input", "-i", help="Text files or directories."),
+    output: Path = typer.Option(..., "--output", "-o", help="Directory to save the tokenizer."),
+    lowercase: bool | None = typer.Option(
+        None, "--lowercase/--cased", help="Default: lowercase for wordpiece, cased for bpe."
+    ),
+    min_frequency: int = typer.Option(2, "--min-frequency", min=1),
+) -> None:
+    """Train a tokenizer on text files and save it in HF format."""
+    tok = train(
+        [str(p) for p in inputs],
+        kind=kind,
+        vocab_size=vocab_size,
+        lowercase=lowercase,
+        min_frequency=min_frequency,
+        show_progress=True,
+    )
+    tok.save_pretrained(output)
+    typer.echo(f"saved {kind} tokenizer with {tok.vocab_size} tokens to {output}", err=True)

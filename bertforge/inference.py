@@ -1,0 +1,121 @@
+"""Serving primitives on a loaded model: sentence embeddings, similarity, fill-mask."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from bertforge.errors import DataError
+from bertforge.heads import PreTrainingModel
+from bertforge.models import Encoder
+from bertforge.tokenization import Tokenizer
+
+POOLINGS = ("cls", "mean")
+
+
+def pool(hidden: torch.Tensor, mask: torch.Tensor, mode: str) -> torch.Tensor:
+    """(B, T, H), (B, T) -> (B, H). `mean` averages real tokens only, never padding."""
+    if mode == "cls":
+        return hidden[:, 0]
+    if mode == "mean":
+        m = mask.unsqueeze(-1).to(hidden.dtype)  # (B, T, 1)
+        return (hidden * m).sum(1) / m.sum(1).clamp(min=1.0)
+    raise DataError(f"unknown pooling {mode!r}; choose one of {', '.join(POOLINGS)}")
+
+
+def _max_length(tokenizer: Tokenizer, model: Encoder, max_length: int | None) -> int:
+    limit = model.config.max_position_embeddings
+    return min(max_length or tokenizer.model_max_length or limit, limit)
+
+
+def embed(
+    model: Encoder,
+    tokenizer: Tokenizer,
+    texts: list[str],
+    *,
+    pooling: str = "mean",
+    batch_size: int = 32,
+    max_length: int | None = None,
+    normalize: bool = False,
+    on_batch: Callable[[int, int], None] | None = None,
+) -> np.ndarray:
+    """Embed `texts` -> (N, H) float32. Batches are formed over length-sorted texts (less
+    padding), results come back in input order. `on_batch(rows, tokens)` reports progress."""
+    if pooling not in POOLINGS:
+        raise DataError(f"unknown pooling {pooling!r}; choose one of {', '.join(POOLINGS)}")
+    device = next(model.parameters()).device
+    length = _max_length(tokenizer, model, max_length)
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    out = np.empty((len(texts), model.config.hidden_size), dtype=np.float32)
+    with torch.inference_mode():
+        for start in range(0, len(order), batch_size):
+            idx = order[start : start + batch_size]
+            batch = tokenizer(
+                [texts[i] for i in idx],
+                max_length=length,
+                truncation=True,
+                padding=True,
+                return_tensors="pt",
+            ).to(device)
+            vectors = pool(model(**batch).last_hidden_state, batch["attention_mask"], pooling)
+            if normalize:
+                vectors = F.normalize(vectors, dim=-1)
+            out[idx] = vectors.float().cpu().numpy()
+            if on_batch is not None:
+                on_batch(len(idx), int(batch["attention_mask"].sum()))
+    return out
+
+
+def cosine(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.dot(a, b) / max(np.linalg.norm(a) * np.linalg.norm(b), 1e-12))
+
+
+@dataclass
+class Prediction:
+    token: str
+    token_id: int
+    score: float
+    sequence: str  # the decoded input with this token in place of its mask
+
+
+def fill_mask(
+    model: PreTrainingModel, tokenizer: Tokenizer, text: str, *, top_k: int = 5
+) -> list[list[Prediction]]:
+    """Top-k predictions for every mask token in `text`, one list per mask, left to right."""
+    mask_token = tokenizer.mask_token
+    batch = tokenizer(
+        [text],
+        max_length=_max_length(tokenizer, model.encoder, None),
+        truncation=True,
+        return_tensors="pt",
+    ).to(next(model.parameters()).device)
+    ids = batch["input_ids"]  # (1, T)
+    masked = ids == tokenizer.mask_token_id  # (1, T)
+    if not bool(masked.any()):
+        raise DataError(f"the text has no {mask_token} token to fill: {text!r}")
+    with torch.inference_mode():
+        logits = model(**batch, masked_positions=masked).mlm_logits  # (M, V)
+    probs = logits.float().softmax(-1)
+    top = probs.topk(min(top_k, probs.shape[-1]), dim=-1)
+    positions = masked[0].nonzero().flatten().tolist()
+    results = []
+    for row, pos in enumerate(positions):
+        preds = []
+        scores, token_ids = top.values[row].tolist(), top.indices[row].tolist()
+        for score, token_id in zip(scores, token_ids, strict=True):
+            filled = ids[0].clone()
+            filled[pos] = token_id
+            preds.append(
+                Prediction(
+                    token=tokenizer.decode([token_id], skip_special_tokens=False).strip(),
+                    token_id=token_id,
+                    score=score,
+                    sequence=tokenizer.decode(filled.tolist(), skip_special_tokens=True),
+                )
+            )
+        results.append(preds)
+    return results

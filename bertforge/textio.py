@@ -1,0 +1,96 @@
+"""Reading user text: files, directories, `.gz` and stdin, checked as UTF-8.
+
+Every decoding error names the file and the byte offset of the first bad byte.
+"""
+
+from __future__ import annotations
+
+import gzip
+import sys
+import zlib
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+from bertforge.errors import DataError
+
+STDIN = "-"
+SUFFIXES = (".txt", ".gz")
+
+
+def _not_utf8(source: str | Path, offset: int, bad: int) -> DataError:
+    where = "decompressed offset" if str(source).endswith(".gz") else "offset"
+    return DataError(
+        f"'{source}' is not valid UTF-8: byte 0x{bad:02x} at {where} {offset}; re-encode it, "
+        f"e.g. `iconv -f latin1 -t utf-8 {source}`"
+    )
+
+
+def resolve_files(paths: Iterable[str | Path]) -> list[Path]:
+    """Files as given; directories expand to their *.txt / *.gz files, recursively and sorted."""
+    files: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            found = sorted(f for f in path.rglob("*") if f.suffix in SUFFIXES and f.is_file())
+            if not found:
+                raise DataError(f"directory '{path}' has no *.txt or *.gz files; add text to it")
+            files += found
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise DataError(f"input file '{path}' does not exist; check the path")
+    if not files:
+        raise DataError("no input files given; pass at least one text file or directory")
+    return files
+
+
+def _open(path: Path) -> BinaryIO:
+    if path.suffix == ".gz":
+        return gzip.open(path, "rb")  # type: ignore[return-value]
+    return path.open("rb")
+
+
+def iter_lines(path: Path) -> Iterator[str]:
+    """Stream the non-blank lines of one file (`.gz` decompressed), line endings stripped."""
+    offset = 0  # in decompressed bytes for .gz
+    try:
+        with _open(path) as fh:
+            for raw in fh:
+                try:
+                    line = raw.decode("utf-8")
+                except UnicodeDecodeError as e:
+                    raise _not_utf8(path, offset + e.start, raw[e.start]) from None
+                offset += len(raw)
+                line = line.rstrip("\r\n")
+                if line.strip():
+                    yield line
+    except (OSError, EOFError, zlib.error) as e:
+        raise DataError(f"cannot read '{path}': {e}") from None
+
+
+def read_text(path: str | Path) -> str:
+    """A whole file (`-` = stdin) as checked UTF-8."""
+    if str(path) == STDIN:
+        source, data = "<stdin>", sys.stdin.buffer.read()
+    else:
+        if Path(path).is_dir():
+            raise DataError(f"'{path}' is a directory; pass a text file (one text per line)")
+        (p,) = resolve_files([path])
+        try:
+            with _open(p) as fh:
+                source, data = str(p), fh.read()
+        except (OSError, EOFError, zlib.error) as e:
+            raise DataError(f"cannot read '{p}': {e}") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise _not_utf8(source, e.start, data[e.start]) from None
+
+
+def read_lines(path: str | Path) -> list[str]:
+    """One text per line, line endings stripped; an input with no text is an error."""
+    lines = read_text(path).splitlines()
+    if not any(line.strip() for line in lines):
+        raise DataError(f"'{path}' is empty; expected one text per line")
+    return lines

@@ -1,0 +1,173 @@
+"""Read a tokenizer directory: tokenizer.json, or bare vocab.txt, or vocab.json + merges.txt."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tokenizers import Tokenizer as BackendTokenizer
+from tokenizers import models
+
+from bertforge.errors import TokenizerError
+from bertforge.tokenization.pipelines import (
+    VERY_LARGE_INTEGER,
+    SpecialTokens,
+    add_specials_to_backend,
+    attach_post_processor,
+    bpe_backend,
+    default_specials,
+    wordpiece_backend,
+)
+
+logger = logging.getLogger(__name__)
+
+_BACKEND_KINDS = {"WordPiece": "wordpiece", "BPE": "bpe"}
+
+
+@dataclass
+class Loaded:
+    backend: BackendTokenizer
+    kind: str
+    specials: SpecialTokens
+    model_max_length: int
+
+
+def backend_kind(backend: BackendTokenizer) -> str:
+    """'wordpiece' or 'bpe'; other `tokenizers` models are not supported."""
+    name = type(backend.model).__name__
+    if name not in _BACKEND_KINDS:
+        raise TokenizerError(
+            f"tokenizer model type {name} is not supported; bertforge handles WordPiece and BPE"
+        )
+    return _BACKEND_KINDS[name]
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise TokenizerError(f"{path} is not valid JSON ({e}); restore or delete it") from e
+    if not isinstance(data, dict):
+        raise TokenizerError(f"{path} must hold a JSON object, not {type(data).__name__}")
+    return data
+
+
+def _token_str(value: object) -> str | None:
+    # transformers writes special tokens either as strings or as serialized AddedToken dicts.
+    if isinstance(value, dict):
+        value = value.get("content")
+    return value if isinstance(value, str) else None
+
+
+def resolve_specials(
+    backend: BackendTokenizer, kind: str, config: dict[str, Any], special_map: dict[str, Any]
+) -> SpecialTokens:
+    """Config and special_tokens_map.json first, then the kind's defaults; only tokens in vocab."""
+    defaults = default_specials(kind)
+    chosen: dict[str, str | None] = {}
+    for role in SpecialTokens.roles():
+        key = f"{role}_token"
+        named = _token_str(config.get(key)) or _token_str(special_map.get(key))
+        token = named or getattr(defaults, role)
+        if token is not None and backend.token_to_id(token) is None:
+            if named:
+                logger.warning("%s %r is not in the vocabulary; ignoring it", key, token)
+            token = None
+        chosen[role] = token
+    return SpecialTokens(**chosen)
+
+
+def _from_tokenizer_json(path: Path) -> BackendTokenizer:
+    try:
+        text = path.read_text(encoding="utf-8")
+        json.loads(text)  # a precise message for plain JSON damage
+        return BackendTokenizer.from_str(text)
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise TokenizerError(f"{path} is not valid JSON ({e}); re-save the tokenizer") from e
+    except Exception as e:  # tokenizers raises bare Exception for schema errors
+        raise TokenizerError(f"{path} was rejected by the tokenizers library: {e}") from e
+
+
+def read_vocab_txt(path: Path) -> dict[str, int]:
+    """One token per line, id = line number, as transformers' `load_vocab` reads it."""
+    try:
+        lines = path.read_text(encoding="utf-8").split("\n")
+    except UnicodeDecodeError as e:
+        raise TokenizerError(f"{path} is not UTF-8 (byte {e.start}); re-save it as UTF-8") from e
+    if lines and lines[-1] == "":
+        lines.pop()  # the final newline ends the last line, it does not start a new one
+    if not lines:
+        raise TokenizerError(f"{path} is empty; a WordPiece vocab needs one token per line")
+    return {token: i for i, token in enumerate(lines)}
+
+
+def _from_vocab_txt(path: Path, config: dict[str, Any], special_map: dict[str, Any]) -> Loaded:
+    vocab = read_vocab_txt(path)
+    probe = BackendTokenizer(models.WordPiece(vocab, unk_token="[UNK]"))
+    specials = resolve_specials(probe, "wordpiece", config, special_map)
+    if specials.unk is None:
+        raise TokenizerError(f"{path} has no unknown token ([UNK]); add it or set unk_token")
+    backend = wordpiece_backend(
+        vocab,
+        specials.unk,
+        lowercase=bool(config.get("do_lower_case", True)),
+        strip_accents=config.get("strip_accents"),
+        chinese_chars=bool(config.get("tokenize_chinese_chars", True)),
+    )
+    add_specials_to_backend(backend, "wordpiece", specials)
+    attach_post_processor(backend, "wordpiece", specials)
+    return Loaded(backend, "wordpiece", specials, _max_length(config))
+
+
+def _from_vocab_json(
+    vocab_path: Path, merges_path: Path, config: dict[str, Any], special_map: dict[str, Any]
+) -> Loaded:
+    try:
+        vocab, merges = models.BPE.read_file(str(vocab_path), str(merges_path))
+    except Exception as e:  # tokenizers raises bare Exception for unreadable files
+        raise TokenizerError(f"could not read BPE files {vocab_path} / {merges_path}: {e}") from e
+    if not vocab:
+        raise TokenizerError(f"{vocab_path} is empty; a BPE vocab needs at least the byte alphabet")
+    add_prefix_space = bool(config.get("add_prefix_space", False))
+    backend = bpe_backend(vocab, merges, add_prefix_space=add_prefix_space)
+    specials = resolve_specials(backend, "bpe", config, special_map)
+    add_specials_to_backend(backend, "bpe", specials)
+    attach_post_processor(backend, "bpe", specials, add_prefix_space=add_prefix_space)
+    return Loaded(backend, "bpe", specials, _max_length(config))
+
+
+def _max_length(config: dict[str, Any]) -> int:
+    value = config.get("model_max_length")
+    return value if isinstance(value, int) and value > 0 else VERY_LARGE_INTEGER
+
+
+def load_directory(path: str | Path) -> Loaded:
+    """Load whichever supported files `path` holds, preferring tokenizer.json."""
+    root = Path(path)
+    if not root.is_dir():
+        what = "is a file" if root.exists() else "does not exist"
+        raise TokenizerError(
+            f"tokenizer directory {root} {what}; "
+            "pass a directory holding tokenizer.json or vocab.txt"
+        )
+    config = _read_json(root / "tokenizer_config.json")
+    special_map = _read_json(root / "special_tokens_map.json")
+    if (root / "tokenizer.json").is_file():
+        backend = _from_tokenizer_json(root / "tokenizer.json")
+        kind = backend_kind(backend)
+        specials = resolve_specials(backend, kind, config, special_map)
+        return Loaded(backend, kind, specials, _max_length(config))
+    if (root / "vocab.txt").is_file():
+        return _from_vocab_txt(root / "vocab.txt", config, special_map)
+    if (root / "vocab.json").is_file() and (root / "merges.txt").is_file():
+        return _from_vocab_json(root / "vocab.json", root / "merges.txt", config, special_map)
+    present = sorted(p.name for p in root.iterdir())[:8]
+    raise TokenizerError(
+        f"{root} holds no tokenizer: expected tokenizer.json, vocab.txt, or vocab.json + "
+        f"merges.txt (found: {', '.join(present) or 'nothing'}); point at a tokenizer directory"
+    )

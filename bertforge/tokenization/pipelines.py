@@ -1,0 +1,136 @@
+"""The two `tokenizers` pipelines bertforge supports: BERT WordPiece and RoBERTa byte-level BPE.
+
+Used both to train new tokenizers and to rebuild one from bare vocabulary files.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+from tokenizers import AddedToken, decoders, models, normalizers, pre_tokenizers, processors
+from tokenizers import Tokenizer as BackendTokenizer
+
+from bertforge.errors import TokenizerError
+
+# transformers' marker for "no length limit"; kept identical so configs round-trip.
+VERY_LARGE_INTEGER = int(1e30)
+
+KINDS = ("wordpiece", "bpe")
+
+
+@dataclass(frozen=True)
+class SpecialTokens:
+    """The strings that play each special role; None where a tokenizer has no such token."""
+
+    pad: str | None = None
+    unk: str | None = None
+    cls: str | None = None
+    sep: str | None = None
+    mask: str | None = None
+
+    @staticmethod
+    def roles() -> tuple[str, ...]:
+        return tuple(f.name for f in fields(SpecialTokens))
+
+
+WORDPIECE_SPECIALS = SpecialTokens(
+    pad="[PAD]", unk="[UNK]", cls="[CLS]", sep="[SEP]", mask="[MASK]"
+)
+BPE_SPECIALS = SpecialTokens(pad="<pad>", unk="<unk>", cls="<s>", sep="</s>", mask="<mask>")
+
+# Id order of the specials in a freshly trained vocabulary: [PAD]=0 as in BERT, <s>=0 as in RoBERTa.
+_TRAINING_ORDER = {
+    "wordpiece": ("pad", "unk", "cls", "sep", "mask"),
+    "bpe": ("cls", "pad", "sep", "unk", "mask"),
+}
+
+
+def default_specials(kind: str) -> SpecialTokens:
+    return WORDPIECE_SPECIALS if kind == "wordpiece" else BPE_SPECIALS
+
+
+def special_added_tokens(kind: str, specials: SpecialTokens, extra: list[str]) -> list[AddedToken]:
+    """The specials in training id order, then `extra`; a BPE <mask> eats the space before it."""
+    roles = [getattr(specials, role) for role in _TRAINING_ORDER[kind]]
+    tokens = [tok for tok in roles if tok is not None] + [t for t in extra if t not in roles]
+    return [
+        AddedToken(
+            tok, lstrip=kind == "bpe" and tok == specials.mask, normalized=False, special=True
+        )
+        for tok in tokens
+    ]
+
+
+def wordpiece_backend(
+    vocab: dict[str, int] | None,
+    unk_token: str,
+    *,
+    lowercase: bool,
+    strip_accents: bool | None,
+    chinese_chars: bool,
+) -> BackendTokenizer:
+    """The BERT pipeline; `vocab=None` gives an untrained model for WordPieceTrainer."""
+    backend = BackendTokenizer(
+        models.WordPiece(vocab, unk_token=unk_token, max_input_chars_per_word=100)
+    )
+    # strip_accents=None follows `lowercase`, exactly as original BERT does.
+    backend.normalizer = normalizers.BertNormalizer(
+        clean_text=True,
+        handle_chinese_chars=chinese_chars,
+        strip_accents=strip_accents,
+        lowercase=lowercase,
+    )
+    backend.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    backend.decoder = decoders.WordPiece(prefix="##")
+    return backend
+
+
+def bpe_backend(
+    vocab: dict[str, int] | None,
+    merges: list[tuple[str, str]] | None,
+    *,
+    lowercase: bool = False,
+    add_prefix_space: bool = False,
+) -> BackendTokenizer:
+    """The RoBERTa byte-level BPE pipeline; `vocab=None` gives an untrained model for BpeTrainer."""
+    backend = BackendTokenizer(models.BPE(vocab, merges, fuse_unk=False))
+    if lowercase:
+        backend.normalizer = normalizers.Lowercase()
+    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=add_prefix_space)
+    backend.decoder = decoders.ByteLevel()
+    return backend
+
+
+def _required_id(backend: BackendTokenizer, token: str | None, role: str) -> tuple[str, int]:
+    tid = backend.token_to_id(token) if token is not None else None
+    if token is None or tid is None:
+        raise TokenizerError(
+            f"the {role} token {token!r} is not in the vocabulary; add it or name the right "
+            f"token as {role}_token in tokenizer_config.json"
+        )
+    return token, tid
+
+
+def attach_post_processor(
+    backend: BackendTokenizer, kind: str, specials: SpecialTokens, *, add_prefix_space: bool = False
+) -> None:
+    """[CLS] A [SEP] B [SEP] (type ids 0/1) for WordPiece; <s> A </s></s> B </s> for BPE."""
+    cls = _required_id(backend, specials.cls, "cls")
+    sep = _required_id(backend, specials.sep, "sep")
+    if kind == "bpe":
+        backend.post_processor = processors.RobertaProcessing(
+            sep, cls, trim_offsets=True, add_prefix_space=add_prefix_space
+        )
+        return
+    c, s = cls[0], sep[0]
+    backend.post_processor = processors.TemplateProcessing(
+        single=f"{c}:0 $A:0 {s}:0",
+        pair=f"{c}:0 $A:0 {s}:0 $B:1 {s}:1",
+        special_tokens=[cls, sep],
+    )
+
+
+def add_specials_to_backend(backend: BackendTokenizer, kind: str, specials: SpecialTokens) -> None:
+    """Mark the special tokens so they are never split and can be skipped when decoding."""
+    tokens = special_added_tokens(kind, specials, [])
+    backend.add_special_tokens([t for t in tokens if backend.token_to_id(t.content) is not None])

@@ -1,0 +1,137 @@
+"""Train a BERT WordPiece or RoBERTa byte-level BPE tokenizer on text files."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterable, Iterator
+from itertools import chain, islice
+from pathlib import Path
+
+from tokenizers import AddedToken, pre_tokenizers, trainers
+from tokenizers import Tokenizer as BackendTokenizer
+
+from bertforge.errors import ConfigError, DataError
+from bertforge.textio import iter_lines, resolve_files
+from bertforge.tokenization.pipelines import (
+    KINDS,
+    attach_post_processor,
+    bpe_backend,
+    default_specials,
+    special_added_tokens,
+    wordpiece_backend,
+)
+from bertforge.tokenization.tokenizer import Tokenizer
+
+logger = logging.getLogger(__name__)
+
+_BATCH = 1000  # lines per trainer batch: fewer Python->Rust crossings than line by line
+_BYTE_ALPHABET = 256
+
+
+def _train(backend: BackendTokenizer, trainer: trainers.Trainer, paths: list[Path]) -> int:
+    """Stream every non-blank line of `paths` into the trainer; returns the line count."""
+    lines = chain.from_iterable(iter_lines(p) for p in paths)
+    count = 0
+
+    def batches() -> Iterator[list[str]]:
+        nonlocal count
+        while batch := list(islice(lines, _BATCH)):
+            count += len(batch)
+            yield batch
+
+    backend.train_from_iterator(batches(), trainer=trainer)
+    if count == 0:
+        names = ", ".join(str(p) for p in paths[:3])
+        raise DataError(f"empty corpus: no non-blank lines in {names}; check the input files")
+    return count
+
+
+def _train_wordpiece(
+    make_backend: Callable[[], BackendTokenizer],
+    paths: list[Path],
+    added: list[AddedToken],
+    **trainer_args: object,
+) -> tuple[BackendTokenizer, int]:
+    """WordPiece training made reproducible.
+
+    tokenizers 0.23 gives the "##x" continuation tokens ids in hash-map order, which also
+    changes merge tie-breaks, so two runs on the same text differ (huggingface/tokenizers#1794).
+    A merge-free first pass finds those tokens; the real pass gets them, sorted, as fixed
+    specials, and they are then dropped from the added-token list (they stay in the vocab).
+    """
+    probe = make_backend()
+    probe_args = {**trainer_args, "vocab_size": 0}
+    _train(probe, trainers.WordPieceTrainer(**probe_args), paths)
+    continuation = sorted(t for t in probe.get_vocab() if len(t) == 3 and t.startswith("##"))
+    pinned = [AddedToken(t, normalized=False, special=True) for t in continuation]
+
+    backend = make_backend()
+    trainer = trainers.WordPieceTrainer(special_tokens=added + pinned, **trainer_args)
+    count = _train(backend, trainer, paths)
+    spec = json.loads(backend.to_str())
+    keep = set(continuation)
+    spec["added_tokens"] = [t for t in spec["added_tokens"] if t["content"] not in keep]
+    return BackendTokenizer.from_str(json.dumps(spec)), count
+
+
+def train_tokenizer(
+    files: Iterable[str | Path],
+    kind: str,
+    vocab_size: int,
+    *,
+    lowercase: bool | None = None,
+    min_frequency: int = 2,
+    special_tokens: list[str] | None = None,
+    limit_alphabet: int = 1000,
+    show_progress: bool = False,
+    model_max_length: int = 512,
+) -> Tokenizer:
+    """Train a tokenizer on UTF-8 text files (or directories of *.txt / *.gz), one text per line.
+
+    kind "wordpiece": the BERT pipeline, lowercasing (and accent stripping) by default, specials
+    [PAD]=0 [UNK] [CLS] [SEP] [MASK]. kind "bpe": RoBERTa byte-level BPE, cased by default,
+    specials <s>=0 <pad> </s> <unk> <mask>. `special_tokens` are extra specials appended after
+    those. `limit_alphabet` caps WordPiece's initial characters; BPE always starts from bytes.
+    """
+    if kind not in KINDS:
+        raise ConfigError(f"tokenizer kind {kind!r} is unknown; use one of {', '.join(KINDS)}")
+    specials = default_specials(kind)
+    added = special_added_tokens(kind, specials, list(special_tokens or []))
+    floor = len(added) + (_BYTE_ALPHABET if kind == "bpe" else 1)
+    if vocab_size < floor:
+        raise ConfigError(f"vocab_size {vocab_size} is too small for {kind}; use at least {floor}")
+    if min_frequency < 1:
+        raise ConfigError(f"min_frequency must be at least 1, got {min_frequency}")
+    paths = resolve_files(files)  # fail on a missing path before any work
+    lower = (kind == "wordpiece") if lowercase is None else lowercase
+    logger.info("training %s tokenizer (vocab %d) on %d file(s)", kind, vocab_size, len(paths))
+
+    if kind == "wordpiece":
+        backend, count = _train_wordpiece(
+            lambda: wordpiece_backend(
+                None, str(specials.unk), lowercase=lower, strip_accents=None, chinese_chars=True
+            ),
+            paths,
+            added,
+            vocab_size=vocab_size,
+            min_frequency=min_frequency,
+            limit_alphabet=limit_alphabet,
+            continuing_subword_prefix="##",
+            show_progress=show_progress,
+        )
+    else:
+        backend = bpe_backend(None, None, lowercase=lower)
+        trainer = trainers.BpeTrainer(
+            vocab_size=vocab_size,
+            min_frequency=min_frequency,
+            special_tokens=added,
+            initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+            show_progress=show_progress,
+        )
+        count = _train(backend, trainer, paths)
+
+    attach_post_processor(backend, kind, specials)
+    tokenizer = Tokenizer(backend, specials=specials, model_max_length=model_max_length)
+    logger.info("trained on %d lines; vocabulary has %d ids", count, tokenizer.vocab_size)
+    return tokenizer
