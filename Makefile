@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 SHARED ?= ../shared/data
 
-.PHONY: install demo test lint format clean
+.PHONY: install demo test lint format clean bench-pretrain
 
 install: $(STAMP)
 
@@ -33,3 +33,6 @@ format: $(STAMP)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache
+
+bench-pretrain: $(STAMP)
+	$(PY) bench/pretrain_step.py

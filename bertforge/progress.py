@@ -5,6 +5,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.progress import (
     BarColumn,
+    DownloadColumn,
     MofNCompleteColumn,
     Progress,
     ProgressColumn,
@@ -12,6 +13,7 @@ from rich.progress import (
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
+    TransferSpeedColumn,
 )
 from rich.text import Text
 
@@ -37,6 +39,22 @@ def progress_bar(*, disable: bool = False) -> Progress:
         BarColumn(),
         MofNCompleteColumn(),
         RateColumn("rows"),
+        RateColumn("tok", field="tokens"),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        disable=disable,
+    )
+
+
+def bytes_progress_bar(*, disable: bool = False) -> Progress:
+    """For jobs measured in input bytes: `progress.update(task, completed=bytes, tokens=n)`."""
+    return Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
         RateColumn("tok", field="tokens"),
         TimeElapsedColumn(),
         TextColumn("ETA"),

@@ -26,15 +26,19 @@ def _not_utf8(source: str | Path, offset: int, bad: int) -> DataError:
     )
 
 
-def resolve_files(paths: Iterable[str | Path]) -> list[Path]:
-    """Files as given; directories expand to their *.txt / *.gz files, recursively and sorted."""
+def resolve_files(
+    paths: Iterable[str | Path], suffixes: tuple[str, ...] = SUFFIXES
+) -> list[Path]:
+    """Files as given; directories expand to their files with `suffixes` (default *.txt, *.gz),
+    recursively and sorted."""
     files: list[Path] = []
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            found = sorted(f for f in path.rglob("*") if f.suffix in SUFFIXES and f.is_file())
+            found = sorted(f for f in path.rglob("*") if f.suffix in suffixes and f.is_file())
             if not found:
-                raise DataError(f"directory '{path}' has no *.txt or *.gz files; add text to it")
+                kinds = " or ".join(f"*{s}" for s in suffixes)
+                raise DataError(f"directory '{path}' has no {kinds} files; add text to it")
             files += found
         elif path.is_file():
             files.append(path)

@@ -10,7 +10,7 @@ import click
 import typer
 from typer.core import TyperGroup
 
-from bertforge.cli import demo, info, serve, tokenizer
+from bertforge.cli import demo, info, pretrain, serve, tokenizer
 from bertforge.errors import BertforgeError
 
 
@@ -52,6 +52,9 @@ app.command("embed")(serve.embed)
 app.command("similarity")(serve.similarity)
 app.command("fill-mask")(serve.fill_mask)
 app.command("train-tokenizer")(tokenizer.train_tokenizer)
+app.command("pretrain")(pretrain.pretrain)
+app.command("export")(pretrain.export)
+app.command("plot")(pretrain.plot)
 app.command("demo")(demo.demo)
 
 

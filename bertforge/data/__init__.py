@@ -1,0 +1,1 @@
+"""Pretraining data: readers, instances, shards, and the loader that feeds the model."""

@@ -1,0 +1,377 @@
+"""`build_data`: raw text -> shards, streaming, with tokenization in worker processes.
+
+The main process reads documents and groups them into chunks; workers split sentences and
+tokenize whole chunks with the fast tokenizer's batch API (`workers.py`); the main process
+turns the results, in chunk order, into instances (`instances.py`) and shards (`shards.py`).
+Memory does not grow with the corpus: documents stream, at most 2 * workers chunks are in
+flight, the random-next reservoir is bounded and shards are flushed every
+`shard_size_tokens` tokens.
+
+Determinism: the output is a pure function of the inputs, the tokenizer and the parameters
+(seed included). It does not depend on `workers`: chunks are cut the same way whatever the
+worker count, results are consumed in chunk order, and chunk k draws from its own RNG seeded
+by (seed, k).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import resource
+import sys
+import time
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from itertools import count
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bertforge.data.instances import (
+    OBJECTIVES,
+    PAIR_OBJECTIVES,
+    InstanceCounts,
+    Packer,
+    PairMaker,
+    Reservoir,
+    TokenDoc,
+)
+from bertforge.data.readers import DOC_FORMATS, ReadStats, read_documents, resolve_inputs, text_size
+from bertforge.data.shards import (
+    FORMAT_VERSION,
+    MANIFEST,
+    SPLITS,
+    Layout,
+    ShardWriter,
+    read_manifest,
+    remove_build,
+    token_dtype,
+    write_manifest,
+)
+from bertforge.data.workers import chunked, results, worker_pool
+from bertforge.errors import ConfigError, DataError, TokenizerError
+from bertforge.progress import bytes_progress_bar
+from bertforge.tokenization import Tokenizer
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_SHARD_TOKENS = 1 << 24
+
+
+@dataclass(frozen=True)
+class BuildConfig:
+    """Everything that determines the output (the worker count does not)."""
+
+    objective: str = "nsp"
+    max_seq_len: int = 128
+    seed: int = 0
+    short_seq_prob: float = 0.1
+    doc_format: str = "blank-line"
+    jsonl_field: str = "text"
+    eval_fraction: float = 0.01
+    shard_size_tokens: int = DEFAULT_SHARD_TOKENS
+    skip_bad_utf8: bool = False
+    dupe_factor: int = 1
+
+    def validate(self) -> None:
+        if self.objective not in OBJECTIVES:
+            raise ConfigError(f"objective {self.objective!r}; use one of {', '.join(OBJECTIVES)}")
+        if self.doc_format not in DOC_FORMATS:
+            raise ConfigError(
+                f"doc format {self.doc_format!r}; use one of {', '.join(DOC_FORMATS)}"
+            )
+        for name, value, low in (
+            ("max_seq_len", self.max_seq_len, 8),
+            ("seed", self.seed, 0),
+            ("dupe_factor", self.dupe_factor, 1),
+            ("shard_size_tokens", self.shard_size_tokens, 1),
+        ):
+            if value < low:
+                raise ConfigError(f"{name} {value}; use at least {low}")
+        for name, value in (
+            ("short_seq_prob", self.short_seq_prob),
+            ("eval_fraction", self.eval_fraction),
+        ):
+            if not 0.0 <= value < 1.0:
+                raise ConfigError(f"{name} {value}; use a value in [0, 1)")
+        if self.objective == "full-sentences" and self.dupe_factor != 1:
+            raise ConfigError(
+                "dupe_factor > 1 repeats identical full-sentences packs; masking is dynamic, "
+                "so use 1 and train for more epochs"
+            )
+
+
+@dataclass
+class BuildResult:
+    directory: Path
+    manifest: dict[str, Any]
+    up_to_date: bool = False  # an existing build with the same parameters was kept
+    seconds: float = 0.0
+    peak_rss_bytes: int = 0  # this process
+    peak_worker_rss_bytes: int = 0  # the largest finished child process (a worker)
+
+
+_M64 = (1 << 64) - 1
+
+
+def _unit_hash(seed: int, i: int) -> float:
+    """A uniform number in [0, 1) from (seed, i): splitmix64."""
+    z = (i + (seed + 1) * 0x9E3779B97F4A7C15) & _M64
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _M64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _M64
+    return (z ^ (z >> 31)) / 2.0**64
+
+
+class _Split:
+    """Instance making and shard writing for one split (train or eval)."""
+
+    def __init__(self, cfg: BuildConfig, layout: Layout, writer: ShardWriter, sep: int | None):
+        self.cfg, self.writer = cfg, writer
+        self.pair = cfg.objective in PAIR_OBJECTIVES
+        self.reservoir = Reservoir()
+        self.maker: PairMaker | Packer
+        if cfg.objective == "full-sentences":
+            if sep is None:
+                raise TokenizerError(
+                    "full-sentences needs a separator token; the tokenizer has none"
+                )
+            self.maker = Packer(cfg.max_seq_len - layout.single_specials, sep)
+        else:
+            budget = cfg.max_seq_len - (
+                layout.pair_specials if self.pair else layout.single_specials
+            )
+            self.maker = PairMaker(cfg.objective, budget, cfg.short_seq_prob)
+        self.documents = self.skipped = self.skipped_tokens = self.source_tokens = 0
+
+    def add(self, doc: TokenDoc, rng: random.Random) -> None:
+        self.documents += 1
+        if doc.sentences < (2 if self.pair else 1):
+            self.skipped += 1
+            self.skipped_tokens += len(doc.tokens)
+        elif isinstance(self.maker, Packer):
+            self.source_tokens += len(doc.tokens)
+            for draft in self.maker.add(doc):
+                self.writer.add(draft)
+        else:
+            self.source_tokens += len(doc.tokens)
+            for _ in range(self.cfg.dupe_factor):
+                for draft in self.maker.document(doc, rng, self.reservoir):
+                    self.writer.add(draft)
+        if self.cfg.objective == "nsp":
+            self.reservoir.add(doc)  # after its own instances: never its own random next
+
+    def close(self) -> None:
+        if isinstance(self.maker, Packer):
+            for draft in self.maker.finish():
+                self.writer.add(draft)
+        self.writer.close()
+
+
+def build_data(
+    tokenizer: Tokenizer,
+    inputs: Sequence[str | Path],
+    output: str | Path,
+    config: BuildConfig | None = None,
+    *,
+    workers: int = 0,
+    force: bool = False,
+    progress: bool = False,
+) -> BuildResult:
+    """Build shards in `output` from text `inputs`; see the module docstring.
+
+    An existing build with the same parameters is kept (`up_to_date`) unless `force`; one with
+    other parameters is an error unless `force`; a crashed build (no valid manifest) is removed.
+    """
+    cfg = config or BuildConfig()
+    cfg.validate()
+    files = resolve_inputs(inputs)
+    out = Path(output)
+    if out.exists() and not out.is_dir():
+        raise DataError(f"--output '{out}' is a file; pass a directory")
+    params = _params(tokenizer, files, cfg)
+    try:
+        existing = read_manifest(out)
+    except DataError:
+        existing = None
+    if existing is not None and not force:
+        differ = [k for k in params if existing.get(k) != params[k]]
+        if not differ:
+            logger.info("'%s' is up to date (same inputs and parameters); --force rebuilds", out)
+            return BuildResult(out, existing, up_to_date=True)
+        raise DataError(
+            f"'{out}' holds data built with other {', '.join(differ)}; pass --force to rebuild "
+            "it or choose another --output"
+        )
+    out.mkdir(parents=True, exist_ok=True)
+    (out / MANIFEST).unlink(missing_ok=True)  # from here on the directory reads as incomplete
+    removed = remove_build(out)
+    if removed and existing is None:
+        logger.warning("removed %d files of an incomplete build in '%s'; rebuilding", removed, out)
+    start = time.perf_counter()
+    try:
+        manifest = _build(tokenizer, files, out, cfg, params, workers, progress)
+    except BaseException:
+        remove_build(out)
+        raise
+    result = BuildResult(out, manifest, seconds=time.perf_counter() - start)
+    result.peak_rss_bytes, result.peak_worker_rss_bytes = _peak_rss()
+    c = manifest["counts"]
+    logger.info(
+        "built %d instances, %d tokens from %.1f MB in %.1f s (%.2f MB/s, %d workers); "
+        "peak RSS %.0f MiB main, %.0f MiB largest worker",
+        c["instances"], c["tokens"], c["bytes_in"] / 1e6, result.seconds,
+        c["bytes_in"] / 1e6 / max(result.seconds, 1e-9), workers,
+        result.peak_rss_bytes / 2**20, result.peak_worker_rss_bytes / 2**20,
+    )  # fmt: skip
+    return result
+
+
+def _peak_rss() -> tuple[int, int]:
+    """Peak resident memory of this process and of its largest finished child, in bytes."""
+    unit = 1 if sys.platform == "darwin" else 1024  # ru_maxrss is in KiB on Linux
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * unit
+    return own, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * unit
+
+
+def _params(tokenizer: Tokenizer, files: list[Path], cfg: BuildConfig) -> dict[str, Any]:
+    """What a build depends on; an existing build with equal params is up to date."""
+    build = {k: v for k, v in asdict(cfg).items() if k not in _TOP_LEVEL}
+    build["inputs"] = [
+        {"path": str(f.resolve()), "bytes": f.stat().st_size, "mtime_ns": f.stat().st_mtime_ns}
+        for f in files
+    ]
+    top = {k: getattr(cfg, k) for k in _TOP_LEVEL}
+    return {**top, "tokenizer_fingerprint": tokenizer.fingerprint(), "build": build}
+
+
+_TOP_LEVEL = ("objective", "max_seq_len", "seed", "short_seq_prob")
+
+
+def _build(
+    tokenizer: Tokenizer,
+    files: list[Path],
+    out: Path,
+    cfg: BuildConfig,
+    params: dict[str, Any],
+    workers: int,
+    progress: bool,
+) -> dict[str, Any]:
+    layout = Layout.from_backend(tokenizer.backend)
+    pair = cfg.objective in PAIR_OBJECTIVES
+    budget = cfg.max_seq_len - (layout.pair_specials if pair else layout.single_specials)
+    if budget < 4:
+        raise ConfigError(f"max_seq_len {cfg.max_seq_len} leaves {budget} tokens of text; raise it")
+    dtype = token_dtype(tokenizer.vocab_size)
+    numbers, entries = count(), []
+    splits = {
+        name: _Split(
+            cfg,
+            layout,
+            ShardWriter(out, name, layout, dtype, cfg.shard_size_tokens, cfg.max_seq_len,
+                        numbers, entries),
+            tokenizer.sep_token_id,
+        )
+        for name in SPLITS
+    }  # fmt: skip
+    stats, cuts = ReadStats(), deque()
+    docs = read_documents(
+        files, doc_format=cfg.doc_format, jsonl_field=cfg.jsonl_field,
+        skip_bad_utf8=cfg.skip_bad_utf8, stats=stats,
+    )  # fmt: skip
+    doc_id = sentences = 0
+    with (
+        worker_pool(workers, tokenizer.backend, budget // 2 if pair else budget) as pool,
+        bytes_progress_bar(disable=not progress) as bar,
+    ):
+        task = bar.add_task("build-data", total=sum(map(text_size, files)), tokens=0)
+        for k, (ids, pieces, doc_pieces, doc_sentences) in enumerate(
+            results(chunked(docs, stats, cuts), pool, workers)
+        ):
+            n_docs, read = cuts.popleft()
+            rng = random.Random(cfg.seed << 32 | k)  # per chunk: independent of scheduling
+            bounds = np.concatenate(([0], np.cumsum(pieces))).tolist()
+            p = 0
+            for d in range(n_docs):
+                n, base = int(doc_pieces[d]), bounds[p]
+                doc_bounds = [b - base for b in bounds[p : p + n + 1]]
+                doc = TokenDoc(doc_id, ids[base : bounds[p + n]], doc_bounds, int(doc_sentences[d]))
+                test = _unit_hash(cfg.seed, doc_id) < cfg.eval_fraction
+                splits["eval" if test else "train"].add(doc, rng)
+                p, doc_id = p + n, doc_id + 1
+            sentences += int(doc_sentences.sum())
+            bar.update(task, completed=read, tokens=sum(s.writer.tokens for s in splits.values()))
+    for split in splits.values():
+        split.close()
+    counts = _counts(splits, doc_id, sentences, stats)
+    _check_usable(counts, cfg, files)
+    if cfg.eval_fraction > 0 and not splits["eval"].writer.instances:
+        logger.warning(
+            "no eval instances: none of %d documents drew the eval fraction %g; pass a larger "
+            "--eval-fraction or more text", doc_id, cfg.eval_fraction,
+        )  # fmt: skip
+    manifest = {
+        "format_version": FORMAT_VERSION,
+        **params,
+        "tokenizer_kind": tokenizer.kind,
+        "vocab_size": tokenizer.vocab_size,
+        "token_dtype": dtype.name,
+        "special_ids": {
+            role: getattr(tokenizer, f"{role}_token_id")
+            for role in ("cls", "sep", "pad", "mask", "unk")
+        },
+        "layout": layout.to_json(),
+        "shards": entries,
+        "counts": counts,
+    }
+    write_manifest(out, manifest)
+    return manifest
+
+
+def _counts(
+    splits: dict[str, _Split], documents: int, sentences: int, stats: ReadStats
+) -> dict[str, Any]:
+    made = [s.maker.counts for s in splits.values()]
+    labels: dict[str, int] = {}
+    for c in made:
+        for label, n in sorted(c.labels.items()):
+            labels[str(label)] = labels.get(str(label), 0) + n
+    total = {f: sum(getattr(c, f) for c in made) for f in _INSTANCE_FIELDS}
+    return {
+        "documents": documents,
+        "sentences": sentences,
+        "instances": sum(s.writer.instances for s in splits.values()),
+        "tokens": sum(s.writer.tokens for s in splits.values()),
+        "bytes_in": stats.bytes,
+        "skipped_short_docs": sum(s.skipped for s in splits.values()),
+        "skipped_tokens": sum(s.skipped_tokens for s in splits.values()),
+        "source_tokens": sum(s.source_tokens for s in splits.values()),
+        **total,
+        "bad_utf8_lines": stats.bad_utf8_lines,
+        "labels": labels,
+    }
+
+
+_INSTANCE_FIELDS = tuple(f for f in InstanceCounts.__dataclass_fields__ if f != "labels")
+
+
+def _check_usable(counts: dict[str, Any], cfg: BuildConfig, files: list[Path]) -> None:
+    names = ", ".join(f"'{f}'" for f in files[:3]) + (
+        f" and {len(files) - 3} more" if len(files) > 3 else ""
+    )
+    if counts["instances"]:
+        if counts["skipped_short_docs"]:
+            logger.info(
+                "skipped %d of %d documents (%d tokens) with too few sentences for %s",
+                counts["skipped_short_docs"], counts["documents"], counts["skipped_tokens"],
+                cfg.objective,
+            )  # fmt: skip
+        return
+    if not counts["sentences"]:
+        raise DataError(f"empty corpus: no text in {names}; check the files and --doc-format")
+    raise DataError(
+        f"all {counts['documents']} documents in {names} are shorter than two sentences, so "
+        f"{cfg.objective} has no sentence pairs; check --doc-format (blank-line: blank lines "
+        "end documents) or use --objective single"
+    )

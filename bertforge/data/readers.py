@@ -1,0 +1,180 @@
+"""Stream documents out of text files, directories, `.gz`, JSON lines and WikiExtractor output.
+
+A document is a list of paragraphs (strings); sentences are split later, in the workers.
+Nothing here holds more than one document in memory.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import zlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from itertools import chain
+from pathlib import Path
+
+from bertforge.errors import DataError
+from bertforge.textio import _not_utf8, _open, resolve_files
+
+logger = logging.getLogger(__name__)
+
+DOC_FORMATS = ("blank-line", "line", "jsonl", "wiki")
+INPUT_SUFFIXES = (".txt", ".gz", ".jsonl")
+# WikiExtractor section headings are short lines ending in "." ("History.", "Early life and
+# family ancestry."); in enwiki nearly all such lines of <= 6 words are headings.
+HEADING_MAX_WORDS = 6
+_WIKI_OPEN = re.compile(r"<doc[\s>]")
+
+
+@dataclass
+class ReadStats:
+    """Running totals, updated as documents are read (the builder reports them as progress)."""
+
+    files: int = 0
+    bytes: int = 0  # raw bytes read; decompressed for .gz
+    bad_utf8_lines: int = 0
+    per_file_bad: dict[str, int] = field(default_factory=dict)
+
+
+def resolve_inputs(paths: Iterable[str | Path]) -> list[Path]:
+    """Input files in order; directories expand recursively to *.txt, *.gz and *.jsonl."""
+    return resolve_files(paths, suffixes=INPUT_SUFFIXES)
+
+
+def text_size(path: Path) -> int:
+    """Bytes of text in a file: the gzip trailer's size field for .gz (exact below 4 GiB)."""
+    if path.suffix != ".gz":
+        return path.stat().st_size
+    with path.open("rb") as fh:
+        fh.seek(-4, 2)
+        return int.from_bytes(fh.read(4), "little")
+
+
+def _lines(path: Path, skip_bad_utf8: bool, stats: ReadStats) -> Iterator[str]:
+    """Every line of a file (blank ones included), line ending stripped, UTF-8 checked."""
+    offset = 0
+    bad = 0
+    try:
+        with _open(path) as fh:
+            for raw in fh:
+                try:
+                    line = raw.decode("utf-8")
+                except UnicodeDecodeError as e:
+                    if not skip_bad_utf8:
+                        raise _not_utf8(path, offset + e.start, raw[e.start]) from None
+                    line = raw.decode("utf-8", "replace")
+                    bad += 1
+                if offset == 0:
+                    line = line.removeprefix("\ufeff")  # a UTF-8 byte order mark
+                offset += len(raw)
+                stats.bytes += len(raw)
+                yield line.rstrip("\r\n")
+    except (OSError, EOFError, zlib.error) as e:
+        raise DataError(f"cannot read '{path}': {e}") from None
+    if bad:
+        stats.bad_utf8_lines += bad
+        stats.per_file_bad[str(path)] = bad
+        logger.warning("'%s': replaced invalid UTF-8 in %d lines (--skip-bad-utf8)", path, bad)
+
+
+def _blank_line_docs(lines: Iterator[str]) -> Iterator[list[str]]:
+    # A block of non-blank lines is one document; its lines are wrapped text of one paragraph.
+    block: list[str] = []
+    for line in lines:
+        if line.strip():
+            block.append(line.strip())
+        elif block:
+            yield [" ".join(block)]
+            block = []
+    if block:
+        yield [" ".join(block)]
+
+
+def _line_docs(lines: Iterator[str]) -> Iterator[list[str]]:
+    for line in lines:
+        if line.strip():
+            yield [line.strip()]
+
+
+def _jsonl_docs(lines: Iterator[str], path: Path, key: str) -> Iterator[list[str]]:
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise DataError(f"'{path}' line {number} is not valid JSON ({e.msg})") from None
+        value = record.get(key) if isinstance(record, dict) else None
+        if not isinstance(value, str):
+            raise DataError(
+                f"'{path}' line {number} has no text field '{key}'; pass --jsonl-field NAME"
+            )
+        # Each line of the field is a paragraph: sentences do not run across them.
+        yield [p.strip() for p in value.splitlines() if p.strip()]
+
+
+def _is_heading(line: str) -> bool:
+    return line.endswith(".") and len(line.split()) <= HEADING_MAX_WORDS
+
+
+def _wiki_docs(lines: Iterator[str]) -> Iterator[list[str]]:
+    doc: list[str] | None = None
+    expect_title = False
+    for line in lines:
+        text = line.strip()
+        if _WIKI_OPEN.match(text):
+            doc, expect_title = [], True
+        elif text == "</doc>":
+            if doc is not None:
+                yield doc
+            doc = None
+        elif doc is not None and text:
+            if expect_title:
+                expect_title = False  # the article title repeats the <doc title=...>
+            elif not _is_heading(text):
+                doc.append(text)
+    if doc:
+        yield doc  # a truncated file without the closing </doc>
+
+
+def _detect(path: Path, lines: Iterator[str], doc_format: str) -> tuple[str, Iterator[str]]:
+    """The format of one file: `.jsonl` and files starting with `<doc ` override blank-line."""
+    if doc_format != "blank-line":
+        return doc_format, lines
+    if path.name.endswith((".jsonl", ".jsonl.gz")):
+        return "jsonl", lines
+    head: list[str] = []
+    for line in lines:
+        head.append(line)
+        if line.strip():
+            break
+    fmt = "wiki" if head and _WIKI_OPEN.match(head[-1].lstrip()) else doc_format
+    return fmt, chain(head, lines)
+
+
+def read_documents(
+    files: Iterable[Path],
+    *,
+    doc_format: str = "blank-line",
+    jsonl_field: str = "text",
+    skip_bad_utf8: bool = False,
+    stats: ReadStats | None = None,
+) -> Iterator[list[str]]:
+    """Documents (lists of paragraph strings, possibly empty) of each file in turn."""
+    if doc_format not in DOC_FORMATS:
+        raise DataError(f"--doc-format {doc_format!r}; choose one of {', '.join(DOC_FORMATS)}")
+    stats = stats if stats is not None else ReadStats()
+    for path in files:
+        stats.files += 1
+        fmt, lines = _detect(path, _lines(path, skip_bad_utf8, stats), doc_format)
+        logger.debug("reading %s as %s", path, fmt)
+        if fmt == "blank-line":
+            yield from _blank_line_docs(lines)
+        elif fmt == "line":
+            yield from _line_docs(lines)
+        elif fmt == "jsonl":
+            yield from _jsonl_docs(lines, path, jsonl_field)
+        else:
+            yield from _wiki_docs(lines)

@@ -1,0 +1,304 @@
+"""The shard format (DESIGN.md): write it, verify it, read it.
+
+An output directory holds, per shard XXXXX (numbered across splits in write order):
+- `tokens-XXXXX.bin`: flat token ids with special tokens inserted, uint16 if the vocabulary
+  has fewer than 65,536 ids else uint32;
+- `index-XXXXX.npy`: int64 (N, 4) rows (offset in tokens within the shard, len_a incl. its
+  specials, len_b incl. its specials or 0, label);
+- `manifest.json`, written last and atomically: without a valid one the directory is an
+  incomplete build. Every file is written beside its target and renamed into place.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import re
+from dataclasses import dataclass
+from itertools import count
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bertforge.atomic import atomic_path
+from bertforge.data.instances import Draft
+from bertforge.errors import DataError
+
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+SPLITS = ("train", "eval")
+_OURS = re.compile(r"(tokens-\d{5}\.bin|index-\d{5}\.npy|manifest\.json)(\..*\.tmp)?")
+
+
+def token_dtype(vocab_size: int) -> np.dtype:
+    return np.dtype(np.uint16 if vocab_size < 2**16 else np.uint32)
+
+
+def remove_build(directory: Path) -> int:
+    """Delete our shard, manifest and temporary files (nothing else); returns how many."""
+    removed = 0
+    for path in directory.iterdir() if directory.is_dir() else ():
+        if _OURS.fullmatch(path.name.lstrip(".")) and path.is_file():
+            path.unlink()
+            removed += 1
+    return removed
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where special tokens go, read from the tokenizer's post-processor: [CLS] A [SEP] B [SEP]
+    for WordPiece, <s> A </s></s> B </s> for RoBERTa BPE."""
+
+    single: tuple[np.ndarray, np.ndarray]  # prefix, suffix
+    pair: tuple[np.ndarray, np.ndarray, np.ndarray]  # prefix, middle, suffix
+    segment_b_type: int  # token type id of B (0 for RoBERTa)
+
+    @classmethod
+    def from_backend(cls, backend: Any) -> Layout:
+        """`backend` is a `tokenizers.Tokenizer`."""
+        # (post_process() on separate encodings loses A's sequence ids; a pair encode keeps them)
+        pair = backend.encode("a", "b", add_special_tokens=True)
+        single = backend.encode("a", add_special_tokens=True)
+        pre, mid, post = _specials_around(pair.ids, pair.sequence_ids, 3)
+        s_pre, s_post = _specials_around(single.ids, single.sequence_ids, 2)
+        b_types = [t for t, s in zip(pair.type_ids, pair.sequence_ids, strict=True) if s == 1]
+        return cls((s_pre, s_post), (pre, mid, post), int(b_types[0]) if b_types else 1)
+
+    @property
+    def single_specials(self) -> int:
+        return sum(len(x) for x in self.single)
+
+    @property
+    def pair_specials(self) -> int:
+        return sum(len(x) for x in self.pair)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "single": [x.tolist() for x in self.single],
+            "pair": [x.tolist() for x in self.pair],
+            "segment_b_type": self.segment_b_type,
+        }
+
+
+def _specials_around(ids: list[int], seq_ids: list[int | None], groups: int) -> list[np.ndarray]:
+    """Split the special ids into the runs before, between and after the sequences."""
+    runs: list[list[int]] = [[]]
+    for tid, seq in zip(ids, seq_ids, strict=True):
+        if seq is None:
+            runs[-1].append(tid)
+        elif len(runs) <= seq + 1:
+            runs.append([])
+    runs += [[] for _ in range(groups - len(runs))]
+    return [np.array(r, dtype=np.int32) for r in runs]
+
+
+class ShardWriter:
+    """Appends drafts of one split to shards of about `shard_tokens` tokens each."""
+
+    def __init__(
+        self,
+        directory: Path,
+        split: str,
+        layout: Layout,
+        dtype: np.dtype,
+        shard_tokens: int,
+        max_seq_len: int,
+        numbers: count,
+        entries: list[dict[str, Any]],
+    ) -> None:
+        self.directory, self.split, self.layout, self.dtype = directory, split, layout, dtype
+        self.shard_tokens, self.max_seq_len = shard_tokens, max_seq_len
+        self._numbers, self._entries = numbers, entries  # shared between the splits' writers
+        self._buf: np.ndarray | None = None  # allocated on first use; pages fill as written
+        self._pos = 0
+        self._rows: list[tuple[int, int, int, int]] = []
+        self.tokens = 0
+        self.instances = 0
+
+    def add(self, draft: Draft) -> None:
+        if self._buf is None:
+            self._buf = np.empty(self.shard_tokens + self.max_seq_len, dtype=self.dtype)
+        start = self._pos
+        if draft.b:
+            pre, mid, post = self.layout.pair
+            len_a = self._put((pre, *draft.a, mid))
+            len_b = self._put((*draft.b, post))
+        else:
+            len_a, len_b = self._put((self.layout.single[0], *draft.a, self.layout.single[1])), 0
+        if len_a + len_b > self.max_seq_len:
+            raise AssertionError(f"instance of {len_a + len_b} tokens > {self.max_seq_len}")
+        self._rows.append((start, len_a, len_b, draft.label))
+        if self._pos >= self.shard_tokens:
+            self.flush()
+
+    def _put(self, parts: tuple[np.ndarray, ...]) -> int:
+        assert self._buf is not None
+        begin = self._pos
+        for part in parts:
+            self._buf[self._pos : self._pos + len(part)] = part
+            self._pos += len(part)
+        return self._pos - begin
+
+    def flush(self) -> None:
+        """Write the buffered instances as one shard (no-op when empty)."""
+        if not self._rows or self._buf is None:
+            return
+        number = next(self._numbers)
+        tokens = self._buf[: self._pos]
+        index = io.BytesIO()
+        np.save(index, np.array(self._rows, dtype=np.int64).reshape(-1, 4))
+        entry = {
+            "split": self.split,
+            **_write(self.directory / f"tokens-{number:05d}.bin", memoryview(tokens), "tokens"),
+            **_write(self.directory / f"index-{number:05d}.npy", index.getbuffer(), "index"),
+            "instances": len(self._rows),
+            "tokens_count": self._pos,
+        }
+        self._entries.append(entry)
+        self.tokens += self._pos
+        self.instances += len(self._rows)
+        self._pos, self._rows = 0, []
+
+    def close(self) -> None:
+        self.flush()
+        self._buf = None
+
+
+def _write(path: Path, data: memoryview, key: str) -> dict[str, Any]:
+    with atomic_path(path) as tmp, tmp.open("wb") as fh:
+        fh.write(data)
+    return {
+        key: path.name,
+        f"{key}_bytes": data.nbytes,
+        f"{key}_sha256": hashlib.sha256(data).hexdigest(),
+    }
+
+
+def write_manifest(directory: Path, manifest: dict[str, Any]) -> None:
+    with atomic_path(directory / MANIFEST) as tmp:
+        tmp.write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
+
+
+def read_manifest(directory: Path) -> dict[str, Any]:
+    """The manifest, checked for shape and for shard files of the recorded sizes."""
+    path = Path(directory) / MANIFEST
+    incomplete = f"'{directory}' is an incomplete build ({{}}); re-run build-data"
+    if not path.is_file():
+        raise DataError(incomplete.format(f"no {MANIFEST}"))
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+        shards = manifest["shards"]
+        version = manifest["format_version"]
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as e:
+        raise DataError(incomplete.format(f"{MANIFEST} is unreadable: {e}")) from None
+    if version != FORMAT_VERSION:
+        raise DataError(
+            f"'{path}' has format_version {version}; this bertforge reads {FORMAT_VERSION}, "
+            "re-run build-data"
+        )
+    for shard in shards:
+        for key in ("tokens", "index"):
+            file = Path(directory) / shard[key]
+            if not file.is_file() or file.stat().st_size != shard[f"{key}_bytes"]:
+                raise DataError(incomplete.format(f"{shard[key]} is missing or truncated"))
+    return manifest
+
+
+def verify_file(path: Path, sha256: str) -> None:
+    """Raise DataError naming `path` when its content does not match the manifest."""
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while block := fh.read(1 << 22):
+            digest.update(block)
+    if digest.hexdigest() != sha256:
+        raise DataError(
+            f"shard '{path}' is corrupt (sha256 differs from manifest.json); re-run build-data "
+            "with --force"
+        )
+
+
+@dataclass
+class Instance:
+    """One pretraining example: tokens (L,) int64 with specials, [0, len_a) is segment A with
+    its specials, [len_a, len_a + len_b) is B; label 0/1 for NSP/SOP, -1 when none."""
+
+    tokens: np.ndarray
+    len_a: int
+    len_b: int
+    label: int
+
+    def token_type_ids(self, b_type: int = 1) -> np.ndarray:
+        """(L,) int64: 0 over A, `b_type` over B (the manifest's `layout.segment_b_type`)."""
+        types = np.zeros(len(self.tokens), dtype=np.int64)
+        types[self.len_a :] = b_type
+        return types
+
+
+class ShardedDataset:
+    """The instances of one split of a build, memory-mapped.
+
+    With `verify`, every shard file of the split is checked against the manifest's sha256
+    first; a shard that fails is never used.
+    """
+
+    def __init__(self, directory: str | Path, split: str = "train", verify: bool = True):
+        if split not in SPLITS:
+            raise DataError(f"split {split!r}; use one of {', '.join(SPLITS)}")
+        self.directory = Path(directory)
+        self.split = split
+        self.manifest = read_manifest(self.directory)
+        self._shards = [s for s in self.manifest["shards"] if s["split"] == split]
+        if verify:
+            for shard in self._shards:
+                for key in ("tokens", "index"):
+                    verify_file(self.directory / shard[key], shard[f"{key}_sha256"])
+        self._index = [np.load(self.directory / s["index"]) for s in self._shards]
+        sizes = [len(ix) for ix in self._index]
+        self._ends = np.cumsum(sizes, dtype=np.int64)
+        self._tokens: list[np.ndarray] | None = None
+
+    def _maps(self) -> list[np.ndarray]:
+        # Opened lazily so that pickling (DataLoader workers with spawn) never copies shards.
+        if self._tokens is None:
+            dtype = np.dtype(self.manifest["token_dtype"])
+            self._tokens = [
+                np.memmap(self.directory / s["tokens"], dtype=dtype, mode="r")
+                for s in self._shards
+            ]
+        return self._tokens
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_tokens": None}
+
+    def __len__(self) -> int:
+        return int(self._ends[-1]) if len(self._ends) else 0
+
+    def __getitem__(self, i: int) -> Instance:
+        n = len(self)
+        if not -n <= i < n:
+            raise IndexError(f"instance {i} out of range for {n} instances")
+        i %= n
+        shard = int(np.searchsorted(self._ends, i, side="right"))
+        row = self._index[shard][i - (int(self._ends[shard - 1]) if shard else 0)]
+        offset, len_a, len_b, label = (int(x) for x in row)
+        tokens = np.asarray(self._maps()[shard][offset : offset + len_a + len_b], np.int64)
+        return Instance(tokens, len_a, len_b, label)
+
+    @property
+    def lengths(self) -> np.ndarray:
+        """(N,) int64 token count of every instance, for length-grouped batching."""
+        if not self._index:
+            return np.zeros(0, dtype=np.int64)
+        return np.concatenate([ix[:, 1] + ix[:, 2] for ix in self._index])
+
+    def check_tokenizer(self, tokenizer: Any) -> None:
+        """DataError unless `tokenizer` (a `Tokenizer`) is the one the data was built with."""
+        built = self.manifest["tokenizer_fingerprint"]
+        if tokenizer.fingerprint() != built:
+            raise DataError(
+                f"data in '{self.directory}' was built with a different tokenizer (fingerprint "
+                f"{built[:12]}..., given {tokenizer.fingerprint()[:12]}...); rebuild or pass "
+                "the matching tokenizer"
+            )

@@ -1,0 +1,200 @@
+"""The pretraining loop: shards in, checkpoints, metrics and an HF export out.
+
+Kept short on purpose: the step lives in `step.py`, checkpoints in `checkpoint.py`, metrics
+and plots in `metrics.py`.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from bertforge.atomic import write_text
+from bertforge.data.collate import PretrainingCollator
+from bertforge.data.loader import PretrainingLoader
+from bertforge.data.shards import ShardedDataset
+from bertforge.errors import BertforgeError, CheckpointError, ConfigError
+from bertforge.heads import PreTrainingModel
+from bertforge.progress import progress_bar
+from bertforge.tokenization import Tokenizer
+from bertforge.training.checkpoint import (
+    latest_checkpoint,
+    load_checkpoint,
+    load_model_state,
+    save_checkpoint,
+)
+from bertforge.training.metrics import MetricsLog, plot_run
+from bertforge.training.optim import build_optimizer, linear_schedule
+from bertforge.training.recipe import Recipe, TrainConfig, load_recipe
+from bertforge.training.step import evaluate, train_step
+
+log = logging.getLogger(__name__)
+
+
+class TrainingAborted(BertforgeError):
+    """Too many consecutive non-finite steps; the last good checkpoint is kept."""
+
+
+def _seed(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def pretrain(
+    recipe: Recipe,
+    data_dir: Path,
+    run_dir: Path,
+    *,
+    resume: bool = False,
+    device: str = "cpu",
+    stop_at: int | None = None,
+) -> Path | None:
+    """Train until `recipe.train.max_steps`; returns the exported HF directory.
+
+    `stop_at` ends the job early at that step with a checkpoint, as a preempted job would
+    (the schedule still targets `max_steps`); it returns None and `resume=True` continues."""
+    cfg = recipe.train
+    tokenizer = Tokenizer.from_pretrained(data_dir / "tokenizer")
+    train_set = ShardedDataset(data_dir, "train")
+    train_set.check_tokenizer(tokenizer)
+    has_eval = any(s["split"] == "eval" for s in train_set.manifest["shards"])
+    eval_set = ShardedDataset(data_dir, "eval") if has_eval else None
+
+    _seed(cfg.seed)
+    config = recipe.encoder_config(tokenizer.vocab_size, tokenizer.pad_token_id)
+    with_nsp = train_set.manifest["objective"] in ("nsp", "sop") and cfg.nsp_weight > 0
+    model = PreTrainingModel(config, nsp=with_nsp).to(device).train()
+    model.encoder.check_inputs = False  # the collator already range-checked every id
+    optimizer = build_optimizer(model, cfg)
+    scheduler = linear_schedule(optimizer, cfg.warmup_steps, cfg.max_steps)
+    collator = PretrainingCollator.from_tokenizer(
+        tokenizer, recipe.masking, cfg.seed, type_ids=config.type_vocab_size > 1
+    )
+    loader = PretrainingLoader(
+        train_set,
+        collator,
+        global_batch_size=cfg.batch_size,
+        seed=cfg.seed,
+        accumulation_steps=cfg.accumulation,
+        num_workers=cfg.num_workers,
+    )
+
+    step = 0
+    if resume:
+        ckpt = latest_checkpoint(run_dir)
+        if ckpt is None:
+            raise CheckpointError(f"'{run_dir}' has no complete checkpoint to resume from")
+        trainer = load_checkpoint(ckpt, model, optimizer, scheduler)
+        step = trainer["step"]
+        loader.load_state_dict(trainer["loader"])
+        log.info("resumed from %s at step %d", ckpt, step)
+    elif latest_checkpoint(run_dir) is not None:
+        raise ConfigError(f"'{run_dir}' already holds a run; pass --resume or a new --output")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_text(run_dir / "recipe.toml", recipe.to_toml())
+    tokenizer.save_pretrained(run_dir / "tokenizer")
+
+    eval_batches = _eval_batches(eval_set, collator, cfg) if eval_set is not None else []
+    metrics = MetricsLog(run_dir, resume_step=step if resume else None)
+    bad_steps = 0
+    start_step, start_time = step, time.perf_counter()
+    batches = iter(loader)
+    try:
+        with progress_bar() as bar:
+            task = bar.add_task("pretrain", total=cfg.max_steps, completed=step, tokens=0)
+            while step < cfg.max_steps:
+                stats, grad_norm = train_step(
+                    model,
+                    next(batches),
+                    optimizer,
+                    precision=cfg.precision,
+                    grad_clip=cfg.grad_clip,
+                    nsp_weight=cfg.nsp_weight,
+                )
+                rates = stats.rates(cfg.nsp_weight)
+                if not np.isfinite(grad_norm) or not np.isfinite(rates["loss"]):
+                    bad_steps += 1
+                    log.warning("step %d: non-finite loss/gradient, update skipped", step + 1)
+                    if bad_steps >= cfg.max_bad_steps:
+                        raise TrainingAborted(
+                            f"{bad_steps} non-finite steps in a row at step {step + 1}; lower "
+                            f"the learning rate; the last good checkpoint is kept in {run_dir}"
+                        )
+                    continue
+                bad_steps = 0
+                scheduler.step()
+                step += 1
+                elapsed = time.perf_counter() - start_time
+                bar.update(task, advance=1, tokens=bar.tasks[task].fields["tokens"] + stats.tokens)
+                bar.update(task, description=f"loss {rates['loss']:.3f} mlm {rates['mlm_acc']:.3f}")
+                if step % cfg.log_every == 0 or step == cfg.max_steps:
+                    metrics.write(
+                        {
+                            "step": step,
+                            "split": "train",
+                            **rates,
+                            "lr": scheduler.get_last_lr()[0],
+                            "grad_norm": grad_norm,
+                            "tokens_per_s": bar.tasks[task].fields["tokens"] / max(elapsed, 1e-9),
+                            "steps_per_s": (step - start_step) / max(elapsed, 1e-9),
+                        }
+                    )
+                if eval_batches and (step % cfg.eval_every == 0 or step == cfg.max_steps):
+                    result = evaluate(model, eval_batches, cfg.precision, cfg.nsp_weight)
+                    metrics.write({"step": step, "split": "eval", **result})
+                    log.info("step %d eval %s", step, result)
+                if step % cfg.save_every == 0 or step in (cfg.max_steps, stop_at):
+                    save_checkpoint(
+                        run_dir,
+                        step,
+                        model,
+                        optimizer,
+                        scheduler,
+                        {"loader": loader.state_dict()},
+                        cfg.keep_last,
+                    )
+                if step == stop_at:
+                    return None
+    finally:
+        metrics.close()
+    plot_run(run_dir)
+    return export(run_dir, run_dir / "hf")
+
+
+def _eval_batches(
+    eval_set: ShardedDataset, collator: PretrainingCollator, cfg: TrainConfig
+) -> list[list[dict[str, torch.Tensor]]]:
+    """A fixed held-out sample: the same batches (and masks) at every evaluation."""
+    loader = PretrainingLoader(
+        eval_set,
+        collator,
+        global_batch_size=min(cfg.batch_size, len(eval_set)),
+        seed=cfg.seed,
+        accumulation_steps=1,
+    )
+    it = iter(loader)
+    return [next(it) for _ in range(min(cfg.eval_batches, loader.steps_per_epoch))]
+
+
+def export(run_dir: Path, output: Path, checkpoint: Path | None = None) -> Path:
+    """Write a checkpoint of `run_dir` (default: the newest) as an HF BertForPreTraining
+    directory with its tokenizer."""
+    ckpt = checkpoint or latest_checkpoint(run_dir)
+    if ckpt is None:
+        raise CheckpointError(f"'{run_dir}' has no complete checkpoint to export")
+    tokenizer = Tokenizer.from_pretrained(run_dir / "tokenizer")
+    recipe = load_recipe(run_dir / "recipe.toml")
+    state = load_model_state(ckpt)
+    config = recipe.encoder_config(tokenizer.vocab_size, tokenizer.pad_token_id)
+    model = PreTrainingModel(config, nsp=any(k.startswith("nsp.") for k in state))
+    model.load_state_dict(state)
+    model.save_pretrained(output)
+    tokenizer.save_pretrained(output)
+    log.info("exported %s to %s", ckpt, output)
+    return output

@@ -1,0 +1,179 @@
+"""Pretraining recipes: TOML files with [model], [train] and [masking] tables, `--set` overrides.
+
+Unknown keys are errors (a typo must not silently fall back to a default), and the resolved
+recipe is written back as TOML into the run directory, so a run can be reproduced from it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bertforge.config import PRESETS, EncoderConfig
+from bertforge.errors import ConfigError
+from bertforge.objectives.masking import MaskingConfig
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation and bookkeeping. `batch_size` is the global batch (all ranks, all
+    accumulation steps), so a recipe means the same thing on any number of machines."""
+
+    batch_size: int = 256
+    micro_batch_size: int = 32  # per forward/backward; accumulation = batch / (micro * ranks)
+    max_steps: int = 10_000
+    lr: float = 1e-4
+    warmup_steps: int = 10_000
+    optimizer: str = "adamw"  # adamw | lamb
+    weight_decay: float = 0.01
+    beta1: float = 0.9
+    beta2: float = 0.999
+    eps: float = 1e-6
+    grad_clip: float = 1.0
+    precision: str = "bf16"  # bf16 (autocast) | fp32
+    seed: int = 0
+    nsp_weight: float = 1.0  # 0 turns the NSP/SOP loss off
+    save_every: int = 1000
+    keep_last: int = 3
+    eval_every: int = 1000
+    eval_batches: int = 20
+    log_every: int = 10
+    num_workers: int = 0
+    max_bad_steps: int = 5  # consecutive non-finite losses before aborting
+
+    def __post_init__(self) -> None:
+        if self.optimizer not in ("adamw", "lamb"):
+            raise ConfigError(f"train.optimizer={self.optimizer!r}; choose adamw or lamb")
+        if self.precision not in ("bf16", "fp32"):
+            raise ConfigError(f"train.precision={self.precision!r}; choose bf16 or fp32")
+        for name in ("batch_size", "micro_batch_size", "max_steps", "save_every", "log_every"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"train.{name} must be at least 1, got {getattr(self, name)}")
+        if self.batch_size % self.micro_batch_size:
+            raise ConfigError(
+                f"train.batch_size={self.batch_size} is not a multiple of micro_batch_size="
+                f"{self.micro_batch_size}; the global batch is split into equal micro-batches"
+            )
+
+    @property
+    def accumulation(self) -> int:
+        return self.batch_size // self.micro_batch_size
+
+
+@dataclass
+class Recipe:
+    preset: str = "mini"
+    model: dict[str, Any] = field(default_factory=dict)  # EncoderConfig overrides
+    train: TrainConfig = field(default_factory=TrainConfig)
+    masking: MaskingConfig = field(default_factory=MaskingConfig)
+
+    def encoder_config(self, vocab_size: int, pad_token_id: int) -> EncoderConfig:
+        fields = {"vocab_size": vocab_size, "pad_token_id": pad_token_id, **self.model}
+        return EncoderConfig.preset(self.preset, **fields)
+
+    def to_toml(self) -> str:
+        lines = [f"preset = {_toml_value(self.preset)}", ""]
+        tables = {
+            "model": self.model,
+            "train": dataclasses.asdict(self.train),
+            "masking": dataclasses.asdict(self.masking),
+        }
+        for name, values in tables.items():
+            lines.append(f"[{name}]")
+            lines += [f"{k} = {_toml_value(v)}" for k, v in values.items() if v is not None]
+            lines.append("")
+        return "\n".join(lines)
+
+
+def _toml_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int | float):
+        return repr(v)
+    if isinstance(v, str):
+        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    raise ConfigError(f"cannot write {v!r} to TOML")
+
+
+def _build(cls: type, values: dict[str, Any], where: str) -> Any:
+    names = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - set(names))
+    if unknown:
+        raise ConfigError(
+            f"{where}: unknown key(s) {', '.join(unknown)}; valid: {', '.join(names)}"
+        )
+    return cls(**values)
+
+
+def _coerce(raw: str, current: Any, key: str) -> Any:
+    """`--set` values are strings; convert them to the type the field already has."""
+    try:
+        if isinstance(current, bool):
+            if raw.lower() not in ("true", "false"):
+                raise ValueError(raw)
+            return raw.lower() == "true"
+        if isinstance(current, int):
+            return int(float(raw)) if "e" in raw.lower() else int(raw)
+        if isinstance(current, float):
+            return float(raw)
+    except ValueError:
+        raise ConfigError(f"--set {key}={raw}: expected {type(current).__name__}") from None
+    try:
+        return tomllib.loads(f"v = {raw}")["v"]  # numbers/bools for model fields; else a string
+    except tomllib.TOMLDecodeError:
+        return raw
+
+
+def load_recipe(path: Path | None, overrides: list[str] = ()) -> Recipe:
+    """Read a TOML recipe (or the defaults) and apply `key=value` / `table.key=value` overrides."""
+    data: dict[str, Any] = {}
+    where = "defaults"
+    if path is not None:
+        where = str(path)
+        try:
+            data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"recipe '{path}' does not exist") from None
+        except tomllib.TOMLDecodeError as e:
+            raise ConfigError(f"recipe '{path}' is not valid TOML: {e}") from None
+    unknown = sorted(set(data) - {"preset", "model", "train", "masking"})
+    if unknown:
+        raise ConfigError(
+            f"{where}: unknown key(s) {', '.join(unknown)}; valid: preset, model, train, masking"
+        )
+    tables = {name: dict(data.get(name, {})) for name in ("model", "train", "masking")}
+    preset = data.get("preset", "mini")
+    defaults = {"train": TrainConfig(), "masking": MaskingConfig()}
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        table, _, name = key.strip().rpartition(".")
+        if not sep or not name:
+            raise ConfigError(f"--set {item!r}: expected key=value, e.g. train.lr=5e-4")
+        if not table and name == "preset":
+            preset = raw.strip()
+            continue
+        if table not in tables:
+            raise ConfigError(f"--set {item!r}: table must be model, train or masking")
+        if table == "model":
+            fields = EncoderConfig.__dataclass_fields__
+            if name not in fields:
+                raise ConfigError(f"--set {item!r}: unknown model key {name!r}")
+            current = fields[name].default
+        else:
+            if not hasattr(defaults[table], name):
+                raise ConfigError(f"--set {item!r}: unknown {table} key {name!r}")
+            current = getattr(defaults[table], name)
+        tables[table][name] = _coerce(raw.strip(), current, key)
+    if preset not in PRESETS:
+        raise ConfigError(f"{where}: unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+    recipe = Recipe(
+        preset=preset,
+        model=tables["model"],
+        train=_build(TrainConfig, tables["train"], f"{where} [train]"),
+        masking=_build(MaskingConfig, tables["masking"], f"{where} [masking]"),
+    )
+    recipe.encoder_config(vocab_size=30522, pad_token_id=0)  # validate model overrides now
+    return recipe
