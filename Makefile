@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/bertforge demo
+	$(VENV)/bin/bertforge demo $(if $(CORPUS),--corpus $(CORPUS))
 
 test: $(STAMP)
 	BERTFORGE_SHARED_DATA=$(SHARED) $(PY) -m pytest -q -ra
@@ -36,3 +36,4 @@ clean:
 
 bench-pretrain: $(STAMP)
 	$(PY) bench/pretrain_step.py
+	BERTFORGE_SHARED_DATA=$(SHARED) $(PY) bench/build_data.py

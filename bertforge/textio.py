@@ -26,9 +26,7 @@ def _not_utf8(source: str | Path, offset: int, bad: int) -> DataError:
     )
 
 
-def resolve_files(
-    paths: Iterable[str | Path], suffixes: tuple[str, ...] = SUFFIXES
-) -> list[Path]:
+def resolve_files(paths: Iterable[str | Path], suffixes: tuple[str, ...] = SUFFIXES) -> list[Path]:
     """Files as given; directories expand to their files with `suffixes` (default *.txt, *.gz),
     recursively and sorted."""
     files: list[Path] = []

@@ -10,7 +10,7 @@ import click
 import typer
 from typer.core import TyperGroup
 
-from bertforge.cli import demo, info, pretrain, serve, tokenizer
+from bertforge.cli import data, demo, info, pretrain, pretrain_demo, serve, tokenizer
 from bertforge.errors import BertforgeError
 
 
@@ -55,7 +55,9 @@ app.command("train-tokenizer")(tokenizer.train_tokenizer)
 app.command("pretrain")(pretrain.pretrain)
 app.command("export")(pretrain.export)
 app.command("plot")(pretrain.plot)
-app.command("demo")(demo.demo)
+app.command("demo")(pretrain_demo.pretrain_demo)
+app.command("search-demo")(demo.demo)
+app.command("build-data")(data.build_data)
 
 
 def main() -> None:

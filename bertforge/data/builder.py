@@ -29,15 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from bertforge.data.instances import (
-    OBJECTIVES,
-    PAIR_OBJECTIVES,
-    InstanceCounts,
-    Packer,
-    PairMaker,
-    Reservoir,
-    TokenDoc,
-)
+from bertforge.data.instances import OBJECTIVES, PAIR_OBJECTIVES, SplitMaker, TokenDoc
 from bertforge.data.readers import DOC_FORMATS, ReadStats, read_documents, resolve_inputs, text_size
 from bertforge.data.shards import (
     FORMAT_VERSION,
@@ -90,12 +82,10 @@ class BuildConfig:
         ):
             if value < low:
                 raise ConfigError(f"{name} {value}; use at least {low}")
-        for name, value in (
-            ("short_seq_prob", self.short_seq_prob),
-            ("eval_fraction", self.eval_fraction),
-        ):
-            if not 0.0 <= value < 1.0:
-                raise ConfigError(f"{name} {value}; use a value in [0, 1)")
+        if not 0.0 <= self.short_seq_prob <= 1.0:
+            raise ConfigError(f"short_seq_prob {self.short_seq_prob}; use a value in [0, 1]")
+        if not 0.0 <= self.eval_fraction < 1.0:
+            raise ConfigError(f"eval_fraction {self.eval_fraction}; use a value in [0, 1)")
         if self.objective == "full-sentences" and self.dupe_factor != 1:
             raise ConfigError(
                 "dupe_factor > 1 repeats identical full-sentences packs; masking is dynamic, "
@@ -122,51 +112,6 @@ def _unit_hash(seed: int, i: int) -> float:
     z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _M64
     z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _M64
     return (z ^ (z >> 31)) / 2.0**64
-
-
-class _Split:
-    """Instance making and shard writing for one split (train or eval)."""
-
-    def __init__(self, cfg: BuildConfig, layout: Layout, writer: ShardWriter, sep: int | None):
-        self.cfg, self.writer = cfg, writer
-        self.pair = cfg.objective in PAIR_OBJECTIVES
-        self.reservoir = Reservoir()
-        self.maker: PairMaker | Packer
-        if cfg.objective == "full-sentences":
-            if sep is None:
-                raise TokenizerError(
-                    "full-sentences needs a separator token; the tokenizer has none"
-                )
-            self.maker = Packer(cfg.max_seq_len - layout.single_specials, sep)
-        else:
-            budget = cfg.max_seq_len - (
-                layout.pair_specials if self.pair else layout.single_specials
-            )
-            self.maker = PairMaker(cfg.objective, budget, cfg.short_seq_prob)
-        self.documents = self.skipped = self.skipped_tokens = self.source_tokens = 0
-
-    def add(self, doc: TokenDoc, rng: random.Random) -> None:
-        self.documents += 1
-        if doc.sentences < (2 if self.pair else 1):
-            self.skipped += 1
-            self.skipped_tokens += len(doc.tokens)
-        elif isinstance(self.maker, Packer):
-            self.source_tokens += len(doc.tokens)
-            for draft in self.maker.add(doc):
-                self.writer.add(draft)
-        else:
-            self.source_tokens += len(doc.tokens)
-            for _ in range(self.cfg.dupe_factor):
-                for draft in self.maker.document(doc, rng, self.reservoir):
-                    self.writer.add(draft)
-        if self.cfg.objective == "nsp":
-            self.reservoir.add(doc)  # after its own instances: never its own random next
-
-    def close(self) -> None:
-        if isinstance(self.maker, Packer):
-            for draft in self.maker.finish():
-                self.writer.add(draft)
-        self.writer.close()
 
 
 def build_data(
@@ -196,7 +141,9 @@ def build_data(
     except DataError:
         existing = None
     if existing is not None and not force:
-        differ = [k for k in params if existing.get(k) != params[k]]
+        flat = {**params, **params["build"], "build": None}
+        was = {**existing, **(existing.get("build") or {}), "build": None}
+        differ = [k for k in flat if was.get(k) != flat[k]]
         if not differ:
             logger.info("'%s' is up to date (same inputs and parameters); --force rebuilds", out)
             return BuildResult(out, existing, up_to_date=True)
@@ -263,17 +210,19 @@ def _build(
     budget = cfg.max_seq_len - (layout.pair_specials if pair else layout.single_specials)
     if budget < 4:
         raise ConfigError(f"max_seq_len {cfg.max_seq_len} leaves {budget} tokens of text; raise it")
+    if cfg.objective == "full-sentences" and tokenizer.sep_token_id is None:
+        raise TokenizerError("full-sentences needs a separator token; the tokenizer has none")
     dtype = token_dtype(tokenizer.vocab_size)
     numbers, entries = count(), []
-    splits = {
-        name: _Split(
-            cfg,
-            layout,
-            ShardWriter(out, name, layout, dtype, cfg.shard_size_tokens, cfg.max_seq_len,
-                        numbers, entries),
-            tokenizer.sep_token_id,
-        )
+    writers = {
+        name: ShardWriter(out, name, layout, dtype, cfg.shard_size_tokens, cfg.max_seq_len,
+                          numbers, entries)
         for name in SPLITS
+    }  # fmt: skip
+    splits = {
+        name: SplitMaker(cfg.objective, budget, cfg.short_seq_prob, cfg.dupe_factor,
+                         tokenizer.sep_token_id, writer.add)
+        for name, writer in writers.items()
     }  # fmt: skip
     stats, cuts = ReadStats(), deque()
     docs = read_documents(
@@ -297,69 +246,68 @@ def _build(
                 n, base = int(doc_pieces[d]), bounds[p]
                 doc_bounds = [b - base for b in bounds[p : p + n + 1]]
                 doc = TokenDoc(doc_id, ids[base : bounds[p + n]], doc_bounds, int(doc_sentences[d]))
-                test = _unit_hash(cfg.seed, doc_id) < cfg.eval_fraction
-                splits["eval" if test else "train"].add(doc, rng)
+                held_out = _unit_hash(cfg.seed, doc_id) < cfg.eval_fraction
+                splits["eval" if held_out else "train"].add(doc, rng)
                 p, doc_id = p + n, doc_id + 1
             sentences += int(doc_sentences.sum())
-            bar.update(task, completed=read, tokens=sum(s.writer.tokens for s in splits.values()))
-    for split in splits.values():
-        split.close()
-    counts = _counts(splits, doc_id, sentences, stats)
+            bar.update(task, completed=read, tokens=sum(w.tokens for w in writers.values()))
+    for name in SPLITS:
+        splits[name].finish()
+        writers[name].close()
+    counts = {
+        "documents": doc_id,
+        "sentences": sentences,
+        "instances": sum(w.instances for w in writers.values()),
+        "tokens": sum(w.tokens for w in writers.values()),
+        "bytes_in": stats.bytes,
+        **_sums(splits.values(), ("skipped_short_docs", "skipped_tokens", "source_tokens")),
+        **_sums([s.maker.counts for s in splits.values()], _INSTANCE_COUNTS),
+        "bad_utf8_lines": stats.bad_utf8_lines,
+        "labels": _sums([s.maker.counts.labels for s in splits.values()], None),
+    }
     _check_usable(counts, cfg, files)
-    if cfg.eval_fraction > 0 and not splits["eval"].writer.instances:
+    if cfg.eval_fraction > 0 and not writers["eval"].instances:
         logger.warning(
             "no eval instances: none of %d documents drew the eval fraction %g; pass a larger "
             "--eval-fraction or more text", doc_id, cfg.eval_fraction,
         )  # fmt: skip
+    special_ids = {r: getattr(tokenizer, f"{r}_token_id") for r in ("cls", "sep", "pad", "mask")}
     manifest = {
         "format_version": FORMAT_VERSION,
         **params,
         "tokenizer_kind": tokenizer.kind,
         "vocab_size": tokenizer.vocab_size,
         "token_dtype": dtype.name,
-        "special_ids": {
-            role: getattr(tokenizer, f"{role}_token_id")
-            for role in ("cls", "sep", "pad", "mask", "unk")
-        },
+        "special_ids": special_ids,
         "layout": layout.to_json(),
         "shards": entries,
         "counts": counts,
     }
+    # A copy of the tokenizer makes the directory self-contained: `pretrain` reads it from
+    # here, and its fingerprint is the one in the manifest.
+    tokenizer.save_pretrained(out / TOKENIZER_DIR)
     write_manifest(out, manifest)
     return manifest
 
 
-def _counts(
-    splits: dict[str, _Split], documents: int, sentences: int, stats: ReadStats
-) -> dict[str, Any]:
-    made = [s.maker.counts for s in splits.values()]
-    labels: dict[str, int] = {}
-    for c in made:
-        for label, n in sorted(c.labels.items()):
-            labels[str(label)] = labels.get(str(label), 0) + n
-    total = {f: sum(getattr(c, f) for c in made) for f in _INSTANCE_FIELDS}
-    return {
-        "documents": documents,
-        "sentences": sentences,
-        "instances": sum(s.writer.instances for s in splits.values()),
-        "tokens": sum(s.writer.tokens for s in splits.values()),
-        "bytes_in": stats.bytes,
-        "skipped_short_docs": sum(s.skipped for s in splits.values()),
-        "skipped_tokens": sum(s.skipped_tokens for s in splits.values()),
-        "source_tokens": sum(s.source_tokens for s in splits.values()),
-        **total,
-        "bad_utf8_lines": stats.bad_utf8_lines,
-        "labels": labels,
-    }
+TOKENIZER_DIR = "tokenizer"
+_INSTANCE_COUNTS = ("random_next_fallbacks", "borrowed_tokens", "reused_tokens", "separator_tokens")
 
 
-_INSTANCE_FIELDS = tuple(f for f in InstanceCounts.__dataclass_fields__ if f != "labels")
+def _sums(parts: Any, keys: tuple[str, ...] | None) -> dict[str, int]:
+    """Totals of attributes `keys` over `parts`, or of all keys when `parts` are dicts."""
+    if keys is None:
+        total: dict[str, int] = {}
+        for part in parts:
+            for key, n in part.items():
+                total[str(key)] = total.get(str(key), 0) + n
+        return dict(sorted(total.items()))
+    return {key: sum(getattr(part, key) for part in parts) for key in keys}
 
 
 def _check_usable(counts: dict[str, Any], cfg: BuildConfig, files: list[Path]) -> None:
-    names = ", ".join(f"'{f}'" for f in files[:3]) + (
-        f" and {len(files) - 3} more" if len(files) > 3 else ""
-    )
+    more = f" and {len(files) - 3} more" if len(files) > 3 else ""
+    names = ", ".join(f"'{f}'" for f in files[:3]) + more
     if counts["instances"]:
         if counts["skipped_short_docs"]:
             logger.info(

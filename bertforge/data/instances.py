@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import random
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -77,6 +77,11 @@ class InstanceCounts:
     labels: dict[int, int] = field(default_factory=dict)
 
 
+def _below(rng: random.Random, n: int) -> int:
+    """A uniform integer in [0, n): a third of `randrange`'s cost, bias of order n / 2**53."""
+    return int(rng.random() * n)
+
+
 class Reservoir:
     """Recent documents of one split, bounded by `RESERVOIR_DOCS` and `RESERVOIR_TOKENS`."""
 
@@ -100,10 +105,10 @@ class Reservoir:
             self._tokens -= len(self._docs.popleft().tokens)
 
     def pick(self, rng: random.Random) -> TokenDoc | None:
-        return self._docs[rng.randrange(len(self._docs))] if self._docs else None
+        return self._docs[_below(rng, len(self._docs))] if self._docs else None
 
 
-class PairMaker:
+class SegmentMaker:
     """NSP / SOP / single instances of one document at a time; see the module docstring."""
 
     def __init__(self, objective: str, max_tokens: int, short_seq_prob: float) -> None:
@@ -112,7 +117,7 @@ class PairMaker:
 
     def _target(self, rng: random.Random) -> int:
         if rng.random() < self.short_seq_prob:
-            return rng.randint(2, self.max_tokens)
+            return 2 + _below(rng, self.max_tokens - 1)
         return self.max_tokens
 
     def document(self, doc: TokenDoc, rng: random.Random, reservoir: Reservoir) -> Iterator[Draft]:
@@ -145,7 +150,7 @@ class PairMaker:
         self, doc: TokenDoc, i: int, j: int, target: int, rng: random.Random, res: Reservoir
     ) -> Iterator[Draft]:
         """One instance from pieces [i, j) (at least two); returns the next piece to use."""
-        cut = rng.randint(i + 1, j - 1)
+        cut = i + 1 + _below(rng, j - i - 1)
         a, b = doc.span(i, cut), doc.span(cut, j)
         if self.objective == "sop":
             yield self._ordered(a, b, doc.doc_id, swap=rng.random() < 0.5)
@@ -188,7 +193,7 @@ class PairMaker:
         # Pieces of `other` from a random start while they fit the rest of the target (at
         # least one), cut to the hard limit.
         budget = max(target - len(a), 1)
-        start = rng.randrange(other.pieces)
+        start = _below(rng, other.pieces)
         end = start + 1
         while end < other.pieces and other.bounds[end + 1] - other.bounds[start] <= budget:
             end += 1
@@ -239,3 +244,51 @@ class Packer:
             self.counts.labels[NO_LABEL] = self.counts.labels.get(NO_LABEL, 0) + 1
             yield Draft(self._parts, [], NO_LABEL, self._first_doc, -1)
         self._parts, self._length = [], 0
+
+
+class SplitMaker:
+    """Instances of one split's documents, in order, handed to `sink`: skips documents with too
+    few sentences (2 for pairs), repeats `dupe_factor` times (nsp/sop/single), and keeps the
+    random-next reservoir. `max_tokens`: the text budget, specials taken off."""
+
+    def __init__(
+        self,
+        objective: str,
+        max_tokens: int,
+        short_seq_prob: float,
+        dupe_factor: int,
+        separator: int | None,
+        sink: Callable[[Draft], None],
+    ) -> None:
+        self.objective, self.dupe_factor, self.sink = objective, dupe_factor, sink
+        self.min_sentences = 2 if objective in PAIR_OBJECTIVES else 1
+        self.reservoir = Reservoir()
+        self.maker: SegmentMaker | Packer
+        if objective == "full-sentences":
+            assert separator is not None
+            self.maker = Packer(max_tokens, separator)
+        else:
+            self.maker = SegmentMaker(objective, max_tokens, short_seq_prob)
+        self.skipped_short_docs = self.skipped_tokens = self.source_tokens = 0
+
+    def add(self, doc: TokenDoc, rng: random.Random) -> None:
+        if doc.sentences < self.min_sentences:
+            self.skipped_short_docs += 1
+            self.skipped_tokens += len(doc.tokens)
+        elif isinstance(self.maker, Packer):
+            self.source_tokens += len(doc.tokens)
+            for draft in self.maker.add(doc):
+                self.sink(draft)
+        else:
+            self.source_tokens += len(doc.tokens)
+            for _ in range(self.dupe_factor):
+                for draft in self.maker.document(doc, rng, self.reservoir):
+                    self.sink(draft)
+        if self.objective == "nsp":
+            self.reservoir.add(doc)  # after its own instances: never its own random next
+
+    def finish(self) -> None:
+        """Flush a partly filled full-sentences pack (call once, after the last document)."""
+        if isinstance(self.maker, Packer):
+            for draft in self.maker.finish():
+                self.sink(draft)

@@ -11,7 +11,7 @@ import logging
 import re
 import zlib
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from itertools import chain
 from pathlib import Path
 
@@ -32,10 +32,8 @@ _WIKI_OPEN = re.compile(r"<doc[\s>]")
 class ReadStats:
     """Running totals, updated as documents are read (the builder reports them as progress)."""
 
-    files: int = 0
     bytes: int = 0  # raw bytes read; decompressed for .gz
     bad_utf8_lines: int = 0
-    per_file_bad: dict[str, int] = field(default_factory=dict)
 
 
 def resolve_inputs(paths: Iterable[str | Path]) -> list[Path]:
@@ -44,9 +42,11 @@ def resolve_inputs(paths: Iterable[str | Path]) -> list[Path]:
 
 
 def text_size(path: Path) -> int:
-    """Bytes of text in a file: the gzip trailer's size field for .gz (exact below 4 GiB)."""
-    if path.suffix != ".gz":
-        return path.stat().st_size
+    """Bytes of text in a file; for .gz the gzip trailer's size field (exact for one-member
+    files below 4 GiB, which is all a progress bar needs)."""
+    size = path.stat().st_size
+    if path.suffix != ".gz" or size < 4:  # a broken .gz fails when read, with a clear error
+        return size
     with path.open("rb") as fh:
         fh.seek(-4, 2)
         return int.from_bytes(fh.read(4), "little")
@@ -63,7 +63,8 @@ def _lines(path: Path, skip_bad_utf8: bool, stats: ReadStats) -> Iterator[str]:
                     line = raw.decode("utf-8")
                 except UnicodeDecodeError as e:
                     if not skip_bad_utf8:
-                        raise _not_utf8(path, offset + e.start, raw[e.start]) from None
+                        error = _not_utf8(path, offset + e.start, raw[e.start])
+                        raise DataError(f"{error}, or pass --skip-bad-utf8") from None
                     line = raw.decode("utf-8", "replace")
                     bad += 1
                 if offset == 0:
@@ -75,7 +76,6 @@ def _lines(path: Path, skip_bad_utf8: bool, stats: ReadStats) -> Iterator[str]:
         raise DataError(f"cannot read '{path}': {e}") from None
     if bad:
         stats.bad_utf8_lines += bad
-        stats.per_file_bad[str(path)] = bad
         logger.warning("'%s': replaced invalid UTF-8 in %d lines (--skip-bad-utf8)", path, bad)
 
 
@@ -83,8 +83,8 @@ def _blank_line_docs(lines: Iterator[str]) -> Iterator[list[str]]:
     # A block of non-blank lines is one document; its lines are wrapped text of one paragraph.
     block: list[str] = []
     for line in lines:
-        if line.strip():
-            block.append(line.strip())
+        if text := line.strip():
+            block.append(text)
         elif block:
             yield [" ".join(block)]
             block = []
@@ -94,8 +94,8 @@ def _blank_line_docs(lines: Iterator[str]) -> Iterator[list[str]]:
 
 def _line_docs(lines: Iterator[str]) -> Iterator[list[str]]:
     for line in lines:
-        if line.strip():
-            yield [line.strip()]
+        if text := line.strip():
+            yield [text]
 
 
 def _jsonl_docs(lines: Iterator[str], path: Path, key: str) -> Iterator[list[str]]:
@@ -116,7 +116,7 @@ def _jsonl_docs(lines: Iterator[str], path: Path, key: str) -> Iterator[list[str
 
 
 def _is_heading(line: str) -> bool:
-    return line.endswith(".") and len(line.split()) <= HEADING_MAX_WORDS
+    return line.endswith(".") and line.count(" ") < HEADING_MAX_WORDS
 
 
 def _wiki_docs(lines: Iterator[str]) -> Iterator[list[str]]:
@@ -167,7 +167,6 @@ def read_documents(
         raise DataError(f"--doc-format {doc_format!r}; choose one of {', '.join(DOC_FORMATS)}")
     stats = stats if stats is not None else ReadStats()
     for path in files:
-        stats.files += 1
         fmt, lines = _detect(path, _lines(path, skip_bad_utf8, stats), doc_format)
         logger.debug("reading %s as %s", path, fmt)
         if fmt == "blank-line":

@@ -6,7 +6,12 @@ An output directory holds, per shard XXXXX (numbered across splits in write orde
 - `index-XXXXX.npy`: int64 (N, 4) rows (offset in tokens within the shard, len_a incl. its
   specials, len_b incl. its specials or 0, label);
 - `manifest.json`, written last and atomically: without a valid one the directory is an
-  incomplete build. Every file is written beside its target and renamed into place.
+  incomplete build. It holds format_version, the build parameters (objective, max_seq_len,
+  seed, short_seq_prob, tokenizer_fingerprint, `build`: inputs and the other options),
+  tokenizer_kind, vocab_size, token_dtype, special_ids, `layout` (the specials around the
+  segments), `shards` (split, file names, byte sizes, sha256, instances, tokens_count) and
+  `counts`.
+Every file is written beside its target and renamed into place.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from bertforge.errors import DataError
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 SPLITS = ("train", "eval")
+_FILES = ("tokens", "index")  # the files of one shard, as manifest keys
 _OURS = re.compile(r"(tokens-\d{5}\.bin|index-\d{5}\.npy|manifest\.json)(\..*\.tmp)?")
 
 
@@ -114,32 +120,31 @@ class ShardWriter:
         self._buf: np.ndarray | None = None  # allocated on first use; pages fill as written
         self._pos = 0
         self._rows: list[tuple[int, int, int, int]] = []
-        self.tokens = 0
+        self.tokens = 0  # written so far, buffered ones included
         self.instances = 0
 
     def add(self, draft: Draft) -> None:
         if self._buf is None:
             self._buf = np.empty(self.shard_tokens + self.max_seq_len, dtype=self.dtype)
-        start = self._pos
         if draft.b:
             pre, mid, post = self.layout.pair
-            len_a = self._put((pre, *draft.a, mid))
-            len_b = self._put((*draft.b, post))
+            parts = (pre, *draft.a, mid, *draft.b, post)
+            len_a = len(pre) + sum(map(len, draft.a)) + len(mid)
         else:
-            len_a, len_b = self._put((self.layout.single[0], *draft.a, self.layout.single[1])), 0
-        if len_a + len_b > self.max_seq_len:
-            raise AssertionError(f"instance of {len_a + len_b} tokens > {self.max_seq_len}")
-        self._rows.append((start, len_a, len_b, draft.label))
+            parts = (self.layout.single[0], *draft.a, self.layout.single[1])
+            len_a = 0
+        size = sum(map(len, parts))
+        if size > self.max_seq_len:
+            raise AssertionError(f"instance of {size} tokens > max_seq_len {self.max_seq_len}")
+        end = self._pos + size
+        np.concatenate(parts, out=self._buf[self._pos : end], casting="unsafe")
+        len_a = len_a or size
+        self._rows.append((self._pos, len_a, size - len_a, draft.label))
+        self._pos = end
+        self.tokens += size
+        self.instances += 1
         if self._pos >= self.shard_tokens:
             self.flush()
-
-    def _put(self, parts: tuple[np.ndarray, ...]) -> int:
-        assert self._buf is not None
-        begin = self._pos
-        for part in parts:
-            self._buf[self._pos : self._pos + len(part)] = part
-            self._pos += len(part)
-        return self._pos - begin
 
     def flush(self) -> None:
         """Write the buffered instances as one shard (no-op when empty)."""
@@ -157,8 +162,6 @@ class ShardWriter:
             "tokens_count": self._pos,
         }
         self._entries.append(entry)
-        self.tokens += self._pos
-        self.instances += len(self._rows)
         self._pos, self._rows = 0, []
 
     def close(self) -> None:
@@ -189,20 +192,19 @@ def read_manifest(directory: Path) -> dict[str, Any]:
         raise DataError(incomplete.format(f"no {MANIFEST}"))
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
-        shards = manifest["shards"]
         version = manifest["format_version"]
+        files = [(s[key], s[f"{key}_bytes"]) for s in manifest["shards"] for key in _FILES]
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as e:
-        raise DataError(incomplete.format(f"{MANIFEST} is unreadable: {e}")) from None
+        raise DataError(incomplete.format(f"{MANIFEST} is unreadable: {e!r}")) from None
     if version != FORMAT_VERSION:
         raise DataError(
             f"'{path}' has format_version {version}; this bertforge reads {FORMAT_VERSION}, "
             "re-run build-data"
         )
-    for shard in shards:
-        for key in ("tokens", "index"):
-            file = Path(directory) / shard[key]
-            if not file.is_file() or file.stat().st_size != shard[f"{key}_bytes"]:
-                raise DataError(incomplete.format(f"{shard[key]} is missing or truncated"))
+    for name, size in files:
+        file = Path(directory) / name
+        if not file.is_file() or file.stat().st_size != size:
+            raise DataError(incomplete.format(f"{name} is missing or truncated"))
     return manifest
 
 
@@ -252,7 +254,7 @@ class ShardedDataset:
         self._shards = [s for s in self.manifest["shards"] if s["split"] == split]
         if verify:
             for shard in self._shards:
-                for key in ("tokens", "index"):
+                for key in _FILES:
                     verify_file(self.directory / shard[key], shard[f"{key}_sha256"])
         self._index = [np.load(self.directory / s["index"]) for s in self._shards]
         sizes = [len(ix) for ix in self._index]
@@ -264,8 +266,7 @@ class ShardedDataset:
         if self._tokens is None:
             dtype = np.dtype(self.manifest["token_dtype"])
             self._tokens = [
-                np.memmap(self.directory / s["tokens"], dtype=dtype, mode="r")
-                for s in self._shards
+                np.memmap(self.directory / s["tokens"], dtype=dtype, mode="r") for s in self._shards
             ]
         return self._tokens
 
@@ -287,11 +288,10 @@ class ShardedDataset:
         return Instance(tokens, len_a, len_b, label)
 
     @property
-    def lengths(self) -> np.ndarray:
-        """(N,) int64 token count of every instance, for length-grouped batching."""
-        if not self._index:
-            return np.zeros(0, dtype=np.int64)
-        return np.concatenate([ix[:, 1] + ix[:, 2] for ix in self._index])
+    def rows(self) -> np.ndarray:
+        """(N, 4) int64 index rows of the split, in order: offset (within the row's shard),
+        len_a, len_b, label. Lengths for bucketing: `rows[:, 1] + rows[:, 2]`."""
+        return np.concatenate(self._index) if self._index else np.zeros((0, 4), dtype=np.int64)
 
     def check_tokenizer(self, tokenizer: Any) -> None:
         """DataError unless `tokenizer` (a `Tokenizer`) is the one the data was built with."""

@@ -52,20 +52,14 @@ def set_rng_state(state: dict[str, Any]) -> None:
     np.random.set_state((name, np.array(keys, dtype=np.uint32), *rest))
 
 
-def save_checkpoint(
-    run_dir: Path,
+def _write(
+    tmp: Path,
     step: int,
     model: torch.nn.Module,
     optimizer: torch.optim.Optimizer,
     scheduler: torch.optim.lr_scheduler.LRScheduler,
     trainer: dict[str, Any],
-    keep_last: int,
-) -> Path:
-    root = run_dir / "checkpoints"
-    final = root / f"step-{step:08d}"
-    tmp = root / f".tmp-step-{step:08d}-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
+) -> None:
     save_file(
         {k: v.detach().contiguous() for k, v in model.state_dict().items()},
         str(tmp / "model.safetensors"),
@@ -84,6 +78,27 @@ def save_checkpoint(
     )
     for name in FILES:
         _fsync(tmp / name)
+
+
+def save_checkpoint(
+    run_dir: Path,
+    step: int,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    trainer: dict[str, Any],
+    keep_last: int,
+) -> Path:
+    root = run_dir / "checkpoints"
+    final = root / f"step-{step:08d}"
+    tmp = root / f".tmp-step-{step:08d}-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        _write(tmp, step, model, optimizer, scheduler, trainer)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)  # e.g. disk full: leave nothing half-written
+        raise
     if final.exists():  # re-saving the same step (e.g. after a resume): replace it whole
         shutil.rmtree(final)
     os.replace(tmp, final)

@@ -15,10 +15,11 @@ import numpy as np
 import torch
 
 from bertforge.atomic import write_text
+from bertforge.data.builder import TOKENIZER_DIR
 from bertforge.data.collate import PretrainingCollator
 from bertforge.data.loader import PretrainingLoader
 from bertforge.data.shards import ShardedDataset
-from bertforge.errors import BertforgeError, CheckpointError, ConfigError
+from bertforge.errors import BertforgeError, CheckpointError, ConfigError, DataError
 from bertforge.heads import PreTrainingModel
 from bertforge.progress import progress_bar
 from bertforge.tokenization import Tokenizer
@@ -60,8 +61,13 @@ def pretrain(
     `stop_at` ends the job early at that step with a checkpoint, as a preempted job would
     (the schedule still targets `max_steps`); it returns None and `resume=True` continues."""
     cfg = recipe.train
-    tokenizer = Tokenizer.from_pretrained(data_dir / "tokenizer")
     train_set = ShardedDataset(data_dir, "train")
+    if not (data_dir / TOKENIZER_DIR).is_dir():
+        raise DataError(
+            f"'{data_dir}' has no {TOKENIZER_DIR}/ copy of its tokenizer; rebuild it with "
+            "`bertforge build-data --force`"
+        )
+    tokenizer = Tokenizer.from_pretrained(data_dir / TOKENIZER_DIR)
     train_set.check_tokenizer(tokenizer)
     has_eval = any(s["split"] == "eval" for s in train_set.manifest["shards"])
     eval_set = ShardedDataset(data_dir, "eval") if has_eval else None

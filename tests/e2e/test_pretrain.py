@@ -41,7 +41,6 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory, minilm_path: Path) -> Pat
     tok = Tokenizer.from_pretrained(minilm_path)
     out = root / "data"
     build_data(tok, [corpus], out, BuildConfig(max_seq_len=64, eval_fraction=0.1), workers=0)
-    tok.save_pretrained(out / "tokenizer")
     return out
 
 
@@ -91,3 +90,59 @@ def test_existing_run_needs_resume(data_dir: Path, tmp_path: Path) -> None:
     pretrain(recipe, data_dir, tmp_path / "run")
     with pytest.raises(ConfigError, match="pass --resume"):
         pretrain(recipe, data_dir, tmp_path / "run")
+
+
+def test_non_finite_steps_abort_and_keep_the_last_good_checkpoint(
+    data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bertforge.training import loop
+
+    real = loop.train_step
+    calls = {"n": 0}
+
+    def exploding(*args: object, **kwargs: object) -> object:
+        calls["n"] += 1
+        stats, norm = real(*args, **kwargs)
+        return stats, (float("nan") if calls["n"] > 3 else norm)
+
+    monkeypatch.setattr(loop, "train_step", exploding)
+    recipe = load_recipe(None, [*RECIPE, "train.save_every=2", "train.max_bad_steps=3"])
+    with pytest.raises(loop.TrainingAborted, match="3 non-finite steps in a row at step 4"):
+        pretrain(recipe, data_dir, tmp_path / "run")
+    from bertforge.training.checkpoint import latest_checkpoint
+
+    assert latest_checkpoint(tmp_path / "run").name == "step-00000002"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--set", "train.lrr=1"], "unknown train key 'lrr'"),
+        (["--config", "nope.toml"], "recipe 'nope.toml' does not exist"),
+        (["--resume"], "no complete checkpoint to resume"),
+    ],
+)
+def test_pretrain_cli_errors(data_dir: Path, tmp_path: Path, args: list[str], message: str) -> None:
+    from typer.testing import CliRunner
+
+    from bertforge.cli.main import app
+
+    cmd = ["pretrain", "--data", str(data_dir), "--output", str(tmp_path / "run"), *args]
+    result = CliRunner().invoke(app, cmd)
+    assert result.exit_code == 2, (result.stdout, result.stderr)
+    assert message in result.stderr and result.stderr.count("\n") == 1
+
+
+def test_data_built_with_another_tokenizer_is_refused(data_dir: Path, tmp_path: Path) -> None:
+    import shutil
+
+    from bertforge.errors import DataError
+    from bertforge.tokenization import train_tokenizer
+
+    other = tmp_path / "data"
+    shutil.copytree(data_dir, other)
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("some words for a different vocabulary\n" * 50)
+    train_tokenizer([corpus], "wordpiece", 200).save_pretrained(other / "tokenizer")
+    with pytest.raises(DataError, match="different tokenizer"):
+        pretrain(load_recipe(None, RECIPE), other, tmp_path / "run")

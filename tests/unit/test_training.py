@@ -1,0 +1,126 @@
+"""Recipes, optimisers, schedule and checkpoints of the pretraining loop."""
+
+from __future__ import annotations
+
+import errno
+from pathlib import Path
+
+import pytest
+import torch
+
+from bertforge import ConfigError, EncoderConfig, PreTrainingModel
+from bertforge.training import checkpoint
+from bertforge.training.optim import Lamb, build_optimizer, linear_schedule, param_groups
+from bertforge.training.recipe import TrainConfig, load_recipe
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize("name", ["bert-mini", "bert-base"])
+def test_shipped_recipes_load(name: str) -> None:
+    recipe = load_recipe(REPO / "configs" / f"{name}.toml")
+    assert recipe.preset == name.removeprefix("bert-")
+    assert recipe.train.batch_size % recipe.train.micro_batch_size == 0
+
+
+def test_overrides_are_typed_and_round_trip(tmp_path: Path) -> None:
+    recipe = load_recipe(
+        REPO / "configs" / "bert-mini.toml",
+        ["train.lr=2e-4", "train.max_steps=1e3", "train.optimizer=lamb", "masking.mode=span",
+         "model.hidden_dropout_prob=0", "preset=tiny"],
+    )  # fmt: skip
+    assert recipe.train.lr == 2e-4 and recipe.train.max_steps == 1000
+    assert recipe.train.optimizer == "lamb" and recipe.masking.mode == "span"
+    assert recipe.model["hidden_dropout_prob"] == 0 and recipe.preset == "tiny"
+    (tmp_path / "r.toml").write_text(recipe.to_toml())
+    assert load_recipe(tmp_path / "r.toml") == recipe
+
+
+@pytest.mark.parametrize(
+    ("text", "sets", "message"),
+    [
+        ("[train]\nlrr = 1\n", [], r"unknown key\(s\) lrr"),
+        ("[trian]\n", [], r"unknown key\(s\) trian"),
+        ("preset = 'huge'\n", [], "unknown preset 'huge'"),
+        ("", ["train.lr=fast"], "expected float"),
+        ("", ["train.nope=1"], "unknown train key 'nope'"),
+        ("", ["model.hidden_size=100", "model.num_attention_heads=3"], "not divisible"),
+        ("", ["lr"], "expected key=value"),
+        ("", ["train.batch_size=100"], "not a multiple of micro_batch_size"),
+        ("[train\n", [], "not valid TOML"),
+    ],
+)
+def test_recipe_errors(tmp_path: Path, text: str, sets: list[str], message: str) -> None:
+    (tmp_path / "r.toml").write_text(text)
+    with pytest.raises(ConfigError, match=message):
+        load_recipe(tmp_path / "r.toml", sets)
+
+
+def test_no_weight_decay_on_biases_and_layernorms() -> None:
+    model = PreTrainingModel(EncoderConfig.preset("tiny", vocab_size=100))
+    decay, no_decay = param_groups(model, 0.01)
+    assert all(p.ndim >= 2 for p in decay["params"])
+    assert all(p.ndim == 1 for p in no_decay["params"]) and no_decay["weight_decay"] == 0.0
+    assert len(decay["params"]) + len(no_decay["params"]) == len(list(model.parameters()))
+
+
+@pytest.mark.parametrize("name", ["adamw", "lamb"])
+def test_optimisers_minimise_a_quadratic(name: str) -> None:
+    torch.manual_seed(0)
+    layer = torch.nn.Linear(8, 8)
+    opt = build_optimizer(layer, TrainConfig(optimizer=name, lr=1e-2, weight_decay=0.0))
+    x = torch.randn(64, 8)
+    first = None
+    for _ in range(300):
+        loss = (layer(x) ** 2).mean()
+        first = first if first is not None else float(loss.detach())
+        loss.backward()
+        opt.step()
+        opt.zero_grad()
+    assert float(loss.detach()) < 0.1 * first
+    assert isinstance(opt, Lamb) == (name == "lamb")
+
+
+def test_linear_warmup_then_decay() -> None:
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    sched = linear_schedule(opt, warmup_steps=4, total_steps=12)
+    lrs = []
+    for _ in range(12):
+        lrs.append(sched.get_last_lr()[0])
+        opt.step()
+        sched.step()
+    assert lrs[:5] == [0.25, 0.5, 0.75, 1.0, 1.0]
+    assert lrs[-1] == pytest.approx(1 / 8) and lrs == sorted(lrs[:4]) + sorted(
+        lrs[4:], reverse=True
+    )
+
+
+def _save(run: Path, step: int) -> Path:
+    model = torch.nn.Linear(2, 2)
+    opt = torch.optim.AdamW(model.parameters())
+    sched = linear_schedule(opt, 1, 10)
+    return checkpoint.save_checkpoint(run, step, model, opt, sched, {"loader": {}}, keep_last=2)
+
+
+def test_checkpoints_keep_last_and_skip_torn(tmp_path: Path) -> None:
+    for step in (1, 2, 3):
+        _save(tmp_path, step)
+    assert [p.name for p in sorted((tmp_path / "checkpoints").glob("step-*"))] == [
+        "step-00000002",
+        "step-00000003",
+    ]
+    (tmp_path / "checkpoints" / "step-00000003" / "trainer.json").write_text("{torn")
+    assert checkpoint.latest_checkpoint(tmp_path).name == "step-00000002"
+
+
+def test_disk_full_leaves_no_checkpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _save(tmp_path, 1)
+
+    def full(*args: object, **kwargs: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(checkpoint.torch, "save", full)
+    with pytest.raises(OSError, match="No space left"):
+        _save(tmp_path, 2)
+    assert [p.name for p in (tmp_path / "checkpoints").iterdir()] == ["step-00000001"]
+    assert checkpoint.latest_checkpoint(tmp_path).name == "step-00000001"
