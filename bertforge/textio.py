@@ -18,7 +18,8 @@ STDIN = "-"
 SUFFIXES = (".txt", ".gz")
 
 
-def _not_utf8(source: str | Path, offset: int, bad: int) -> DataError:
+def utf8_error(source: str | Path, offset: int, bad: int) -> DataError:
+    """The one message for undecodable input: file, offending byte and its offset."""
     where = "decompressed offset" if str(source).endswith(".gz") else "offset"
     return DataError(
         f"'{source}' is not valid UTF-8: byte 0x{bad:02x} at {where} {offset}; re-encode it, "
@@ -47,7 +48,8 @@ def resolve_files(paths: Iterable[str | Path], suffixes: tuple[str, ...] = SUFFI
     return files
 
 
-def _open(path: Path) -> BinaryIO:
+def open_binary(path: Path) -> BinaryIO:
+    """Open for reading bytes, decompressing `.gz` on the fly."""
     if path.suffix == ".gz":
         return gzip.open(path, "rb")  # type: ignore[return-value]
     return path.open("rb")
@@ -57,12 +59,12 @@ def iter_lines(path: Path) -> Iterator[str]:
     """Stream the non-blank lines of one file (`.gz` decompressed), line endings stripped."""
     offset = 0  # in decompressed bytes for .gz
     try:
-        with _open(path) as fh:
+        with open_binary(path) as fh:
             for raw in fh:
                 try:
                     line = raw.decode("utf-8")
                 except UnicodeDecodeError as e:
-                    raise _not_utf8(path, offset + e.start, raw[e.start]) from None
+                    raise utf8_error(path, offset + e.start, raw[e.start]) from None
                 offset += len(raw)
                 line = line.rstrip("\r\n")
                 if line.strip():
@@ -80,14 +82,14 @@ def read_text(path: str | Path) -> str:
             raise DataError(f"'{path}' is a directory; pass a text file (one text per line)")
         (p,) = resolve_files([path])
         try:
-            with _open(p) as fh:
+            with open_binary(p) as fh:
                 source, data = str(p), fh.read()
         except (OSError, EOFError, zlib.error) as e:
             raise DataError(f"cannot read '{p}': {e}") from None
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as e:
-        raise _not_utf8(source, e.start, data[e.start]) from None
+        raise utf8_error(source, e.start, data[e.start]) from None
 
 
 def read_lines(path: str | Path) -> list[str]:

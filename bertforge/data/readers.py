@@ -16,7 +16,7 @@ from itertools import chain
 from pathlib import Path
 
 from bertforge.errors import DataError
-from bertforge.textio import _not_utf8, _open, resolve_files
+from bertforge.textio import open_binary, resolve_files, utf8_error
 
 logger = logging.getLogger(__name__)
 
@@ -57,13 +57,13 @@ def _lines(path: Path, skip_bad_utf8: bool, stats: ReadStats) -> Iterator[str]:
     offset = 0
     bad = 0
     try:
-        with _open(path) as fh:
+        with open_binary(path) as fh:
             for raw in fh:
                 try:
                     line = raw.decode("utf-8")
                 except UnicodeDecodeError as e:
                     if not skip_bad_utf8:
-                        error = _not_utf8(path, offset + e.start, raw[e.start])
+                        error = utf8_error(path, offset + e.start, raw[e.start])
                         raise DataError(f"{error}, or pass --skip-bad-utf8") from None
                     line = raw.decode("utf-8", "replace")
                     bad += 1
