@@ -4,7 +4,13 @@ import logging
 
 from bertforge.config import EncoderConfig
 from bertforge.errors import BertforgeError, CheckpointError, ConfigError, DataError, TokenizerError
-from bertforge.heads import PreTrainingModel
+from bertforge.heads import (
+    MultipleChoice,
+    PreTrainingModel,
+    QuestionAnswering,
+    SequenceClassifier,
+    TokenClassifier,
+)
 from bertforge.models import Encoder, EncoderOutput
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
@@ -17,7 +23,11 @@ __all__ = [
     "Encoder",
     "EncoderConfig",
     "EncoderOutput",
+    "MultipleChoice",
     "PreTrainingModel",
+    "QuestionAnswering",
+    "SequenceClassifier",
+    "TokenClassifier",
     "TokenizerError",
 ]
 __version__ = "0.1.0"

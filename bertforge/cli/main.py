@@ -10,7 +10,7 @@ import click
 import typer
 from typer.core import TyperGroup
 
-from bertforge.cli import data, demo, info, pretrain, pretrain_demo, serve, tokenizer
+from bertforge.cli import data, demo, finetune, info, pretrain, pretrain_demo, serve, tokenizer
 from bertforge.errors import BertforgeError
 
 
@@ -58,7 +58,14 @@ app.command("plot")(pretrain.plot)
 app.command("demo")(pretrain_demo.pretrain_demo)
 app.command("search-demo")(demo.demo)
 app.command("build-data")(data.build_data)
+app.add_typer(finetune.app, name="finetune")
+app.command("evaluate")(finetune.evaluate)
+app.command("predict")(finetune.predict)
 
 
 def main() -> None:
     app()
+
+
+if __name__ == "__main__":  # `python -m bertforge.cli.main`, which torchrun launches
+    main()

@@ -13,6 +13,7 @@ from bertforge.errors import CheckpointError
 from bertforge.heads.mlm import MLMHead
 from bertforge.heads.nsp import NSPHead
 from bertforge.interop.hf.pretrained import HFPretrained
+from bertforge.interop.hf.task import TaskMeta
 from bertforge.models.encoder import Encoder
 from bertforge.models.init import init_weights
 
@@ -39,7 +40,7 @@ class PreTrainingModel(HFPretrained, nn.Module):
                 head.apply(lambda m: init_weights(m, config.initializer_range))
 
     @classmethod
-    def from_parts(cls, config: EncoderConfig, parts: set[str]) -> PreTrainingModel:
+    def from_parts(cls, config: EncoderConfig, parts: set[str], task: TaskMeta) -> PreTrainingModel:
         if "mlm" not in parts:
             raise CheckpointError(
                 "checkpoint has no MLM head (no cls.predictions.* weights); it is a bare "

@@ -10,6 +10,7 @@ from torch import nn
 from bertforge.config import EncoderConfig
 from bertforge.errors import DataError
 from bertforge.interop.hf.pretrained import HFPretrained
+from bertforge.interop.hf.task import TaskMeta
 from bertforge.models.block import Block
 from bertforge.models.embeddings import Embeddings
 from bertforge.models.init import init_weights
@@ -41,7 +42,7 @@ class Encoder(HFPretrained, nn.Module):
         self.apply(lambda m: init_weights(m, config.initializer_range))
 
     @classmethod
-    def from_parts(cls, config: EncoderConfig, parts: set[str]) -> Encoder:
+    def from_parts(cls, config: EncoderConfig, parts: set[str], task: TaskMeta) -> Encoder:
         return cls(config, add_pooler="pooler" in parts)
 
     def forward(

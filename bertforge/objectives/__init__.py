@@ -1,5 +1,12 @@
-"""Pretraining objectives: masking (in the collator) and losses returned as sums + counts."""
+"""Objectives: masking (in the collator), pretraining losses as sums + counts, and the
+fine-tuning losses (means, as transformers reports them)."""
 
+from bertforge.objectives.finetune import (
+    classification_loss,
+    multiple_choice_loss,
+    qa_loss,
+    token_classification_loss,
+)
 from bertforge.objectives.loss import LossSums, target_counts, total_loss
 from bertforge.objectives.masking import (
     IGNORE_INDEX,
@@ -19,10 +26,14 @@ __all__ = [
     "MaskingConfig",
     "MaskingVocab",
     "Selection",
+    "classification_loss",
     "example_rng",
     "masked_targets",
     "mlm_loss",
+    "multiple_choice_loss",
     "nsp_loss",
+    "qa_loss",
     "target_counts",
+    "token_classification_loss",
     "total_loss",
 ]

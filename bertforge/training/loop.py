@@ -1,13 +1,14 @@
 """The pretraining loop: shards in, checkpoints, metrics and an HF export out.
 
 Kept short on purpose: the step lives in `step.py`, checkpoints in `checkpoint.py`, metrics
-and plots in `metrics.py`.
+and plots in `metrics.py`, multi-process data parallelism in `distributed.py`. Under torchrun
+every rank runs this loop on its part of each global batch; rank 0 alone writes the run
+directory.
 """
 
 from __future__ import annotations
 
 import logging
-import random
 import time
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from bertforge.errors import BertforgeError, CheckpointError, ConfigError, DataE
 from bertforge.heads import PreTrainingModel
 from bertforge.progress import progress_bar
 from bertforge.tokenization import Tokenizer
+from bertforge.training import distributed
 from bertforge.training.checkpoint import (
     latest_checkpoint,
     load_checkpoint,
@@ -32,6 +34,7 @@ from bertforge.training.checkpoint import (
 from bertforge.training.metrics import MetricsLog, plot_run
 from bertforge.training.optim import build_optimizer, linear_schedule
 from bertforge.training.recipe import Recipe, TrainConfig, load_recipe
+from bertforge.training.runtime import seed_everything
 from bertforge.training.step import evaluate, train_step
 
 log = logging.getLogger(__name__)
@@ -39,12 +42,6 @@ log = logging.getLogger(__name__)
 
 class TrainingAborted(BertforgeError):
     """Too many consecutive non-finite steps; the last good checkpoint is kept."""
-
-
-def _seed(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
 
 
 def pretrain(
@@ -59,8 +56,23 @@ def pretrain(
     """Train until `recipe.train.max_steps`; returns the exported HF directory.
 
     `stop_at` ends the job early at that step with a checkpoint, as a preempted job would
-    (the schedule still targets `max_steps`); it returns None and `resume=True` continues."""
+    (the schedule still targets `max_steps`); it returns None and `resume=True` continues.
+    Launched by torchrun, it trains data-parallel over the ranks (see `distributed.py`)."""
+    with distributed.process_group(device) as rank_device:
+        return _pretrain(recipe, data_dir, run_dir, resume, rank_device, stop_at)
+
+
+def _pretrain(
+    recipe: Recipe,
+    data_dir: Path,
+    run_dir: Path,
+    resume: bool,
+    device: str,
+    stop_at: int | None,
+) -> Path | None:
     cfg = recipe.train
+    world_size = distributed.world_size()
+    accumulation = cfg.accumulation_per_rank(world_size)  # checked before any data is read
     train_set = ShardedDataset(data_dir, "train")
     if not (data_dir / TOKENIZER_DIR).is_dir():
         raise DataError(
@@ -72,7 +84,7 @@ def pretrain(
     has_eval = any(s["split"] == "eval" for s in train_set.manifest["shards"])
     eval_set = ShardedDataset(data_dir, "eval") if has_eval else None
 
-    _seed(cfg.seed)
+    seed_everything(cfg.seed)
     config = recipe.encoder_config(tokenizer.vocab_size, tokenizer.pad_token_id)
     with_nsp = train_set.manifest["objective"] in ("nsp", "sop") and cfg.nsp_weight > 0
     model = PreTrainingModel(config, nsp=with_nsp).to(device).train()
@@ -87,7 +99,9 @@ def pretrain(
         collator,
         global_batch_size=cfg.batch_size,
         seed=cfg.seed,
-        accumulation_steps=cfg.accumulation,
+        accumulation_steps=accumulation,
+        rank=distributed.rank(),
+        world_size=world_size,
         num_workers=cfg.num_workers,
     )
 
@@ -102,21 +116,26 @@ def pretrain(
         log.info("resumed from %s at step %d", ckpt, step)
     elif latest_checkpoint(run_dir) is not None:
         raise ConfigError(f"'{run_dir}' already holds a run; pass --resume or a new --output")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    write_text(run_dir / "recipe.toml", recipe.to_toml())
-    tokenizer.save_pretrained(run_dir / "tokenizer")
+    main = distributed.is_main()
+    if main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        write_text(run_dir / "recipe.toml", recipe.to_toml())
+        tokenizer.save_pretrained(run_dir / "tokenizer")
 
-    eval_batches = _eval_batches(eval_set, collator, cfg) if eval_set is not None else []
-    metrics = MetricsLog(run_dir, resume_step=step if resume else None)
+    # Rank 0 evaluates alone, on the unwrapped model: DDP's forward would wait for the others.
+    eval_batches = _eval_batches(eval_set, collator, cfg) if eval_set is not None and main else []
+    metrics = MetricsLog(run_dir, resume_step=step if resume else None) if main else None
+    # After any resume: every rank has loaded the same weights and the same (global) loader state.
+    trained = distributed.wrap_model(model)
     bad_steps = 0
     start_step, start_time = step, time.perf_counter()
     batches = iter(loader)
     try:
-        with progress_bar() as bar:
+        with progress_bar(disable=not main) as bar:
             task = bar.add_task("pretrain", total=cfg.max_steps, completed=step, tokens=0)
             while step < cfg.max_steps:
                 stats, grad_norm = train_step(
-                    model,
+                    trained,
                     next(batches),
                     optimizer,
                     precision=cfg.precision,
@@ -139,7 +158,7 @@ def pretrain(
                 elapsed = time.perf_counter() - start_time
                 bar.update(task, advance=1, tokens=bar.tasks[task].fields["tokens"] + stats.tokens)
                 bar.update(task, description=f"loss {rates['loss']:.3f} mlm {rates['mlm_acc']:.3f}")
-                if step % cfg.log_every == 0 or step == cfg.max_steps:
+                if metrics is not None and (step % cfg.log_every == 0 or step == cfg.max_steps):
                     metrics.write(
                         {
                             "step": step,
@@ -151,26 +170,37 @@ def pretrain(
                             "steps_per_s": (step - start_step) / max(elapsed, 1e-9),
                         }
                     )
-                if eval_batches and (step % cfg.eval_every == 0 or step == cfg.max_steps):
+                if (
+                    metrics is not None
+                    and eval_batches
+                    and (step % cfg.eval_every == 0 or step == cfg.max_steps)
+                ):
                     result = evaluate(model, eval_batches, cfg.precision, cfg.nsp_weight)
                     metrics.write({"step": step, "split": "eval", **result})
                     log.info("step %d eval %s", step, result)
                 if step % cfg.save_every == 0 or step in (cfg.max_steps, stop_at):
-                    save_checkpoint(
-                        run_dir,
-                        step,
-                        model,
-                        optimizer,
-                        scheduler,
-                        {"loader": loader.state_dict()},
-                        cfg.keep_last,
-                    )
+                    if main:  # ranks hold identical states; the loader state is global
+                        save_checkpoint(
+                            run_dir,
+                            step,
+                            model,
+                            optimizer,
+                            scheduler,
+                            {"loader": loader.state_dict()},
+                            cfg.keep_last,
+                        )
+                    # No rank moves on (or exits) before the checkpoint is complete.
+                    distributed.barrier()
                 if step == stop_at:
                     return None
     finally:
-        metrics.close()
-    plot_run(run_dir)
-    return export(run_dir, run_dir / "hf")
+        if metrics is not None:
+            metrics.close()
+    if main:
+        plot_run(run_dir)
+        export(run_dir, run_dir / "hf")
+    distributed.barrier()  # the export is complete when any rank returns
+    return run_dir / "hf"
 
 
 def _eval_batches(

@@ -58,9 +58,16 @@ class TrainConfig:
                 f"{self.micro_batch_size}; the global batch is split into equal micro-batches"
             )
 
-    @property
-    def accumulation(self) -> int:
-        return self.batch_size // self.micro_batch_size
+    def accumulation_per_rank(self, world_size: int) -> int:
+        """Micro-batches each of `world_size` ranks runs per step: the global batch is split
+        over the ranks first, then each rank's part into micro-batches."""
+        if self.batch_size % (self.micro_batch_size * world_size):
+            raise ConfigError(
+                f"train.batch_size={self.batch_size} is not divisible by micro_batch_size="
+                f"{self.micro_batch_size} x {world_size} ranks; every rank needs the same "
+                "number of equal micro-batches"
+            )
+        return self.batch_size // (self.micro_batch_size * world_size)
 
 
 @dataclass

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
-from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 
 import torch
@@ -17,6 +17,8 @@ from bertforge.objectives import (
     target_counts,
     total_loss,
 )
+from bertforge.training.distributed import all_reduce_sum, gradient_sync, world_size
+from bertforge.training.runtime import autocast
 
 Batch = dict[str, torch.Tensor]
 
@@ -53,14 +55,8 @@ class StepStats:
         return out
 
 
-def autocast(precision: str, device: torch.device) -> AbstractContextManager:
-    if precision == "bf16":
-        return torch.autocast(device.type, dtype=torch.bfloat16)
-    return nullcontext()
-
-
 def forward(
-    model: PreTrainingModel, batch: Batch, precision: str
+    model: PreTrainingModel | torch.nn.Module, batch: Batch, precision: str
 ) -> tuple[dict[str, LossSums], int]:
     """Losses of one micro-batch as sums; the vocab projection sees masked positions only."""
     device = next(model.parameters()).device
@@ -75,7 +71,7 @@ def forward(
 
 
 def train_step(
-    model: PreTrainingModel,
+    model: PreTrainingModel | torch.nn.Module,
     micro_batches: list[Batch],
     optimizer: torch.optim.Optimizer,
     *,
@@ -85,19 +81,28 @@ def train_step(
 ) -> tuple[StepStats, float]:
     """Accumulate gradients over the micro-batches, each loss normalised by the *global*
     number of targets, so the update equals that of one big batch. Returns the stats and the
-    gradient norm; a non-finite norm means the optimizer was not stepped."""
-    counts = target_counts(micro_batches)
+    gradient norm; a non-finite norm means the optimizer was not stepped.
+
+    Under DDP (`model` wrapped by `distributed.wrap_model`) the counts and the returned stats
+    are summed over ranks, so they describe the global batch on every rank, and the norm is
+    the same on every rank because it is taken after DDP's gradient all-reduce."""
+    counts = all_reduce_sum(target_counts(micro_batches))
     weights = {"mlm": 1.0, "nsp": nsp_weight}
+    # DDP averages gradients over ranks; the loss is normalised by global counts, so scaling by
+    # the world size turns that average back into the sum over the global batch.
+    scale = world_size()
     stats = StepStats()
-    for batch in micro_batches:
-        parts, tokens = forward(model, batch, precision)
-        total_loss(parts, counts, weights).backward()
+    for i, batch in enumerate(micro_batches):
+        with gradient_sync(model, sync=i == len(micro_batches) - 1):
+            parts, tokens = forward(model, batch, precision)
+            loss = total_loss(parts, counts, weights)
+            (loss * scale if scale > 1 else loss).backward()
         stats.add(parts, tokens)
     norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip))
     if math.isfinite(norm):
         optimizer.step()
     optimizer.zero_grad(set_to_none=True)
-    return stats, norm
+    return StepStats(**all_reduce_sum(dataclasses.asdict(stats))), norm
 
 
 @torch.no_grad()

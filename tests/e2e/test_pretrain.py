@@ -146,3 +146,26 @@ def test_data_built_with_another_tokenizer_is_refused(data_dir: Path, tmp_path: 
     train_tokenizer([corpus], "wordpiece", 200).save_pretrained(other / "tokenizer")
     with pytest.raises(DataError, match="different tokenizer"):
         pretrain(load_recipe(None, RECIPE), other, tmp_path / "run")
+
+
+def test_export_and_plot_commands(data_dir: Path, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from bertforge.cli.main import app
+
+    run = tmp_path / "run"
+    recipe = load_recipe(None, [*RECIPE, "train.max_steps=2", "train.save_every=1"])
+    assert pretrain(recipe, data_dir, run, stop_at=1) is None  # a checkpoint, no export yet
+    (run / "loss.png").unlink(missing_ok=True)
+    runner = CliRunner()
+    result = runner.invoke(app, ["export", str(run), "--output", str(tmp_path / "hf")])
+    assert result.exit_code == 0, result.stderr
+    _, info = transformers.BertForPreTraining.from_pretrained(
+        tmp_path / "hf", output_loading_info=True
+    )
+    assert not info["missing_keys"] and not info["unexpected_keys"]
+    assert Tokenizer.from_pretrained(tmp_path / "hf").vocab_size == 30522
+    result = runner.invoke(app, ["plot", str(run)])
+    assert result.exit_code == 0 and (run / "loss.png").stat().st_size > 10_000
+    result = runner.invoke(app, ["export", str(tmp_path / "nothing"), "-o", str(tmp_path / "x")])
+    assert result.exit_code == 2 and "no complete checkpoint" in result.stderr

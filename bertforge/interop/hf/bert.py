@@ -12,7 +12,8 @@ from bertforge.interop.hf.keymap import KeyMap
 
 MODEL_TYPE = "bert"
 BASE_PREFIX = "bert."  # head models nest the encoder under this prefix; BertModel does not
-HEAD_PREFIX = "cls."  # pretraining heads sit outside the encoder prefix
+# Heads sit outside the encoder prefix: pretraining heads under `cls.`, task heads at the top.
+HEAD_PREFIXES = ("cls.", "classifier.", "qa_outputs.")
 
 # Config fields whose HF name and meaning equal ours.
 SHARED_FIELDS = (
@@ -53,6 +54,8 @@ KEYS = KeyMap(
         ("mlm.norm.{p}", "cls.predictions.transform.LayerNorm.{p}"),
         ("mlm.bias", "cls.predictions.bias"),
         ("nsp.classifier.{p}", "cls.seq_relationship.{p}"),
+        ("classifier.{p}", "classifier.{p}"),
+        ("qa.{p}", "qa_outputs.{p}"),
     ]
 )
 
@@ -72,6 +75,38 @@ ARCHITECTURES = {
     frozenset({"encoder", "mlm"}): "BertForMaskedLM",
     frozenset({"encoder", "mlm", "nsp"}): "BertForPreTraining",
 }
+# Task heads share parts (a `classifier` reads the pooler in sequence classification and every
+# token in token classification), so they are named by their head kind instead.
+HEAD_ARCHITECTURES = {
+    "sequence_classification": (
+        "BertForSequenceClassification",
+        frozenset({"encoder", "classifier"}),
+    ),
+    "token_classification": ("BertForTokenClassification", frozenset({"encoder", "classifier"})),
+    "question_answering": ("BertForQuestionAnswering", frozenset({"encoder", "qa"})),
+    "multiple_choice": ("BertForMultipleChoice", frozenset({"encoder", "classifier"})),
+}
+
+
+def architecture(parts: frozenset[str], head: str | None) -> str:
+    """The HF class name for a module with top-level `parts` and task-head kind `head`."""
+    if head is None:
+        if parts not in ARCHITECTURES:
+            raise CheckpointError(f"no {MODEL_TYPE} HF architecture has parts {sorted(parts)}")
+        return ARCHITECTURES[parts]
+    if head not in HEAD_ARCHITECTURES:
+        raise CheckpointError(f"no {MODEL_TYPE} HF architecture for head kind {head!r}")
+    name, want = HEAD_ARCHITECTURES[head]
+    if parts != want:
+        raise CheckpointError(f"{name} has parts {sorted(want)}, this module {sorted(parts)}")
+    return name
+
+
+def head_of(hf: dict[str, Any]) -> str | None:
+    """The task-head kind a config.json's `architectures` names, or None (no task head)."""
+    names = hf.get("architectures") or []
+    kinds = {name: kind for kind, (name, _) in HEAD_ARCHITECTURES.items()}
+    return next((kinds[n] for n in names if n in kinds), None)
 
 
 def strip_layout(raw: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -87,7 +122,7 @@ def add_layout(state: dict[str, torch.Tensor], architecture: str) -> dict[str, t
     """Nest the encoder under `bert.` for every architecture but the bare `BertModel`."""
     if architecture == ARCHITECTURES[frozenset({"encoder"})]:
         return state
-    return {k if k.startswith(HEAD_PREFIX) else BASE_PREFIX + k: v for k, v in state.items()}
+    return {k if k.startswith(HEAD_PREFIXES) else BASE_PREFIX + k: v for k, v in state.items()}
 
 
 def config_from_hf(hf: dict[str, Any], source: str) -> dict[str, Any]:

@@ -26,6 +26,7 @@ from bertforge.interop.hf.io import (
     read_weights,
     write_checkpoint,
 )
+from bertforge.interop.hf.task import TaskMeta, task_from_hf, task_to_hf
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,15 @@ class Checkpoint:
     state: dict[str, torch.Tensor]
     origin: dict[str, str]  # our key -> the HF key(s) it came from, for error messages
     unused: list[str] = field(default_factory=list)
+    task: TaskMeta = field(default_factory=TaskMeta)  # label names etc. of a task head
+    head: str | None = None  # task-head kind its `architectures` names (None: no task head)
+
+    def drop_head(self, reason: str) -> None:
+        """Forget every weight outside the encoder (log why): the caller starts a fresh head."""
+        dropped = sorted({k.split(".", 1)[0] for k in self.state if not k.startswith("encoder.")})
+        if dropped:
+            log.info("%s: not using head part(s) %s: %s", self.path, dropped, reason)
+        self.state = {k: v for k, v in self.state.items() if k.startswith("encoder.")}
 
     @property
     def parts(self) -> set[str]:
@@ -75,14 +85,26 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
         log.warning(
             "%s: ignoring %d tensors bertforge does not use: %s", d, len(unused), unused[:5]
         )
-    return Checkpoint(d, config, state, origin, unused)
+    task = task_from_hf(hf_config, source)
+    return Checkpoint(d, config, state, origin, unused, task, fam.head_of(hf_config))
 
 
-def load_state(module: nn.Module, ckpt: Checkpoint, prefix: str) -> None:
-    """Copy the checkpoint into `module` (whose keys are `prefix`-less), checking every shape."""
+def load_state(
+    module: nn.Module, ckpt: Checkpoint, prefix: str, fresh_ok: tuple[str, ...] = ()
+) -> None:
+    """Copy the checkpoint into `module` (whose keys are `prefix`-less), checking every shape.
+
+    Keys starting with one of `fresh_ok` may be absent: they keep their initialisation (the
+    usual start of fine-tuning: a new task head on a pretrained encoder), and a log line says so.
+    """
     expected = module.state_dict()
     state = {k.removeprefix(prefix): v for k, v in ckpt.state.items() if k.startswith(prefix)}
     where = f"'{ckpt.path}'"
+    fresh = sorted(k for k in set(expected) - set(state) if k.startswith(fresh_ok))
+    if fresh:
+        groups = sorted({k.rsplit(".", 1)[0] for k in fresh})
+        log.info("%s has no weights for %s; initialised them fresh", where, ", ".join(groups))
+        expected = {k: v for k, v in expected.items() if k not in fresh}
     missing = sorted(set(expected) - set(state))
     if missing:
         raise CheckpointError(
@@ -101,7 +123,7 @@ def load_state(module: nn.Module, ckpt: Checkpoint, prefix: str) -> None:
     if extra:
         heads = sorted({k.split(".", 1)[0] for k in extra})
         log.info("%s: not loading %d tensors of part(s) %s", ckpt.path, len(extra), heads)
-    module.load_state_dict({k: state[k] for k in expected})
+    module.load_state_dict({k: state[k] for k in expected}, strict=not fresh)
 
 
 class HFPretrained:
@@ -109,18 +131,33 @@ class HFPretrained:
 
     config: EncoderConfig
     state_prefix = ""  # prefix that turns `self.state_dict()` keys into the canonical namespace
+    # Task-head kind ("sequence_classification", ...) for modules whose parts alone do not name
+    # an HF architecture; adapters map it to their class name. None for encoder/pretraining.
+    hf_head: str | None = None
+    # Key prefixes (in `self.state_dict()`) a checkpoint may lack; they are initialised fresh.
+    fresh_ok: tuple[str, ...] = ()
 
     @classmethod
-    def from_parts(cls, config: EncoderConfig, parts: set[str]) -> Self:
-        """Build an empty module for a checkpoint that has `parts` (see `Checkpoint.parts`)."""
+    def from_parts(
+        cls, config: EncoderConfig, parts: set[str], task: TaskMeta, **options: Any
+    ) -> Self:
+        """Build an empty module for a checkpoint that has `parts` (see `Checkpoint.parts`);
+        `task` is the checkpoint's head metadata, `options` what the caller passed."""
         raise NotImplementedError
 
+    def task_meta(self) -> TaskMeta | None:
+        """Head metadata to write into config.json; None for modules without a task head."""
+        return None
+
     @classmethod
-    def from_pretrained(cls, path: str | Path) -> Self:
+    def from_pretrained(cls, path: str | Path, **options: Any) -> Self:
         ckpt = load_checkpoint(path)
-        model = cls.from_parts(ckpt.config, ckpt.parts)
+        if cls.hf_head is not None and ckpt.head not in (None, cls.hf_head):
+            # Same part names, different meaning (e.g. a token classifier's `classifier`).
+            ckpt.drop_head(f"the checkpoint's head is {ckpt.head}, not {cls.hf_head}")
+        model = cls.from_parts(ckpt.config, ckpt.parts, ckpt.task, **options)
         assert isinstance(model, nn.Module)
-        load_state(model, ckpt, cls.state_prefix)
+        load_state(model, ckpt, cls.state_prefix, cls.fresh_ok)
         return model.eval()
 
     def save_pretrained(self, path: str | Path) -> None:
@@ -128,8 +165,10 @@ class HFPretrained:
         fam = family(self.config.model_type, "config")
         state = {self.state_prefix + k: v for k, v in self.state_dict().items()}
         parts = frozenset(k.split(".", 1)[0] for k in state)
-        if parts not in fam.ARCHITECTURES:
-            raise CheckpointError(f"no {fam.MODEL_TYPE} HF architecture has parts {sorted(parts)}")
-        arch = fam.ARCHITECTURES[parts]
+        arch = fam.architecture(parts, self.hf_head)
         hf_state = fam.add_layout(fam.KEYS.to_hf(state), arch)
-        write_checkpoint(Path(path), fam.config_to_hf(self.config, arch), hf_state)
+        meta = self.task_meta()
+        hf_config = fam.config_to_hf(self.config, arch)
+        if meta is not None:
+            hf_config.update(task_to_hf(meta))
+        write_checkpoint(Path(path), hf_config, hf_state)

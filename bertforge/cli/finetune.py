@@ -1,0 +1,299 @@
+"""`finetune {glue,classify,ner,squad}`, `evaluate` and `predict`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from bertforge import tasks
+from bertforge.errors import DataError
+from bertforge.training.finetune import FinetuneConfig, finetune
+from bertforge.training.finetune.predict import evaluate_run, predict_run
+from bertforge.training.finetune.prompt import prompt_config
+from bertforge.training.finetune.strategy import STRATEGIES, check_strategy
+from bertforge.training.finetune.tasks import TaskInfo
+
+app = typer.Typer(no_args_is_help=True, help="Fine-tune a BERT checkpoint on a task.")
+
+# Peak learning rates: the paper's full fine-tuning range (2e-5..5e-5) for the encoder; a head
+# alone, adapters and LoRA train few fresh parameters and want far larger steps.
+DEFAULT_LR = {"full": 3e-5, "frozen": 1e-3, "adapter": 1e-3, "lora": 5e-4, "prompt": 3e-5}
+
+MODEL = typer.Option(..., "--model", help="BERT checkpoint directory (HF layout) + tokenizer.")
+OUTPUT = typer.Option(..., "--output", "-o", help="Run directory to write.")
+EPOCHS = typer.Option(None, "--epochs", help="Default 3 (2 for SQuAD).")
+BATCH = typer.Option(32, "--batch-size")
+EVAL_BATCH = typer.Option(64, "--eval-batch-size")
+LR = typer.Option(None, "--lr", help="Peak LR; default 3e-5 (frozen/adapter 1e-3, lora 5e-4).")
+MAX_TRAIN = typer.Option(None, "--max-train-examples", help="Train on the first N only.")
+MAX_EVAL = typer.Option(None, "--max-eval-examples", help="Score the first N dev examples.")
+SEED = typer.Option(42, "--seed")
+STRATEGY = typer.Option("full", "--strategy", help=f"One of {', '.join(STRATEGIES)}.")
+MAX_LENGTH = typer.Option(None, "--max-length", help="Tokens per input; 128 (384 for SQuAD).")
+GROUP = typer.Option(False, "--group-by-length", help="Batch similar lengths: less padding.")
+PRECISION = typer.Option("fp32", "--precision", help="fp32 or bf16 (autocast).")
+EVAL_EVERY = typer.Option(None, "--eval-every", help="Also evaluate dev every N steps.")
+DEVICE = typer.Option("cpu", "--device")
+TEMPLATE = typer.Option(None, "--template", help="Prompt: default '{text} It was [MASK].'")
+VERBALIZER = typer.Option(None, "--verbalizer", help="Prompt: LABEL=WORD,... for every label.")
+
+
+def _run(
+    info: TaskInfo,
+    model: Path,
+    output: Path,
+    *,
+    epochs: int | None,
+    batch_size: int,
+    eval_batch_size: int,
+    lr: float | None,
+    max_train_examples: int | None,
+    max_eval_examples: int | None,
+    seed: int,
+    group_by_length: bool,
+    precision: str,
+    eval_every: int | None,
+    device: str,
+) -> None:
+    check_strategy(info.strategy, info.kind)
+    cfg = FinetuneConfig(
+        epochs=epochs or (2 if info.kind == "squad" else 3),
+        batch_size=batch_size,
+        eval_batch_size=eval_batch_size,
+        lr=lr or DEFAULT_LR[info.strategy],
+        seed=seed,
+        group_by_length=group_by_length,
+        precision=precision,
+        eval_every=eval_every,
+        max_train_examples=max_train_examples,
+        max_eval_examples=max_eval_examples,
+        device=device,
+    )
+    best = finetune(info, cfg, model, output)
+    typer.echo(json.dumps(best))
+
+
+@app.command("glue")
+def glue(
+    task: str = typer.Option(..., "--task", help="sst2, mrpc, rte, stsb, cola, qnli, qqp, ..."),
+    model: Path = MODEL,
+    data: Path = typer.Option(..., "--data", help="The task's folder (train.tsv, dev.tsv)."),
+    output: Path = OUTPUT,
+    epochs: int | None = EPOCHS,
+    batch_size: int = BATCH,
+    eval_batch_size: int = EVAL_BATCH,
+    lr: float | None = LR,
+    max_train_examples: int | None = MAX_TRAIN,
+    max_eval_examples: int | None = MAX_EVAL,
+    seed: int = SEED,
+    strategy: str = STRATEGY,
+    max_length: int | None = MAX_LENGTH,
+    group_by_length: bool = GROUP,
+    precision: str = PRECISION,
+    eval_every: int | None = EVAL_EVERY,
+    device: str = DEVICE,
+    template: str | None = TEMPLATE,
+    verbalizer: str | None = VERBALIZER,
+) -> None:
+    """Fine-tune on a GLUE task (MNLI is scored on dev_matched)."""
+    spec = tasks.get_task(task)
+    info = TaskInfo(
+        kind="regression" if spec.is_regression else "classification",
+        metrics=list(spec.metrics),
+        labels=list(spec.labels) if spec.labels else None,
+        max_length=max_length or 128,
+        strategy=strategy,
+        source=spec.name,
+        data={"dir": str(data.resolve()), "dev": spec.dev_splits[0]},
+    )
+    if strategy == "prompt":
+        info.prompt = prompt_config(info.source, info.labels, template, verbalizer)
+    _run(info, model, output, **_opts(locals()))
+
+
+@app.command("classify")
+def classify(
+    model: Path = MODEL,
+    train: Path = typer.Option(..., "--train", help=".csv, .tsv or .jsonl with a header/keys."),
+    dev: Path = typer.Option(..., "--dev"),
+    text_column: str = typer.Option(..., "--text-column"),
+    pair_column: str | None = typer.Option(None, "--pair-column"),
+    label_column: str = typer.Option("label", "--label-column"),
+    regression: bool = typer.Option(False, "--regression", help="Float labels; MSE loss."),
+    output: Path = OUTPUT,
+    epochs: int | None = EPOCHS,
+    batch_size: int = BATCH,
+    eval_batch_size: int = EVAL_BATCH,
+    lr: float | None = LR,
+    max_train_examples: int | None = MAX_TRAIN,
+    max_eval_examples: int | None = MAX_EVAL,
+    seed: int = SEED,
+    strategy: str = STRATEGY,
+    max_length: int | None = MAX_LENGTH,
+    group_by_length: bool = GROUP,
+    precision: str = PRECISION,
+    eval_every: int | None = EVAL_EVERY,
+    device: str = DEVICE,
+    template: str | None = TEMPLATE,
+    verbalizer: str | None = VERBALIZER,
+) -> None:
+    """Fine-tune a text (pair) classifier or regressor on your own files."""
+    kind = "regression" if regression else "classification"
+    columns = {"text_column": text_column, "pair_column": pair_column}
+    labels = tasks.read_examples(train, **columns, label_column=label_column, task=kind).labels
+    if labels is not None and len(labels) < 2:
+        raise DataError(f"'{train}' has only the label {labels}; classification needs two or more")
+    # Fail on a bad dev file now, not after an epoch of training.
+    tasks.read_examples(dev, **columns, label_column=label_column, labels=labels, task=kind)
+    metrics = ["pearson", "spearman"] if regression else ["accuracy"]
+    if labels is not None and len(labels) == 2:
+        metrics.append("f1")
+    info = TaskInfo(
+        kind=kind,
+        metrics=metrics,
+        labels=labels,
+        max_length=max_length or 128,
+        strategy=strategy,
+        data={
+            "train": str(train.resolve()),
+            "dev": str(dev.resolve()),
+            **columns,
+            "label_column": label_column,
+        },
+    )
+    if strategy == "prompt":
+        info.prompt = prompt_config(info.source, info.labels, template, verbalizer)
+    _run(info, model, output, **_opts(locals()))
+
+
+@app.command("ner")
+def ner(
+    model: Path = MODEL,
+    data: Path = typer.Option(..., "--data", help="CoNLL-2003 folder (eng.train, eng.testa)."),
+    output: Path = OUTPUT,
+    epochs: int | None = EPOCHS,
+    batch_size: int = BATCH,
+    eval_batch_size: int = EVAL_BATCH,
+    lr: float | None = LR,
+    max_train_examples: int | None = MAX_TRAIN,
+    max_eval_examples: int | None = MAX_EVAL,
+    seed: int = SEED,
+    strategy: str = STRATEGY,
+    max_length: int | None = MAX_LENGTH,
+    group_by_length: bool = GROUP,
+    precision: str = PRECISION,
+    eval_every: int | None = EVAL_EVERY,
+    device: str = DEVICE,
+) -> None:
+    """Fine-tune a named-entity tagger; scored by entity-level F1 (seqeval-style)."""
+    files = {"train": "eng.train", "dev": "eng.testa"}
+    # Labels from both splits so a type seen only in dev still has an output.
+    sentences = [s for f in files.values() for s in tasks.read_conll(data / f)]
+    info = TaskInfo(
+        kind="ner",
+        metrics=["entity_f1", "entity_precision", "entity_recall"],
+        labels=tasks.ner_labels(sentences),
+        max_length=max_length or 128,
+        strategy=strategy,
+        source="conll2003",
+        data={"dir": str(data.resolve()), **files},
+    )
+    _run(info, model, output, **_opts(locals()))
+
+
+@app.command("squad")
+def squad(
+    model: Path = MODEL,
+    data: Path = typer.Option(
+        ..., "--data", help="Folder with train-v1.1*.json[.gz], dev-v1.1.json."
+    ),
+    output: Path = OUTPUT,
+    epochs: int | None = EPOCHS,
+    batch_size: int = BATCH,
+    eval_batch_size: int = EVAL_BATCH,
+    lr: float | None = LR,
+    max_train_examples: int | None = MAX_TRAIN,
+    max_eval_examples: int | None = MAX_EVAL,
+    seed: int = SEED,
+    strategy: str = STRATEGY,
+    max_length: int | None = MAX_LENGTH,
+    doc_stride: int = typer.Option(128, "--doc-stride"),
+    group_by_length: bool = GROUP,
+    precision: str = PRECISION,
+    eval_every: int | None = EVAL_EVERY,
+    device: str = DEVICE,
+) -> None:
+    """Fine-tune extractive QA on SQuAD v1.1; scored by the official EM/F1 (0-100)."""
+    info = TaskInfo(
+        kind="squad",
+        metrics=["f1", "exact_match"],
+        max_length=max_length or 384,
+        doc_stride=doc_stride,
+        strategy=strategy,
+        source="squad",
+        data={
+            "dir": str(data.resolve()),
+            "train": _find(data, "train-v1.1"),
+            "dev": _find(data, "dev-v1.1"),
+        },
+    )
+    _run(info, model, output, **_opts(locals()))
+
+
+def _find(folder: Path, stem: str) -> str:
+    """The first of STEM.json, STEM.json.gz, STEM*.json[.gz] in `folder`."""
+    found = (p.name for p in folder.glob(f"{stem}*") if p.name.endswith((".json", ".json.gz")))
+    candidates = [f"{stem}.json", f"{stem}.json.gz", *sorted(found)]
+    for name in candidates:
+        if (folder / name).is_file():
+            return name
+    raise DataError(f"no {stem}*.json[.gz] in '{folder}'; point --data at the SQuAD folder")
+
+
+_LOOP_OPTIONS = (
+    "epochs",
+    "batch_size",
+    "eval_batch_size",
+    "lr",
+    "max_train_examples",
+    "max_eval_examples",
+    "seed",
+    "group_by_length",
+    "precision",
+    "eval_every",
+    "device",
+)
+
+
+def _opts(values: dict[str, object]) -> dict[str, object]:
+    """The loop options out of a command's arguments (they are the same for every task)."""
+    return {k: values[k] for k in _LOOP_OPTIONS}
+
+
+def evaluate(
+    run_dir: Path = typer.Argument(..., help="A `bertforge finetune` run directory."),
+    data: Path | None = typer.Option(
+        None, "--data", help="Data folder (dev file for classify runs); default: the run's own."
+    ),
+    max_eval_examples: int | None = MAX_EVAL,
+    batch_size: int = EVAL_BATCH,
+    device: str = DEVICE,
+) -> None:
+    """Score RUN_DIR/best on dev data; prints one JSON object of metrics."""
+    cfg = FinetuneConfig(eval_batch_size=batch_size, device=device, progress=False)
+    typer.echo(json.dumps(evaluate_run(run_dir, data, cfg, max_eval_examples)))
+
+
+def predict(
+    run_dir: Path = typer.Argument(..., help="A `bertforge finetune` run directory."),
+    input_path: Path = typer.Option(..., "--input", help="Texts (same format as training)."),
+    output: Path = typer.Option(..., "--output", "-o", help="OUT.jsonl or OUT.tsv."),
+    batch_size: int = EVAL_BATCH,
+    device: str = DEVICE,
+) -> None:
+    """Predict with RUN_DIR/best; writes one record per input."""
+    cfg = FinetuneConfig(eval_batch_size=batch_size, device=device, progress=False)
+    count = predict_run(run_dir, input_path, output, cfg)
+    typer.echo(f"wrote {count} predictions to {output}")

@@ -1,0 +1,55 @@
+"""Bottleneck adapters (Houlsby et al., 2019): after the attention output and the FFN output
+projections of every block, y -> y + up(act(down(y))), inserted by wrapping those linears so
+`Block` needs no change. Near-zero weights make the adapted model start as the base model."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from bertforge.models.ffn import ACTIVATIONS
+from bertforge.peft.targets import replace_linears
+
+# Houlsby's near-identity initialisation: small enough that the residual dominates.
+INIT_STD = 1e-3
+
+
+class Adapter(nn.Module):
+    """(..., H) -> (..., H) through an m-dimensional bottleneck."""
+
+    def __init__(self, hidden_size: int, size: int, act: str = "gelu") -> None:
+        super().__init__()
+        self.down = nn.Linear(hidden_size, size)
+        self.act = ACTIVATIONS[act]
+        self.up = nn.Linear(size, hidden_size)
+        for lin in (self.down, self.up):
+            nn.init.normal_(lin.weight, std=INIT_STD)
+            nn.init.zeros_(lin.bias)
+
+    def forward(self, y: torch.Tensor) -> torch.Tensor:
+        return self.up(self.act(self.down(y)))
+
+
+class AdaptedLinear(nn.Module):
+    """lin(x) followed by an adapter on its output, with a skip connection."""
+
+    def __init__(self, base: nn.Linear, size: int, act: str) -> None:
+        super().__init__()
+        self.base = base
+        self.adapter = Adapter(base.out_features, size, act)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.base(x)
+        return y + self.adapter(y)
+
+
+def apply_adapters(
+    model: nn.Module,
+    size: int = 64,
+    act: str = "gelu",
+    targets: tuple[str, ...] = ("attn.out", "ffn.down"),
+) -> nn.Module:
+    """Insert an adapter after each `targets` linear of every block, in place; returns `model`.
+    `size` is the bottleneck m (Houlsby et al. use 8-256)."""
+    replace_linears(model, tuple(targets), lambda lin: AdaptedLinear(lin, size, act))
+    return model

@@ -1,0 +1,234 @@
+"""The fine-tuning loop: AdamW with warmup/linear decay, dynamic padding, dev evaluation each
+epoch (and every N steps), best-checkpoint selection on the task's main metric.
+
+A run directory holds `task.json`, `metrics.jsonl`, `dev_metric.png`, `eval_results.json` and
+`best/` (an HF checkpoint plus tokenizer).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import random
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from bertforge.atomic import write_text
+from bertforge.errors import ConfigError, DataError
+from bertforge.progress import progress_bar
+from bertforge.tokenization import Tokenizer
+from bertforge.training.finetune import frozen
+from bertforge.training.finetune import tasks as T
+from bertforge.training.finetune.data import batch_order, eval_order, iterate
+from bertforge.training.finetune.report import plot_dev_metric, report_table
+from bertforge.training.finetune.strategy import apply_strategy, load_model, save_model
+from bertforge.training.metrics import MetricsLog
+from bertforge.training.optim import linear_schedule, param_groups
+from bertforge.training.runtime import PRECISIONS, autocast, seed_everything
+
+logger = logging.getLogger(__name__)
+
+BEST_DIR = "best"
+RESULTS_FILE = "eval_results.json"
+
+
+@dataclass
+class FinetuneConfig:
+    """Optimisation settings; defaults follow the BERT paper's fine-tuning recipe."""
+
+    epochs: int = 3
+    batch_size: int = 32
+    eval_batch_size: int = 64
+    lr: float = 3e-5
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.1
+    max_grad_norm: float = 1.0
+    seed: int = 42
+    group_by_length: bool = False
+    precision: str = "fp32"
+    eval_every: int | None = None  # steps; dev is always evaluated at each epoch's end too
+    log_every: int = 10
+    max_train_examples: int | None = None
+    max_eval_examples: int | None = None
+    device: str = "cpu"
+    progress: bool = True
+
+    def validate(self) -> None:
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"precision {self.precision!r} is not one of {', '.join(PRECISIONS)}")
+        for name in ("epochs", "batch_size", "eval_batch_size"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if not self.lr > 0:
+            raise ConfigError(f"lr must be positive, got {self.lr}")
+
+
+def load_split(
+    info: T.TaskInfo, tokenizer: Tokenizer, split: str, limit: int | None, train: bool
+) -> T.Split:
+    examples = T.read_split(info, split, limit)
+    features = T.encode(info, tokenizer, examples, train)
+    if not features["input_ids"]:
+        raise DataError(
+            f"the {split} split produced no examples to {'train' if train else 'score'}"
+        )
+    return T.Split(examples, features)
+
+
+def forward(model: nn.Module, batch: dict[str, torch.Tensor]) -> Any:
+    return model(
+        input_ids=batch["input_ids"],
+        attention_mask=batch["attention_mask"],
+        token_type_ids=batch["token_type_ids"],
+    )
+
+
+@torch.no_grad()
+def predict_rows(
+    info: T.TaskInfo,
+    model: nn.Module,
+    features: T.Features,
+    pad_id: int,
+    cfg: FinetuneConfig,
+    cache: frozen.EncoderCache | None = None,
+) -> list[Any]:
+    """Model outputs per feature row (padding removed), in feature order. With `cache`, the
+    encoder outputs come from its "dev" split."""
+    device = torch.device(cfg.device)
+    was_training = model.training
+    model.eval()
+    lengths = [len(ids) for ids in features["input_ids"]]
+    rows: list[Any] = [None] * len(lengths)
+    for indices, batch in iterate(features, eval_order(lengths, cfg.eval_batch_size), pad_id):
+        batch = {k: v.to(device) for k, v in batch.items()}
+        with autocast(cfg.precision, device):
+            output = forward(model, batch)
+        for i, row in zip(
+            indices, T.to_rows(info, output, [lengths[i] for i in indices]), strict=True
+        ):
+            rows[i] = row
+    model.train(was_training)
+    return rows
+
+
+def evaluate(
+    info: T.TaskInfo,
+    model: nn.Module,
+    split: T.Split,
+    pad_id: int,
+    cfg: FinetuneConfig,
+    cache: frozen.EncoderCache | None = None,
+) -> dict[str, float]:
+    rows = predict_rows(info, model, split.features, pad_id, cfg, cache)
+    return T.score(info, split, rows)
+
+
+def _save_best(model: nn.Module, info: T.TaskInfo, tokenizer: Tokenizer, run_dir: Path) -> None:
+    # Write beside, then swap, so an interrupted save never leaves a half-written best/.
+    tmp = run_dir / f".{BEST_DIR}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    save_model(model, info.strategy, tmp)
+    tokenizer.save_pretrained(tmp)
+    shutil.rmtree(run_dir / BEST_DIR, ignore_errors=True)
+    tmp.rename(run_dir / BEST_DIR)
+
+
+def finetune(
+    info: T.TaskInfo, cfg: FinetuneConfig, model_dir: Path, run_dir: Path
+) -> dict[str, float]:
+    """Train, keep the best dev checkpoint in RUN_DIR/best, and return its dev metrics."""
+    cfg.validate()
+    seed_everything(cfg.seed)
+    device = torch.device(cfg.device)
+    tokenizer = Tokenizer.from_pretrained(model_dir)
+    pad_id = tokenizer.pad_token_id or 0
+    train = load_split(info, tokenizer, "train", cfg.max_train_examples, train=True)
+    dev = load_split(info, tokenizer, "dev", cfg.max_eval_examples, train=False)
+    model = T.build_model(info, model_dir, tokenizer)
+    summary = apply_strategy(model, info.strategy)
+    logger.info("trainable parameters: %s", summary)
+    model.to(device).train()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    info.save(run_dir)
+    cache = frozen.install(model, info.kind) if info.strategy == "frozen" else None
+    if cache is not None:
+        for name, split in (("train", train), ("dev", dev)):
+            cache.fill(name, split.features, pad_id, cfg.eval_batch_size, device)
+
+    lengths = [len(ids) for ids in train.features["input_ids"]]
+    steps_per_epoch = math.ceil(len(lengths) / cfg.batch_size)
+    total = steps_per_epoch * cfg.epochs
+    optimizer = torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=cfg.lr)
+    schedule = linear_schedule(optimizer, max(1, int(cfg.warmup_ratio * total)), total)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    rng = random.Random(cfg.seed)
+    log = MetricsLog(run_dir)
+    log.write({"split": "setup", "step": 0, **summary, "train_rows": len(lengths)})
+    best: dict[str, float] | None = None
+    step, tokens, started = 0, 0, time.monotonic()
+    extra = T.train_keys(info)
+
+    def dev_eval(epoch: float) -> None:
+        nonlocal best
+        metrics = evaluate(info, model, dev, pad_id, cfg, cache)
+        log.write({"split": "dev", "step": step, "epoch": round(epoch, 3), **metrics})
+        logger.info("step %d dev %s", step, metrics)
+        if best is None or metrics[info.main_metric] > best[info.main_metric]:
+            best = metrics
+            with frozen.real_encoder(model, cache):
+                _save_best(model, info, tokenizer, run_dir)
+
+    try:
+        with progress_bar(disable=not cfg.progress) as bar:
+            task = bar.add_task("fine-tuning", total=len(lengths) * cfg.epochs, tokens=0)
+            for epoch in range(cfg.epochs):
+                order = batch_order(lengths, cfg.batch_size, rng, cfg.group_by_length)
+                regression = info.kind == "regression"
+                for indices, batch in iterate(train.features, order, pad_id, extra, regression):
+                    batch = {k: v.to(device) for k, v in batch.items()}
+                    if cache is not None:
+                        cache.select("train", indices)
+                    with autocast(cfg.precision, device):
+                        loss = T.compute_loss(info, forward(model, batch), batch)
+                    loss.backward()
+                    torch.nn.utils.clip_grad_norm_(trainable, cfg.max_grad_norm)
+                    optimizer.step()
+                    schedule.step()
+                    optimizer.zero_grad(set_to_none=True)
+                    step += 1
+                    tokens += int(batch["attention_mask"].sum())
+                    bar.update(task, advance=len(batch["input_ids"]), tokens=tokens)
+                    if step % cfg.log_every == 0 or step == total:
+                        lr = schedule.get_last_lr()[0]
+                        record = {"split": "train", "step": step, "loss": loss.item(), "lr": lr}
+                        log.write({**record, "epoch": round(step / steps_per_epoch, 3)})
+                    if cfg.eval_every and step % cfg.eval_every == 0 and step % steps_per_epoch:
+                        dev_eval(step / steps_per_epoch)
+                dev_eval(epoch + 1)
+    finally:
+        log.close()
+    assert best is not None  # at least one epoch ran, so dev was evaluated
+    elapsed = time.monotonic() - started
+    logger.info("trained %d steps in %.0fs (%.0f tokens/s)", step, elapsed, tokens / elapsed)
+    write_text(run_dir / RESULTS_FILE, json.dumps(best, indent=2) + "\n")
+    plot_dev_metric(run_dir, info.main_metric)
+    report_table(info, best, summary)
+    return best
+
+
+def load_best(run_dir: Path) -> tuple[T.TaskInfo, nn.Module, Tokenizer]:
+    """The task description, best model (in eval mode) and tokenizer of a finished run."""
+    info = T.TaskInfo.load(run_dir)
+    best = run_dir / BEST_DIR
+    if not best.is_dir():
+        raise DataError(f"'{run_dir}' has no {BEST_DIR}/ checkpoint; did fine-tuning finish?")
+    tokenizer = Tokenizer.from_pretrained(best)
+    model = load_model(T.build_model(info, best, tokenizer), info.strategy, best)
+    return info, model.eval(), tokenizer

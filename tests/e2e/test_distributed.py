@@ -1,0 +1,84 @@
+"""Data-parallel pretraining under torchrun: 2 CPU ranks (gloo) train exactly like 1 process."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+from test_pretrain import RECIPE, data_dir  # noqa: F401 (data_dir is a fixture)
+
+from bertforge.errors import ConfigError
+from bertforge.training.loop import pretrain
+from bertforge.training.recipe import TrainConfig, load_recipe
+
+pytestmark = pytest.mark.skipif(
+    not torch.distributed.is_available(), reason="this torch build has no torch.distributed"
+)
+
+# Dropout off: two ranks cannot draw the dropout masks one process draws for the same batch.
+DDP_RECIPE = [
+    *RECIPE,
+    "train.max_steps=6",
+    "train.batch_size=8",
+    "train.micro_batch_size=2",  # 2 ranks x 2 accumulation steps
+    "train.save_every=100",
+    "train.eval_every=100",
+    "model.hidden_dropout_prob=0",
+    "model.attention_probs_dropout_prob=0",
+]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def train_records(run: Path) -> list[dict[str, float]]:
+    lines = (run / "metrics.jsonl").read_text().splitlines()
+    return [r for r in map(json.loads, lines) if r["split"] == "train"]
+
+
+def test_two_ranks_match_one_process(data_dir: Path, tmp_path: Path) -> None:  # noqa: F811
+    ddp_run, single_run = tmp_path / "ddp", tmp_path / "single"
+    sets = [arg for item in DDP_RECIPE for arg in ("--set", item)]
+    cmd = [
+        sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
+        "--master-port", str(free_port()),
+        "-m", "bertforge.cli.main", "--verbose", "pretrain", "--data", str(data_dir),
+        "--output", str(ddp_run), *sets,
+    ]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    repo = Path(__file__).resolve().parents[2]
+    result = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=repo, timeout=120)
+    assert result.returncode == 0, result.stderr[-4000:]
+    assert "rank 1 of 2" in result.stderr  # really data-parallel, not two lone processes
+
+    pretrain(load_recipe(None, DDP_RECIPE), data_dir, single_run)
+
+    ddp, single = train_records(ddp_run), train_records(single_run)
+    assert [r["step"] for r in ddp] == [r["step"] for r in single] == list(range(1, 7))
+    for a, b in zip(ddp, single, strict=True):
+        # grad_norm too: Adam barely notices a wrongly scaled gradient, the norm does.
+        for key in ("loss", "mlm_loss", "mlm_acc", "grad_norm"):
+            assert a[key] == pytest.approx(b[key], rel=1e-4, abs=1e-7), (a["step"], key)
+    final = "checkpoints/step-00000006/model.safetensors"
+    a, b = load_file(ddp_run / final), load_file(single_run / final)
+    assert a.keys() == b.keys()
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=0, atol=1e-5, msg=key)
+    assert (ddp_run / "hf").is_dir() and not list(ddp_run.glob("checkpoints/.tmp-*"))
+
+
+def test_global_batch_must_split_evenly_over_ranks() -> None:
+    cfg = TrainConfig(batch_size=8, micro_batch_size=2)
+    assert (cfg.accumulation_per_rank(1), cfg.accumulation_per_rank(2)) == (4, 2)
+    with pytest.raises(ConfigError, match="not divisible by micro_batch_size=2 x 3 ranks"):
+        cfg.accumulation_per_rank(3)
