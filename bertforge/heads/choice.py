@@ -9,10 +9,10 @@ import torch
 from torch import nn
 
 from bertforge.config import EncoderConfig
+from bertforge.heads.classifier import classifier_layers
 from bertforge.interop.hf.pretrained import HFPretrained
 from bertforge.interop.hf.task import TaskMeta
 from bertforge.models.encoder import Encoder
-from bertforge.models.init import init_weights
 
 
 def _flat(x: torch.Tensor | None) -> torch.Tensor | None:  # (B, C, T) -> (B * C, T)
@@ -30,10 +30,7 @@ class MultipleChoice(HFPretrained, nn.Module):
         self.config = config
         self.classifier_dropout = classifier_dropout
         self.encoder = Encoder(config, add_pooler=True)
-        p = config.hidden_dropout_prob if classifier_dropout is None else classifier_dropout
-        self.dropout = nn.Dropout(p)
-        self.classifier = nn.Linear(config.hidden_size, 1)
-        init_weights(self.classifier, config.initializer_range)
+        self.dropout, self.classifier = classifier_layers(config, 1, classifier_dropout)
 
     @classmethod
     def from_parts(

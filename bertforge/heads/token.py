@@ -9,11 +9,11 @@ import torch
 from torch import nn
 
 from bertforge.config import EncoderConfig
+from bertforge.heads.classifier import classifier_layers
 from bertforge.heads.labels import check_labels, resolve_labels
 from bertforge.interop.hf.pretrained import HFPretrained
 from bertforge.interop.hf.task import TaskMeta
 from bertforge.models.encoder import Encoder
-from bertforge.models.init import init_weights
 
 
 class TokenClassifier(HFPretrained, nn.Module):
@@ -37,10 +37,7 @@ class TokenClassifier(HFPretrained, nn.Module):
         self.labels = list(labels) if labels is not None else None
         self.classifier_dropout = classifier_dropout
         self.encoder = Encoder(config, add_pooler=False)
-        p = config.hidden_dropout_prob if classifier_dropout is None else classifier_dropout
-        self.dropout = nn.Dropout(p)
-        self.classifier = nn.Linear(config.hidden_size, num_labels)
-        init_weights(self.classifier, config.initializer_range)
+        self.dropout, self.classifier = classifier_layers(config, num_labels, classifier_dropout)
 
     @classmethod
     def from_parts(
