@@ -108,6 +108,8 @@ def predict_rows(
     rows: list[Any] = [None] * len(lengths)
     for indices, batch in iterate(features, eval_order(lengths, cfg.eval_batch_size), pad_id):
         batch = {k: v.to(device) for k, v in batch.items()}
+        if cache is not None:
+            cache.select("dev", indices)
         with autocast(cfg.precision, device):
             output = forward(model, batch)
         for i, row in zip(
@@ -212,10 +214,13 @@ def finetune(
                     if cfg.eval_every and step % cfg.eval_every == 0 and step % steps_per_epoch:
                         dev_eval(step / steps_per_epoch)
                 dev_eval(epoch + 1)
+        # Wall time of the loop, dev evaluations and best-checkpoint saves included.
+        elapsed = time.monotonic() - started
+        rate = {"train_seconds": round(elapsed, 2), "train_tokens": tokens}
+        log.write({"split": "summary", "step": step, **rate, "tokens_per_s": tokens / elapsed})
     finally:
         log.close()
     assert best is not None  # at least one epoch ran, so dev was evaluated
-    elapsed = time.monotonic() - started
     logger.info("trained %d steps in %.0fs (%.0f tokens/s)", step, elapsed, tokens / elapsed)
     write_text(run_dir / RESULTS_FILE, json.dumps(best, indent=2) + "\n")
     plot_dev_metric(run_dir, info.main_metric)
