@@ -22,6 +22,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 import transformers
+from measure import gemm_peak
 
 from bertforge import EncoderConfig, PreTrainingModel
 
@@ -68,15 +69,6 @@ def step_fn(model: torch.nn.Module, impl: str, b: dict, precision: str, opt) -> 
     loss.backward()
     opt.step()
     opt.zero_grad(set_to_none=True)
-
-
-def gemm_peak(dtype: torch.dtype, n: int = 2048, reps: int = 10) -> float:
-    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
-    a @ b
-    t = time.perf_counter()
-    for _ in range(reps):
-        a @ b
-    return 2 * n**3 * reps / (time.perf_counter() - t)
 
 
 def step_flops(cfg: EncoderConfig, batch: int, seq: int) -> float:

@@ -1,0 +1,25 @@
+"""Measurement helpers shared by the benchmarks."""
+
+from __future__ import annotations
+
+import time
+
+import torch
+
+
+def gemm_peak(dtype: torch.dtype, n: int = 2048, reps: int = 10) -> float:
+    """FLOP/s of a square matmul on the current threads: the roof MFU is measured against."""
+    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+    a @ b
+    t = time.perf_counter()
+    for _ in range(reps):
+        a @ b
+    return 2 * n**3 * reps / (time.perf_counter() - t)
+
+
+def peak_rss_mib() -> float:
+    """This process's peak resident memory (VmHWM; ru_maxrss would carry the parent's over
+    fork + exec)."""
+    with open("/proc/self/status") as f:
+        hwm = next(line for line in f if line.startswith("VmHWM"))
+    return int(hwm.split()[1]) / 1024
