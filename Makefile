@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 SHARED ?= ../shared/data
 
-.PHONY: install demo test lint format clean bench-pretrain
+.PHONY: install demo test lint format clean bench-pretrain bench-finetune
 
 install: $(STAMP)
 
@@ -37,3 +37,6 @@ clean:
 bench-pretrain: $(STAMP)
 	$(PY) bench/pretrain_step.py
 	BERTFORGE_SHARED_DATA=$(SHARED) $(PY) bench/build_data.py
+
+bench-finetune: $(STAMP)
+	BERTFORGE_SHARED_DATA=$(SHARED) $(PY) bench/finetune_trainer.py --group-by-length

@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from bertforge import tasks
-from bertforge.errors import DataError
+from bertforge.errors import ConfigError, DataError
 from bertforge.training.finetune import FinetuneConfig, finetune
 from bertforge.training.finetune.predict import evaluate_run, predict_run
 from bertforge.training.finetune.prompt import prompt_config
@@ -207,7 +207,10 @@ def ner(
 def squad(
     model: Path = MODEL,
     data: Path = typer.Option(
-        ..., "--data", help="Folder with train-v1.1*.json[.gz], dev-v1.1.json."
+        ..., "--data", help="Folder with train-vV*.json[.gz] and dev-vV*.json[.gz]."
+    ),
+    version: str = typer.Option(
+        "1.1", "--squad-version", help="1.1, or 2.0 (unanswerable questions, HasAns/NoAns)."
     ),
     output: Path = OUTPUT,
     epochs: int | None = EPOCHS,
@@ -225,7 +228,9 @@ def squad(
     eval_every: int | None = EVAL_EVERY,
     device: str = DEVICE,
 ) -> None:
-    """Fine-tune extractive QA on SQuAD v1.1; scored by the official EM/F1 (0-100)."""
+    """Fine-tune extractive QA on SQuAD v1.1 or v2.0; scored by the official EM/F1 (0-100)."""
+    if version not in ("1.1", "2.0"):
+        raise ConfigError(f"--squad-version {version!r} is not one of 1.1, 2.0")
     info = TaskInfo(
         kind="squad",
         metrics=["f1", "exact_match"],
@@ -235,8 +240,8 @@ def squad(
         source="squad",
         data={
             "dir": str(data.resolve()),
-            "train": _find(data, "train-v1.1"),
-            "dev": _find(data, "dev-v1.1"),
+            "train": _find(data, f"train-v{version}"),
+            "dev": _find(data, f"dev-v{version}"),
         },
     )
     _run(info, model, output, **_opts(locals()))
@@ -249,7 +254,10 @@ def _find(folder: Path, stem: str) -> str:
     for name in candidates:
         if (folder / name).is_file():
             return name
-    raise DataError(f"no {stem}*.json[.gz] in '{folder}'; point --data at the SQuAD folder")
+    raise DataError(
+        f"no {stem}*.json[.gz] in '{folder}'; point --data at the SQuAD folder "
+        "(and --squad-version at its version)"
+    )
 
 
 _LOOP_OPTIONS = (

@@ -1,11 +1,10 @@
 """End-to-end fine-tuning with the real MiniLM checkpoint: CLI errors, a tiny run whose
-checkpoint round-trips through `evaluate`, `predict` and `transformers`, and (slow, with
-BERTFORGE_SLOW=1) quality floors on SST-2, CoNLL-2003 and SQuAD."""
+checkpoint round-trips through `evaluate`, `predict` and `transformers`, every strategy, and
+the issue's quality floors on SST-2, CoNLL-2003 and SQuAD (a few minutes on 2 cores)."""
 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -15,7 +14,6 @@ from typer.testing import CliRunner
 from bertforge.cli.main import app
 
 runner = CliRunner()
-slow = pytest.mark.skipif(os.environ.get("BERTFORGE_SLOW") != "1", reason="set BERTFORGE_SLOW=1")
 
 
 def _invoke(*args: str | Path) -> object:
@@ -25,6 +23,26 @@ def _invoke(*args: str | Path) -> object:
 def _write(path: Path, text: str) -> Path:
     path.write_text(text, encoding="utf-8")
     return path
+
+
+def assert_transformers_agrees(
+    run: Path, auto_class: str, texts: list[str], pairs: list[str] | None = None
+) -> object:
+    """RUN/best loads in `transformers` AUTO_CLASS and gives our logits (padding included);
+    returns theirs."""
+    import transformers
+
+    from bertforge.training.finetune import load_best
+
+    _, ours, tokenizer = load_best(run)
+    theirs = getattr(transformers, auto_class).from_pretrained(run / "best").eval()
+    batch = tokenizer(texts, pairs, padding=True, return_tensors="pt")
+    with torch.no_grad():
+        out = theirs(**batch)
+        got = ours(batch["input_ids"], batch["attention_mask"], batch["token_type_ids"])
+    expected = (out.start_logits, out.end_logits) if isinstance(got, tuple) else out.logits
+    torch.testing.assert_close(got, expected, atol=1e-4, rtol=1e-4)
+    return expected
 
 
 def test_length_grouped_batches_cover_every_row_once() -> None:
@@ -139,17 +157,9 @@ def test_evaluate_and_predict_round_trip(tiny_run: Path, tmp_path: Path) -> None
 
 
 def test_checkpoint_matches_transformers(tiny_run: Path) -> None:
-    from transformers import AutoModelForSequenceClassification
-
-    from bertforge.training.finetune import load_best
-
-    _, ours, tokenizer = load_best(tiny_run)
-    theirs = AutoModelForSequenceClassification.from_pretrained(tiny_run / "best").eval()
-    batch = tokenizer(["a gorgeous film", "dull"], padding=True, return_tensors="pt")
-    with torch.no_grad():
-        expected = theirs(**batch).logits
-        got = ours(batch["input_ids"], batch["attention_mask"], batch["token_type_ids"])
-    torch.testing.assert_close(got, expected, atol=1e-4, rtol=1e-4)
+    assert_transformers_agrees(
+        tiny_run, "AutoModelForSequenceClassification", ["a gorgeous film", "dull"]
+    )
 
 
 def test_frozen_strategy_trains_head_only(
@@ -181,9 +191,7 @@ def _scored_rows(adjectives: dict[str, float], nouns: list[str]) -> str:
 def test_classify_regression_learns_and_matches_transformers(
     tmp_path: Path, minilm_path: Path
 ) -> None:
-    from transformers import AutoModelForSequenceClassification
-
-    from bertforge.training.finetune import load_best
+    from transformers import AutoConfig
 
     adjectives = {"superb": 4.5, "good": 3.5, "mediocre": 2.0, "awful": 0.5}
     train = _write(
@@ -206,15 +214,10 @@ def test_classify_regression_learns_and_matches_transformers(
     # Measured Pearson 0.985 on the 16 dev rows (nouns unseen in training).
     assert set(saved) == {"pearson", "spearman"} and saved["pearson"] >= 0.8, saved
 
-    _, ours, tokenizer = load_best(run)
-    theirs = AutoModelForSequenceClassification.from_pretrained(run / "best").eval()
-    assert theirs.config.problem_type == "regression" and theirs.config.num_labels == 1
-    batch = tokenizer(["the song was superb", "the song was awful"], padding=True,
-                      return_tensors="pt")  # fmt: skip
-    with torch.no_grad():
-        expected = theirs(**batch).logits
-        got = ours(batch["input_ids"], batch["attention_mask"], batch["token_type_ids"])
-    torch.testing.assert_close(got, expected, atol=1e-4, rtol=1e-4)
+    texts = ["the song was superb", "the song was awful"]
+    expected = assert_transformers_agrees(run, "AutoModelForSequenceClassification", texts)
+    theirs = AutoConfig.from_pretrained(run / "best")
+    assert theirs.problem_type == "regression" and theirs.num_labels == 1
     assert expected[0, 0] > expected[1, 0]  # superb scores above awful
 
     inputs = _write(tmp_path / "in.csv", "text\nthe song was superb\n")
@@ -322,16 +325,81 @@ def test_conll_entity_f1(tmp_path: Path, minilm_path: Path, shared_data: Path) -
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     assert json.loads((tmp_path / "run" / "eval_results.json").read_text())["entity_f1"] >= 0.70
+    assert_transformers_agrees(
+        tmp_path / "run", "AutoModelForTokenClassification", ["EU rejects German call", "Peter"]
+    )
 
 
-@slow
-def test_squad_f1(tmp_path: Path, minilm_path: Path, shared_data: Path) -> None:
+def _squad_v2(path: Path, people: list[str]) -> Path:
+    """Two questions per paragraph: where a person was born (answerable), and what they ate
+    (unanswerable)."""
+    paragraphs = []
+    for i, name in enumerate(people):
+        city = ("Paris", "Oslo", "Lima", "Cairo")[i % 4]
+        context = f"{name} was born in {city} in {1900 + i}. {name} later moved to the coast."
+        answer = {"text": city, "answer_start": context.index(city)}
+        qas = [
+            {"id": f"{name}-born", "question": f"Where was {name} born?", "answers": [answer],
+             "is_impossible": False},
+            {"id": f"{name}-ate", "question": f"What did {name} eat?", "answers": [],
+             "plausible_answers": [answer], "is_impossible": True},
+        ]  # fmt: skip
+        paragraphs.append({"context": context, "qas": qas})
+    data = {"version": "v2.0", "data": [{"title": "people", "paragraphs": paragraphs}]}
+    return _write(path, json.dumps(data))
+
+
+def test_squad_v2_scores_unanswerable_questions(tmp_path: Path, minilm_path: Path) -> None:
+    names = [f"{first} {last}" for first in ("Ann", "Bo", "Cy", "Di") for last in ("Ek", "Fo")]
+    _squad_v2(tmp_path / "train-v2.0.json", names[:6])
+    _squad_v2(tmp_path / "dev-v2.0.json", names[6:])
+    run = tmp_path / "run"
+    args = ("finetune", "squad", "--model", minilm_path, "--data", tmp_path, "--output", run,
+            "--epochs", "1", "--batch-size", "4")  # fmt: skip
+    result = _invoke(*args)
+    assert result.exit_code == 2 and "--squad-version" in result.stderr, result.output
+    result = _invoke(*args, "--squad-version", "2.0")
+    assert result.exit_code == 0, result.output
+    saved = json.loads((run / "eval_results.json").read_text())
+    assert saved["HasAns_total"] == 2 and saved["NoAns_total"] == 2, saved
+    result = _invoke("evaluate", run)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == pytest.approx(saved)
+
+
+def overlap_baseline(examples: list) -> dict[str, str]:
+    """A trivial SQuAD answerer: the context sentence sharing the most words with the question
+    (the better of the lexical baselines we tried on dev; 18.7 F1 on all of it)."""
+    import re
+
+    from bertforge.tasks.squad_eval import normalize_answer
+
+    def best(e: object) -> str:
+        question = set(normalize_answer(e.question).split())
+        sentences = re.split(r"(?<=[.!?])\s+", e.context)
+        return max(sentences, key=lambda s: len(question & set(normalize_answer(s).split())))
+
+    return {e.id: best(e) for e in examples}
+
+
+def test_squad_learns_well_above_a_trivial_baseline(
+    tmp_path: Path, minilm_path: Path, shared_data: Path
+) -> None:
+    from bertforge.tasks import read_squad, squad_evaluate
+
     result = _invoke(
         "finetune", "squad", "--model", minilm_path, "--data", shared_data / "squad",
         "--output", tmp_path / "run", "--epochs", "1", "--batch-size", "16", "--lr", "1e-4",
-        "--max-length", "256", "--max-train-examples", "1500", "--max-eval-examples", "200",
-        "--group-by-length",
+        "--max-length", "192", "--doc-stride", "64", "--max-train-examples", "1500",
+        "--max-eval-examples", "200", "--group-by-length", "--precision", "bf16",
     )  # fmt: skip
     assert result.exit_code == 0, result.output
-    # Measured EM 21.0 / F1 27.1 with this recipe (a 32-question run scores F1 ~7).
-    assert json.loads((tmp_path / "run" / "eval_results.json").read_text())["f1"] >= 20.0
+    dev = read_squad(shared_data / "squad" / "dev-v1.1.json")[:200]
+    baseline = squad_evaluate(dev, overlap_baseline(dev))["f1"]
+    trained = json.loads((tmp_path / "run" / "eval_results.json").read_text())
+    # Measured F1 40.7 / EM 32.5 (fp32: 41.0 / 32.5); the baseline scores 12.5 on these 200.
+    assert trained["f1"] >= 2 * baseline, (trained, baseline)
+    assert_transformers_agrees(
+        tmp_path / "run", "AutoModelForQuestionAnswering", [dev[0].question, dev[1].question],
+        [dev[0].context, dev[1].context],
+    )  # fmt: skip

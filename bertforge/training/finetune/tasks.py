@@ -161,7 +161,8 @@ def score(info: TaskInfo, split: Split, rows: list[Any]) -> dict[str, float]:
     if info.kind == "squad":
         answers = squad_answers(split, rows)
         result = tasks.squad_evaluate(split.examples, answers)
-        return {"exact_match": result["exact_match"], "f1": result["f1"]}
+        # EM and F1; v2.0 data adds the HasAns_*/NoAns_* breakdown of evaluate-v2.0.py.
+        return {k: v for k, v in result.items() if k != "total"}
     if info.kind == "ner":
         predicted = ner_tags(info, split, rows)
         gold = [s.tags for s in split.examples]
@@ -184,8 +185,11 @@ def ner_tags(info: TaskInfo, split: Split, rows: list[Any]) -> list[list[str]]:
 
 
 def squad_answers(split: Split, rows: list[Any]) -> dict[str, str]:
+    # SQuAD v2.0 data (some unanswerable questions) may answer "", as squad_evaluate scores it.
+    version_2 = any(e.is_impossible for e in split.examples)
+    starts, ends = [r[0] for r in rows], [r[1] for r in rows]
     return tasks.postprocess_predictions(
-        split.examples, split.features, [r[0] for r in rows], [r[1] for r in rows]
+        split.examples, split.features, starts, ends, version_2=version_2
     )
 
 
