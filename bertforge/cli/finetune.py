@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -23,79 +27,88 @@ DEFAULT_LR = {"full": 3e-5, "frozen": 1e-3, "adapter": 1e-3, "lora": 5e-4, "prom
 
 MODEL = typer.Option(..., "--model", help="BERT checkpoint directory (HF layout) + tokenizer.")
 OUTPUT = typer.Option(..., "--output", "-o", help="Run directory to write.")
-EPOCHS = typer.Option(None, "--epochs", help="Default 3 (2 for SQuAD).")
-BATCH = typer.Option(32, "--batch-size")
-EVAL_BATCH = typer.Option(64, "--eval-batch-size")
-LR = typer.Option(None, "--lr", help="Peak LR; default 3e-5 (frozen/adapter 1e-3, lora 5e-4).")
-MAX_TRAIN = typer.Option(None, "--max-train-examples", help="Train on the first N only.")
 MAX_EVAL = typer.Option(None, "--max-eval-examples", help="Score the first N dev examples.")
-SEED = typer.Option(42, "--seed")
+EVAL_BATCH = typer.Option(64, "--eval-batch-size")
+DEVICE = typer.Option("cpu", "--device")
 STRATEGY = typer.Option("full", "--strategy", help=f"One of {', '.join(STRATEGIES)}.")
 MAX_LENGTH = typer.Option(None, "--max-length", help="Tokens per input; 128 (384 for SQuAD).")
-GROUP = typer.Option(False, "--group-by-length", help="Batch similar lengths: less padding.")
-PRECISION = typer.Option("fp32", "--precision", help="fp32 or bf16 (autocast).")
-EVAL_EVERY = typer.Option(None, "--eval-every", help="Also evaluate dev every N steps.")
-DEVICE = typer.Option("cpu", "--device")
 TEMPLATE = typer.Option(None, "--template", help="Prompt: default '{text} It was [MASK].'")
 VERBALIZER = typer.Option(None, "--verbalizer", help="Prompt: LABEL=WORD,... for every label.")
 
+# The training-loop options of every `finetune` command, declared once (`loop_options`).
+_LOOP = {
+    "epochs": (int | None, typer.Option(None, "--epochs", help="Default 3 (2 for SQuAD).")),
+    "batch_size": (int, typer.Option(32, "--batch-size")),
+    "eval_batch_size": (int, EVAL_BATCH),
+    "lr": (
+        float | None,
+        typer.Option(None, "--lr", help="Peak LR; default 3e-5 (frozen/adapter 1e-3, lora 5e-4)."),
+    ),
+    "max_train_examples": (
+        int | None,
+        typer.Option(None, "--max-train-examples", help="Train on the first N only."),
+    ),
+    "max_eval_examples": (int | None, MAX_EVAL),
+    "seed": (int, typer.Option(42, "--seed")),
+    "group_by_length": (
+        bool,
+        typer.Option(False, "--group-by-length", help="Batch similar lengths: less padding."),
+    ),
+    "precision": (str, typer.Option("fp32", "--precision", help="fp32 or bf16 (autocast).")),
+    "eval_every": (
+        int | None,
+        typer.Option(None, "--eval-every", help="Also evaluate dev every N steps."),
+    ),
+    "device": (str, DEVICE),
+}
 
-def _run(
-    info: TaskInfo,
-    model: Path,
-    output: Path,
-    *,
-    epochs: int | None,
-    batch_size: int,
-    eval_batch_size: int,
-    lr: float | None,
-    max_train_examples: int | None,
-    max_eval_examples: int | None,
-    seed: int,
-    group_by_length: bool,
-    precision: str,
-    eval_every: int | None,
-    device: str,
-) -> None:
+
+def loop_options(command: Callable[..., None]) -> Callable[..., None]:
+    """Give a command the shared loop options (after its own); it receives them as `loop`.
+
+    typer reads a command's options from its signature, so the wrapper shows typer the
+    command's own parameters plus the shared ones, and hands the shared values on as a dict.
+    """
+    own = [
+        p for p in inspect.signature(command, eval_str=True).parameters.values() if p.name != "loop"
+    ]
+    keyword = inspect.Parameter.KEYWORD_ONLY
+    shared = [
+        inspect.Parameter(name, keyword, default=option, annotation=kind)
+        for name, (kind, option) in _LOOP.items()
+    ]
+
+    @functools.wraps(command)
+    def wrapper(**values: Any) -> None:
+        loop = {name: values.pop(name) for name in _LOOP}
+        command(**values, loop=loop)
+
+    wrapper.__signature__ = inspect.Signature(own + shared)  # type: ignore[attr-defined]
+    return wrapper
+
+
+def _run(info: TaskInfo, model: Path, output: Path, loop: dict[str, Any]) -> None:
     check_strategy(info.strategy, info.kind)
-    cfg = FinetuneConfig(
-        epochs=epochs or (2 if info.kind == "squad" else 3),
-        batch_size=batch_size,
-        eval_batch_size=eval_batch_size,
-        lr=lr or DEFAULT_LR[info.strategy],
-        seed=seed,
-        group_by_length=group_by_length,
-        precision=precision,
-        eval_every=eval_every,
-        max_train_examples=max_train_examples,
-        max_eval_examples=max_eval_examples,
-        device=device,
-    )
+    cfg = FinetuneConfig(**loop)
+    cfg.epochs = loop["epochs"] or (2 if info.kind == "squad" else 3)
+    cfg.lr = loop["lr"] or DEFAULT_LR[info.strategy]
     best = finetune(info, cfg, model, output)
     typer.echo(json.dumps(best))
 
 
 @app.command("glue")
+@loop_options
 def glue(
     task: str = typer.Option(..., "--task", help="sst2, mrpc, rte, stsb, cola, qnli, qqp, ..."),
     model: Path = MODEL,
     data: Path = typer.Option(..., "--data", help="The task's folder (train.tsv, dev.tsv)."),
     output: Path = OUTPUT,
-    epochs: int | None = EPOCHS,
-    batch_size: int = BATCH,
-    eval_batch_size: int = EVAL_BATCH,
-    lr: float | None = LR,
-    max_train_examples: int | None = MAX_TRAIN,
-    max_eval_examples: int | None = MAX_EVAL,
-    seed: int = SEED,
     strategy: str = STRATEGY,
     max_length: int | None = MAX_LENGTH,
-    group_by_length: bool = GROUP,
-    precision: str = PRECISION,
-    eval_every: int | None = EVAL_EVERY,
-    device: str = DEVICE,
     template: str | None = TEMPLATE,
     verbalizer: str | None = VERBALIZER,
+    *,
+    loop: dict[str, Any],
 ) -> None:
     """Fine-tune on a GLUE task (MNLI is scored on dev_matched)."""
     spec = tasks.get_task(task)
@@ -110,10 +123,11 @@ def glue(
     )
     if strategy == "prompt":
         info.prompt = prompt_config(info.source, info.labels, template, verbalizer)
-    _run(info, model, output, **_opts(locals()))
+    _run(info, model, output, loop)
 
 
 @app.command("classify")
+@loop_options
 def classify(
     model: Path = MODEL,
     train: Path = typer.Option(..., "--train", help=".csv, .tsv or .jsonl with a header/keys."),
@@ -123,21 +137,12 @@ def classify(
     label_column: str = typer.Option("label", "--label-column"),
     regression: bool = typer.Option(False, "--regression", help="Float labels; MSE loss."),
     output: Path = OUTPUT,
-    epochs: int | None = EPOCHS,
-    batch_size: int = BATCH,
-    eval_batch_size: int = EVAL_BATCH,
-    lr: float | None = LR,
-    max_train_examples: int | None = MAX_TRAIN,
-    max_eval_examples: int | None = MAX_EVAL,
-    seed: int = SEED,
     strategy: str = STRATEGY,
     max_length: int | None = MAX_LENGTH,
-    group_by_length: bool = GROUP,
-    precision: str = PRECISION,
-    eval_every: int | None = EVAL_EVERY,
-    device: str = DEVICE,
     template: str | None = TEMPLATE,
     verbalizer: str | None = VERBALIZER,
+    *,
+    loop: dict[str, Any],
 ) -> None:
     """Fine-tune a text (pair) classifier or regressor on your own files."""
     kind = "regression" if regression else "classification"
@@ -165,27 +170,19 @@ def classify(
     )
     if strategy == "prompt":
         info.prompt = prompt_config(info.source, info.labels, template, verbalizer)
-    _run(info, model, output, **_opts(locals()))
+    _run(info, model, output, loop)
 
 
 @app.command("ner")
+@loop_options
 def ner(
     model: Path = MODEL,
     data: Path = typer.Option(..., "--data", help="CoNLL-2003 folder (eng.train, eng.testa)."),
     output: Path = OUTPUT,
-    epochs: int | None = EPOCHS,
-    batch_size: int = BATCH,
-    eval_batch_size: int = EVAL_BATCH,
-    lr: float | None = LR,
-    max_train_examples: int | None = MAX_TRAIN,
-    max_eval_examples: int | None = MAX_EVAL,
-    seed: int = SEED,
     strategy: str = STRATEGY,
     max_length: int | None = MAX_LENGTH,
-    group_by_length: bool = GROUP,
-    precision: str = PRECISION,
-    eval_every: int | None = EVAL_EVERY,
-    device: str = DEVICE,
+    *,
+    loop: dict[str, Any],
 ) -> None:
     """Fine-tune a named-entity tagger; scored by entity-level F1 (seqeval-style)."""
     files = {"train": "eng.train", "dev": "eng.testa"}
@@ -200,10 +197,11 @@ def ner(
         source="conll2003",
         data={"dir": str(data.resolve()), **files},
     )
-    _run(info, model, output, **_opts(locals()))
+    _run(info, model, output, loop)
 
 
 @app.command("squad")
+@loop_options
 def squad(
     model: Path = MODEL,
     data: Path = typer.Option(
@@ -213,20 +211,11 @@ def squad(
         "1.1", "--squad-version", help="1.1, or 2.0 (unanswerable questions, HasAns/NoAns)."
     ),
     output: Path = OUTPUT,
-    epochs: int | None = EPOCHS,
-    batch_size: int = BATCH,
-    eval_batch_size: int = EVAL_BATCH,
-    lr: float | None = LR,
-    max_train_examples: int | None = MAX_TRAIN,
-    max_eval_examples: int | None = MAX_EVAL,
-    seed: int = SEED,
     strategy: str = STRATEGY,
     max_length: int | None = MAX_LENGTH,
     doc_stride: int = typer.Option(128, "--doc-stride"),
-    group_by_length: bool = GROUP,
-    precision: str = PRECISION,
-    eval_every: int | None = EVAL_EVERY,
-    device: str = DEVICE,
+    *,
+    loop: dict[str, Any],
 ) -> None:
     """Fine-tune extractive QA on SQuAD v1.1 or v2.0; scored by the official EM/F1 (0-100)."""
     if version not in ("1.1", "2.0"):
@@ -244,7 +233,7 @@ def squad(
             "dev": _find(data, f"dev-v{version}"),
         },
     )
-    _run(info, model, output, **_opts(locals()))
+    _run(info, model, output, loop)
 
 
 def _find(folder: Path, stem: str) -> str:
@@ -258,26 +247,6 @@ def _find(folder: Path, stem: str) -> str:
         f"no {stem}*.json[.gz] in '{folder}'; point --data at the SQuAD folder "
         "(and --squad-version at its version)"
     )
-
-
-_LOOP_OPTIONS = (
-    "epochs",
-    "batch_size",
-    "eval_batch_size",
-    "lr",
-    "max_train_examples",
-    "max_eval_examples",
-    "seed",
-    "group_by_length",
-    "precision",
-    "eval_every",
-    "device",
-)
-
-
-def _opts(values: dict[str, object]) -> dict[str, object]:
-    """The loop options out of a command's arguments (they are the same for every task)."""
-    return {k: values[k] for k in _LOOP_OPTIONS}
 
 
 def evaluate(
