@@ -100,6 +100,20 @@ def test_classify_bad_inputs_exit_2_one_line(
     assert len(lines) == 1 and lines[0].startswith("error: ") and expected in lines[0], lines
 
 
+def test_max_length_beyond_the_positions_is_capped(
+    tmp_path: Path, minilm_path: Path, csv_train: Path
+) -> None:
+    long_row = "good " * 700 + ",pos\n"  # ~700 tokens: more than MiniLM's 512 positions
+    dev = _write(tmp_path / "dev.csv", "text,label\n" + long_row + "dull mess,neg\n")
+    run = tmp_path / "run"
+    result = _invoke(
+        "finetune", "classify", "--model", minilm_path, "--train", csv_train, "--dev", dev,
+        "--text-column", "text", "--output", run, "--epochs", "1", "--max-length", "1024",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert json.loads((run / "task.json").read_text())["max_length"] == 512
+
+
 def test_unknown_glue_task_and_strategy_exit_2(tmp_path: Path, minilm_path: Path) -> None:
     for extra, expected in (
         (["--task", "sst3"], "unknown GLUE task"),

@@ -151,9 +151,10 @@ def finetune(
     device = torch.device(cfg.device)
     tokenizer = Tokenizer.from_pretrained(model_dir)
     pad_id = tokenizer.pad_token_id or 0
+    model = T.build_model(info, model_dir, tokenizer)
+    T.fit_max_length(info, model)
     train = load_split(info, tokenizer, "train", cfg.max_train_examples, train=True)
     dev = load_split(info, tokenizer, "dev", cfg.max_eval_examples, train=False)
-    model = T.build_model(info, model_dir, tokenizer)
     summary = apply_strategy(model, info.strategy)
     logger.info("trainable parameters: %s", summary)
     model.to(device).train()

@@ -8,6 +8,7 @@ A `TaskInfo` is everything a run directory needs (saved as `RUN_DIR/task.json`) 
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from torch import nn
 from bertforge import heads, tasks
 from bertforge.atomic import write_text
 from bertforge.errors import ConfigError, DataError
+from bertforge.models import Encoder
 from bertforge.objectives import finetune as losses
 from bertforge.tokenization import Tokenizer
 from bertforge.training.finetune import prompt
@@ -26,6 +28,8 @@ from bertforge.training.finetune import prompt
 Features = dict[str, list[Any]]
 KINDS = ("classification", "regression", "ner", "squad")
 TASK_FILE = "task.json"
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -85,6 +89,21 @@ def build_model(info: TaskInfo, model_dir: Path, tokenizer: Tokenizer) -> nn.Mod
     if info.prompt is not None:
         return prompt.build(info.prompt, model_dir, tokenizer)
     return _head_class(info).from_pretrained(model_dir, **_model_kwargs(info))
+
+
+def fit_max_length(info: TaskInfo, model: nn.Module) -> None:
+    """Cap `info.max_length` at the encoder's learned positions: longer inputs could not be
+    embedded, so they are truncated (or, for SQuAD, windowed) to what the model holds."""
+    config = next(m.config for m in model.modules() if isinstance(m, Encoder))
+    positions = config.max_position_embeddings
+    if config.position == "absolute" and info.max_length > positions:
+        logger.warning(
+            "max_length %d is more than the model's %d positions; using %d",
+            info.max_length,
+            positions,
+            positions,
+        )
+        info.max_length = positions
 
 
 def compute_loss(info: TaskInfo, logits: Any, batch: dict[str, torch.Tensor]) -> torch.Tensor:
