@@ -9,7 +9,8 @@ Each side runs in a fresh interpreter on the same number of threads, one after t
 and reports:
 
 - wall: loading, tokenizing, training and the per-epoch dev evaluations, end to end;
-- train: the training loop alone (its per-epoch dev evaluations included);
+- train: the training loop alone, per-epoch dev evaluations included (bertforge also writes
+  its best checkpoint there; the Trainer runs with saving off);
 - peak RSS of the process (VmHWM);
 - tokens/s and MFU over the real (non-padding) tokens trained, against a measured GEMM peak.
 
