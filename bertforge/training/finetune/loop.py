@@ -30,7 +30,7 @@ from bertforge.training.finetune.data import batch_order, eval_order, iterate
 from bertforge.training.finetune.report import plot_dev_metric, report_table
 from bertforge.training.finetune.strategy import apply_strategy, load_model, save_model
 from bertforge.training.metrics import MetricsLog
-from bertforge.training.optim import linear_schedule, param_groups
+from bertforge.training.optim import adamw, linear_schedule, param_groups
 from bertforge.training.runtime import PRECISIONS, autocast, seed_everything
 
 logger = logging.getLogger(__name__)
@@ -168,7 +168,7 @@ def finetune(
     lengths = [len(ids) for ids in train.features["input_ids"]]
     steps_per_epoch = math.ceil(len(lengths) / cfg.batch_size)
     total = steps_per_epoch * cfg.epochs
-    optimizer = torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=cfg.lr)
+    optimizer = adamw(param_groups(model, cfg.weight_decay), lr=cfg.lr)
     schedule = linear_schedule(optimizer, max(1, int(cfg.warmup_ratio * total)), total)
     trainable = [p for p in model.parameters() if p.requires_grad]
     rng = random.Random(cfg.seed)
