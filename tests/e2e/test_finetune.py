@@ -403,15 +403,15 @@ def test_squad_learns_well_above_a_trivial_baseline(
     result = _invoke(
         "finetune", "squad", "--model", minilm_path, "--data", shared_data / "squad",
         "--output", tmp_path / "run", "--epochs", "1", "--batch-size", "16", "--lr", "1e-4",
-        "--max-length", "192", "--doc-stride", "64", "--max-train-examples", "1500",
+        "--max-length", "192", "--doc-stride", "64", "--max-train-examples", "2500",
         "--max-eval-examples", "200", "--group-by-length", "--precision", "bf16",
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     dev = read_squad(shared_data / "squad" / "dev-v1.1.json")[:200]
     baseline = squad_evaluate(dev, overlap_baseline(dev))["f1"]
     trained = json.loads((tmp_path / "run" / "eval_results.json").read_text())
-    # Measured F1 40.7 / EM 32.5 (fp32: 41.0 / 32.5); the baseline scores 12.5 on these 200.
-    assert trained["f1"] >= 2 * baseline, (trained, baseline)
+    # Measured F1 51.7 / EM 42.0 (216 s on 2 cores); the baseline scores 12.5 on these 200.
+    assert trained["f1"] >= 3 * baseline, (trained, baseline)
     assert_transformers_agrees(
         tmp_path / "run", "AutoModelForQuestionAnswering", [dev[0].question, dev[1].question],
         [dev[0].context, dev[1].context],
