@@ -78,6 +78,9 @@ class KeyMap:
                 m = pattern.match(key)
                 if m:
                     names = [h.format(**m.groupdict()) for h in rule.hf]
+                    if len(names) == 1:  # no copy: saving a big model must not double it
+                        out[names[0]] = tensor.detach().contiguous()
+                        break
                     # Clone the chunks: safetensors refuses tensors that share storage.
                     chunks = tensor.chunk(len(names), dim=0)
                     for name, chunk in zip(names, chunks, strict=True):
