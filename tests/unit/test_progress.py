@@ -1,0 +1,34 @@
+"""Progress bars off a terminal: plain lines with the same columns, not silence."""
+
+from __future__ import annotations
+
+import pytest
+
+from bertforge.progress import bytes_progress_bar, progress_bar
+
+
+def test_non_terminal_stderr_gets_periodic_lines(capsys: pytest.CaptureFixture[str]) -> None:
+    with progress_bar(log_every_s=0.0) as bar:
+        task = bar.add_task("fine-tuning", total=100, tokens=0)
+        for done in range(1, 4):
+            bar.update(task, advance=10, tokens=500 * done)
+    lines = [line for line in capsys.readouterr().err.splitlines() if "rows/s" in line]
+    assert len(lines) == 4  # one per update at interval 0, then the final line
+    assert "fine-tuning" in lines[0] and "10/100" in lines[0]
+    assert "tok/s" in lines[0] and "ETA" in lines[0]
+    assert "\x1b[" not in lines[0]  # a log file gets no terminal escape codes
+
+
+def test_lines_wait_for_the_interval(capsys: pytest.CaptureFixture[str]) -> None:
+    with bytes_progress_bar(log_every_s=3600.0) as bar:
+        task = bar.add_task("reading", total=1000, tokens=0)
+        for _ in range(5):
+            bar.update(task, advance=100, tokens=10)
+    assert capsys.readouterr().err.count("reading") == 1  # only the final line
+
+
+def test_disabled_bar_prints_nothing(capsys: pytest.CaptureFixture[str]) -> None:
+    with progress_bar(disable=True, log_every_s=0.0) as bar:
+        task = bar.add_task("quiet", total=10, tokens=0)
+        bar.update(task, advance=10)
+    assert "quiet" not in capsys.readouterr().err
