@@ -86,13 +86,12 @@ class LoggingProgress(Progress):
         self.console.print(line, soft_wrap=True, highlight=False)
 
 
-def progress_bar(*, disable: bool = False, log_every_s: float = 30.0) -> Progress:
-    """Call `progress.update(task, advance=rows, tokens=running_token_total)` as work is done."""
+def _bar(counts: list[ProgressColumn], disable: bool, log_every_s: float) -> Progress:
+    """Description, bar, then `counts` (done/total and its rate), tokens/s, elapsed and ETA."""
     return LoggingProgress(
         TextColumn("[progress.description]{task.description}"),
         BarColumn(),
-        MofNCompleteColumn(),
-        RateColumn("rows"),
+        *counts,
         RateColumn("tok", field="tokens"),
         TimeElapsedColumn(),
         TextColumn("ETA"),
@@ -101,20 +100,13 @@ def progress_bar(*, disable: bool = False, log_every_s: float = 30.0) -> Progres
         disable=disable,
         log_every_s=log_every_s,
     )
+
+
+def progress_bar(*, disable: bool = False, log_every_s: float = 30.0) -> Progress:
+    """Call `progress.update(task, advance=rows, tokens=running_token_total)` as work is done."""
+    return _bar([MofNCompleteColumn(), RateColumn("rows")], disable, log_every_s)
 
 
 def bytes_progress_bar(*, disable: bool = False, log_every_s: float = 30.0) -> Progress:
     """For jobs measured in input bytes: `progress.update(task, completed=bytes, tokens=n)`."""
-    return LoggingProgress(
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        DownloadColumn(),
-        TransferSpeedColumn(),
-        RateColumn("tok", field="tokens"),
-        TimeElapsedColumn(),
-        TextColumn("ETA"),
-        TimeRemainingColumn(),
-        console=Console(stderr=True),
-        disable=disable,
-        log_every_s=log_every_s,
-    )
+    return _bar([DownloadColumn(), TransferSpeedColumn()], disable, log_every_s)
