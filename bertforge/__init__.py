@@ -12,6 +12,7 @@ from bertforge.heads import (
     TokenClassifier,
 )
 from bertforge.models import Encoder, EncoderOutput
+from bertforge.tokenization import Tokenizer
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
@@ -28,6 +29,7 @@ __all__ = [
     "QuestionAnswering",
     "SequenceClassifier",
     "TokenClassifier",
+    "Tokenizer",
     "TokenizerError",
 ]
 __version__ = "0.1.0"
