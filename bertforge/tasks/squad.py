@@ -98,12 +98,14 @@ class _Tally:
 
 
 def _example(
-    qa: Any, title: str, context: str, where: str, tally: _Tally, path: Path
+    qa: Any, title: str, context: str, where: str, tally: _Tally, path: Path, with_answers: bool
 ) -> SquadExample:
     qid = _get(qa, "id", str, where, path)
     impossible = bool(qa.get("is_impossible", False))
+    unlabelled = impossible or (not with_answers and "answers" not in qa)
+    gold = [] if unlabelled else _get(qa, "answers", list, where, path)
     answers = []
-    for k, answer in enumerate([] if impossible else _get(qa, "answers", list, where, path)):
+    for k, answer in enumerate(gold):
         answer_where = f"question {qid!r} answer {k}"
         text = _get(answer, "text", str, answer_where, path)
         start = _get(answer, "answer_start", int, answer_where, path)
@@ -119,8 +121,11 @@ def _example(
     )
 
 
-def read_squad(path: str | Path) -> list[SquadExample]:
-    """Read a SQuAD-format `.json` or `.json.gz` file (v1.1, or v2.0 with `is_impossible`)."""
+def read_squad(path: str | Path, answers_required: bool = True) -> list[SquadExample]:
+    """Read a SQuAD-format `.json` or `.json.gz` file (v1.1, or v2.0 with `is_impossible`).
+
+    With `answers_required=False` (questions to predict), a question may leave out "answers".
+    """
     path = Path(path)
     if not path.is_file():
         raise DataError(f"SQuAD file '{path}' does not exist; check the path")
@@ -137,7 +142,10 @@ def read_squad(path: str | Path) -> list[SquadExample]:
             where = f"data[{a}].paragraphs[{p}]"
             context = _get(paragraph, "context", str, where, path)
             for q, qa in enumerate(_get(paragraph, "qas", list, where, path)):
-                examples.append(_example(qa, title, context, f"{where}.qas[{q}]", tally, path))
+                where_q = f"{where}.qas[{q}]"
+                examples.append(
+                    _example(qa, title, context, where_q, tally, path, answers_required)
+                )
     if not examples:
         raise DataError(f"'{path}' holds no questions; expected SQuAD-format JSON")
     tally.report(path)

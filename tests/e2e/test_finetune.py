@@ -341,6 +341,15 @@ def test_conll_entity_f1(tmp_path: Path, minilm_path: Path, shared_data: Path) -
     assert_transformers_agrees(
         tmp_path / "run", "AutoModelForTokenClassification", ["EU rejects German call", "Peter"]
     )
+    sentences = _write(tmp_path / "sentences.txt", "EU rejects German call\n\nPeter Blackburn\n")
+    out = tmp_path / "tags.tsv"
+    result = _invoke("predict", tmp_path / "run", "--input", sentences, "--output", out)
+    assert result.exit_code == 0, result.output
+    header, *rows = [line.split("\t") for line in out.read_text().splitlines()]
+    assert header == ["words", "tags"]
+    assert [r[0] for r in rows] == ["EU rejects German call", "Peter Blackburn"]
+    assert [len(r[1].split()) for r in rows] == [4, 2]  # a tag per word
+    assert rows[1][1].split()[0].endswith("-PER"), rows  # measured: B-PER I-PER
 
 
 def _squad_v2(path: Path, people: list[str]) -> Path:
@@ -378,6 +387,19 @@ def test_squad_v2_scores_unanswerable_questions(tmp_path: Path, minilm_path: Pat
     result = _invoke("evaluate", run)
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout.strip().splitlines()[-1]) == pytest.approx(saved)
+    # Questions to answer need no gold answers; one record per question, in file order.
+    questions = json.loads((tmp_path / "dev-v2.0.json").read_text())
+    for paragraph in questions["data"][0]["paragraphs"]:
+        for qa in paragraph["qas"]:
+            for key in ("answers", "is_impossible", "plausible_answers"):
+                qa.pop(key, None)
+    inputs = _write(tmp_path / "questions.json", json.dumps(questions))
+    result = _invoke("predict", run, "--input", inputs, "--output", tmp_path / "answers.jsonl")
+    assert result.exit_code == 0, result.output
+    lines = (tmp_path / "answers.jsonl").read_text().splitlines()
+    records = [json.loads(line) for line in lines]
+    assert [r["id"] for r in records] == [f"{n}-{q}" for n in names[6:] for q in ("born", "ate")]
+    assert all(isinstance(r["answer"], str) for r in records)
 
 
 def overlap_baseline(examples: list) -> dict[str, str]:

@@ -164,6 +164,14 @@ def test_reader_errors(tmp_path: Path) -> None:
         read_squad(path)
 
 
+def test_questions_to_predict_may_leave_out_answers(tmp_path: Path) -> None:
+    path = squad_file(tmp_path / "q.json", [{"id": "x", "question": "Who?"}], "Ann did.")
+    with pytest.raises(DataError, match=r"qas\[0\] has no list 'answers'"):
+        read_squad(path)  # training and scoring need gold answers
+    (only,) = read_squad(path, answers_required=False)
+    assert (only.id, only.question, only.answers, only.is_impossible) == ("x", "Who?", (), False)
+
+
 # ---------------------------------------------------------------- windows
 def test_train_windows_map_back_to_answer_text(shared_data: Path, tok: Tokenizer) -> None:
     examples = read_squad(shared_data / "squad" / "train-v1.1-reconstructed.json.gz")[:300]
