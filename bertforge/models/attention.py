@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from bertforge.config import EncoderConfig
+from bertforge.models.unpad import Packing
 
 
 class SelfAttention(nn.Module):
@@ -24,13 +25,18 @@ class SelfAttention(nn.Module):
 
     def forward(
         self,
-        x: torch.Tensor,  # (B, T, H)
+        x: torch.Tensor,  # (B, T, H), or (N, H) real tokens with `packing`
         mask: torch.Tensor | None = None,  # (B, 1, 1, T) bool, True = may attend
         return_probs: bool = False,
+        packing: Packing | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        B, T, H = x.shape
+        qkv = self.qkv(x)  # (B, T, 3H) or (N, 3H)
+        if packing is not None:
+            qkv = packing.pad(qkv)  # (B, T, 3H); the zero rows are masked out as keys
+        B, T, H3 = qkv.shape
+        H = H3 // 3
         # (B, T, 3, nh, hd) -> 3 x (B, nh, T, hd)
-        q, k, v = self.qkv(x).view(B, T, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
+        q, k, v = qkv.view(B, T, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
         dropout_p = self.dropout_p if self.training else 0.0
         if return_probs:
             # SDPA never materialises the probabilities, so when they are asked for we do the
@@ -44,4 +50,6 @@ class SelfAttention(nn.Module):
             probs = None
             y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p)
         y = y.transpose(1, 2).reshape(B, T, H)  # (B, T, H)
+        if packing is not None:
+            y = packing.unpad(y)  # (N, H)
         return self.out(y), probs

@@ -8,6 +8,7 @@ from torch import nn
 from bertforge.config import EncoderConfig
 from bertforge.models.attention import SelfAttention
 from bertforge.models.ffn import FeedForward
+from bertforge.models.unpad import Packing
 
 
 class Block(nn.Module):
@@ -23,10 +24,12 @@ class Block(nn.Module):
 
     def forward(
         self,
-        x: torch.Tensor,  # (B, T, H)
+        x: torch.Tensor,  # (B, T, H), or (N, H) real tokens with `packing`
         mask: torch.Tensor | None = None,  # (B, 1, 1, T) bool
         return_probs: bool = False,
+        packing: Packing | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        a, probs = self.attn(x, mask, return_probs)
+        # Everything but attention is position-wise, so it runs on either layout.
+        a, probs = self.attn(x, mask, return_probs, packing)
         h = self.attn_norm(x + self.dropout(a))
         return self.ffn_norm(h + self.dropout(self.ffn(h))), probs

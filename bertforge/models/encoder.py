@@ -15,6 +15,7 @@ from bertforge.models.block import Block
 from bertforge.models.embeddings import Embeddings
 from bertforge.models.init import init_weights
 from bertforge.models.pooler import Pooler
+from bertforge.models.unpad import Packing
 
 
 @dataclass
@@ -39,6 +40,11 @@ class Encoder(HFPretrained, nn.Module):
         # Range-checking ids costs one reduction per batch; a training loop that validated its
         # shards may switch it off.
         self.check_inputs = True
+        # Unpadded execution (`models/unpad.py`): same values at every real token, zeros at the
+        # padding positions (where the padded path leaves values nothing should read). Training
+        # loops switch it on; off by default so outputs match `transformers` position for
+        # position.
+        self.unpad = False
         self.apply(lambda m: init_weights(m, config.initializer_range))
 
     @classmethod
@@ -60,14 +66,20 @@ class Encoder(HFPretrained, nn.Module):
         if attention_mask is not None and not bool(attention_mask.all()):
             mask = attention_mask[:, None, None, :].bool()  # (B, 1, 1, T): keys a query may see
         x = self.embeddings(input_ids, token_type_ids, position_ids)  # (B, T, H)
-        states = [x] if output_hidden_states else None
+        packing = None
+        if self.unpad and mask is not None:
+            packing = Packing.from_mask(attention_mask)
+            x = packing.unpad(x)  # (N, H)
+        padded = packing.pad if packing is not None else lambda t: t
+        states = [padded(x)] if output_hidden_states else None
         probs = [] if output_attentions else None
         for block in self.layers:
-            x, p = block(x, mask, output_attentions)
+            x, p = block(x, mask, output_attentions, packing)
             if states is not None:
-                states.append(x)
+                states.append(padded(x))
             if probs is not None:
                 probs.append(p)
+        x = padded(x)  # (B, T, H)
         return EncoderOutput(
             last_hidden_state=x,
             pooler_output=self.pooler(x) if self.pooler is not None else None,
@@ -105,3 +117,10 @@ class Encoder(HFPretrained, nn.Module):
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
+
+
+def set_unpadded(model: nn.Module, enabled: bool = True) -> None:
+    """Switch unpadded execution (`Encoder.unpad`) on or off for every encoder in `model`."""
+    for module in model.modules():
+        if isinstance(module, Encoder):
+            module.unpad = enabled

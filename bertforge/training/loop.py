@@ -89,6 +89,7 @@ def _pretrain(
     with_nsp = train_set.manifest["objective"] in ("nsp", "sop") and cfg.nsp_weight > 0
     model = PreTrainingModel(config, nsp=with_nsp).to(device).train()
     model.encoder.check_inputs = False  # the collator already range-checked every id
+    model.encoder.unpad = True  # the losses read real positions only; skip the padding
     optimizer = build_optimizer(model, cfg)
     scheduler = linear_schedule(optimizer, cfg.warmup_steps, cfg.max_steps)
     collator = PretrainingCollator.from_tokenizer(

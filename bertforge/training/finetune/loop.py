@@ -22,6 +22,7 @@ from torch import nn
 
 from bertforge.atomic import write_text
 from bertforge.errors import ConfigError, DataError
+from bertforge.models.encoder import set_unpadded
 from bertforge.progress import progress_bar
 from bertforge.tokenization import Tokenizer
 from bertforge.training.finetune import frozen
@@ -152,6 +153,7 @@ def finetune(
     tokenizer = Tokenizer.from_pretrained(model_dir)
     pad_id = tokenizer.pad_token_id or 0
     model = T.build_model(info, model_dir, tokenizer)
+    set_unpadded(model)  # heads read only real positions, so padding need not be computed
     T.fit_max_length(info, model)
     train = load_split(info, tokenizer, "train", cfg.max_train_examples, train=True)
     dev = load_split(info, tokenizer, "dev", cfg.max_eval_examples, train=False)

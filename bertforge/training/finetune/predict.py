@@ -11,6 +11,7 @@ import numpy as np
 from bertforge import tasks
 from bertforge.atomic import atomic_path
 from bertforge.errors import DataError
+from bertforge.models.encoder import set_unpadded
 from bertforge.tasks.conll import Sentence
 from bertforge.textio import read_text
 from bertforge.training.finetune import tasks as T
@@ -27,7 +28,7 @@ def evaluate_run(
     info, model, tokenizer = load_best(run_dir)
     if data is not None:
         info.data["dev" if info.source == "custom" else "dir"] = str(data.resolve())
-    model.to(cfg.device)
+    set_unpadded(model.to(cfg.device))
     dev = load_split(info, tokenizer, "dev", limit, train=False)
     rows = predict_rows(info, model, dev.features, tokenizer.pad_token_id or 0, cfg)
     return T.score(info, dev, rows)
@@ -101,7 +102,7 @@ def predict_run(run_dir: Path, input_path: Path, output: Path, cfg: FinetuneConf
     if output.suffix not in OUTPUT_SUFFIXES:
         raise DataError(f"output '{output}' must end in {' or '.join(OUTPUT_SUFFIXES)}")
     info, model, tokenizer = load_best(run_dir)
-    model.to(cfg.device)
+    set_unpadded(model.to(cfg.device))
     examples = _read_inputs(info, input_path)
     split = T.Split(examples, T.encode(info, tokenizer, examples, train=False))
     rows = predict_rows(info, model, split.features, tokenizer.pad_token_id or 0, cfg)
