@@ -33,8 +33,8 @@ class SelfAttention(nn.Module):
         qkv = self.qkv(x)  # (B, T, 3H) or (N, 3H)
         if packing is not None:
             qkv = packing.pad(qkv)  # (B, T, 3H); the zero rows are masked out as keys
-        B, T, H3 = qkv.shape
-        H = H3 // 3
+        B, T = qkv.shape[:2]
+        H = self.num_heads * self.head_dim
         # (B, T, 3, nh, hd) -> 3 x (B, nh, T, hd)
         q, k, v = qkv.view(B, T, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
         dropout_p = self.dropout_p if self.training else 0.0
