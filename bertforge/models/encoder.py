@@ -40,7 +40,7 @@ class Encoder(HFPretrained, nn.Module):
         # Range-checking ids costs one reduction per batch; a training loop that validated its
         # shards may switch it off.
         self.check_inputs = True
-        # Unpadded execution (`models/unpad.py`): same values at every real token, zeros at the
+        # Unpadded execution (`models/unpad.py`): same values at every real token, zeros at most
         # padding positions (where the padded path leaves values nothing should read). Training
         # loops switch it on; off by default so outputs match `transformers` position for
         # position.

@@ -8,7 +8,7 @@ import torch
 from bertforge import Encoder, EncoderConfig
 from bertforge.heads import SequenceClassifier, TokenClassifier
 from bertforge.models.encoder import set_unpadded
-from bertforge.models.unpad import Packing
+from bertforge.models.unpad import Packing, bucket
 
 TINY = EncoderConfig.preset("tiny", vocab_size=200, max_position_embeddings=32)
 LENGTHS = [10, 3, 7, 1]  # uneven, one row without padding, one of a single token
@@ -23,13 +23,32 @@ def batch(lengths: list[int] = LENGTHS) -> dict[str, torch.Tensor]:
     return {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
 
 
+def test_bucket_sizes() -> None:
+    sizes = {0: 0, 1: 1, 15: 15, 16: 16, 17: 18, 33: 36, 420: 448, 4000: 4096}
+    assert {n: bucket(n) for n in sizes} == sizes
+    for n in range(1, 5000):
+        assert n <= bucket(n) <= 1.125 * n
+    assert len({bucket(n) for n in range(2049, 4097)}) == 8  # eight sizes per power of two
+
+
 def test_packing_round_trip() -> None:
-    mask = batch()["attention_mask"]
+    mask = batch([40, 3, 7, 1])["attention_mask"]  # 51 real tokens of 160: 52 rows
     packing = Packing.from_mask(mask)
+    chosen = torch.zeros(mask.numel(), dtype=torch.bool)
+    chosen[packing.indices] = True
+    assert len(packing.indices) == bucket(51) == 52
+    assert chosen[mask.reshape(-1).bool()].all()  # every real token
+    assert torch.equal(packing.indices, packing.indices.unique())  # once each, in order
     x = torch.randn(*mask.shape, 5)
     flat = packing.unpad(x)
-    assert flat.shape == (sum(LENGTHS), 5)
-    assert torch.equal(packing.pad(flat), x * mask[..., None])
+    assert flat.shape == (52, 5)
+    assert torch.equal(packing.pad(flat), x * chosen.view(*mask.shape, 1))
+
+
+def test_rounding_never_exceeds_the_batch() -> None:
+    mask = torch.ones(2, 17, dtype=torch.long)
+    mask[1, -1] = 0  # 33 real tokens round up to 36 rows, but the batch has 34
+    assert len(Packing.from_mask(mask).indices) == 34
 
 
 def test_encoder_outputs_equal_at_real_tokens() -> None:
@@ -42,7 +61,6 @@ def test_encoder_outputs_equal_at_real_tokens() -> None:
     model.unpad = True
     unpadded = model(**inputs, **kwargs)
     torch.testing.assert_close(unpadded.last_hidden_state[real], padded.last_hidden_state[real])
-    assert not unpadded.last_hidden_state[~real].any()  # zeros where nothing should read
     torch.testing.assert_close(unpadded.pooler_output, padded.pooler_output)
     for ours, theirs in zip(unpadded.hidden_states, padded.hidden_states, strict=True):
         torch.testing.assert_close(ours[real], theirs[real])
