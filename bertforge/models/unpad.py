@@ -30,7 +30,7 @@ def bucket(n: int) -> int:
 class Packing:
     """Which rows of a padded `(B, T)` batch, flattened to `(B * T)`, are computed."""
 
-    indices: torch.Tensor  # (N,) int64, increasing: every real token, then padding to `bucket`
+    indices: torch.Tensor  # (N,) int64, increasing: every real token, + padding up to `bucket`
     batch: int
     length: int
 
