@@ -53,7 +53,8 @@ class EncoderCache(nn.Module):
             out = self.encoder(batch["input_ids"], batch["attention_mask"], batch["token_type_ids"])
             for j, i in enumerate(indices):
                 hidden = out.last_hidden_state[j, : lengths[i]]
-                rows[i] = hidden[0] if self.pooled else hidden
+                # A copy: a view would keep the whole (B, T, H) batch alive in the cache.
+                rows[i] = (hidden[0] if self.pooled else hidden).clone()
         self.store[split] = [r for r in rows if r is not None]
         logger.info("cached encoder outputs of %d %s rows", len(self.store[split]), split)
 
