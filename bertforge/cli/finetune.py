@@ -181,6 +181,12 @@ def ner(
     output: Path = OUTPUT,
     strategy: str = STRATEGY,
     max_length: int | None = MAX_LENGTH,
+    stride: int | None = typer.Option(
+        None,
+        "--stride",
+        help="Split sentences longer than --max-length into windows sharing this many tokens "
+        "(default: truncate them, with a warning).",
+    ),
     *,
     loop: dict[str, Any],
 ) -> None:
@@ -193,6 +199,7 @@ def ner(
         metrics=["entity_f1", "entity_precision", "entity_recall"],
         labels=tasks.ner_labels(sentences),
         max_length=max_length or 128,
+        stride=stride,
         strategy=strategy,
         source="conll2003",
         data={"dir": str(data.resolve()), **files},

@@ -13,7 +13,7 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from bertforge.errors import DataError
+from bertforge.errors import ConfigError, DataError
 from bertforge.tasks.conll import Sentence
 from bertforge.tokenization import Tokenizer
 
@@ -85,6 +85,12 @@ def encode_examples(
     keys `example_index` (sentence of each row) and `word_index` (per token: the word whose
     prediction it carries, or -1) that `predictions_to_tags` needs.
     """
+    room = max_length - tokenizer.num_special_tokens_to_add()
+    if stride is not None and not 0 <= stride < room:
+        raise ConfigError(
+            f"stride {stride} must be at least 0 and less than the {room} tokens a window of "
+            f"max_length {max_length} holds besides its special tokens"
+        )
     index = {tag: i for i, tag in enumerate(label_list)}
     # Continuation sub-tokens of a B-X word are inside the entity: I-X.
     inside = [index.get(f"I-{tag[2:]}", i) if tag[:2] == "B-" else i for tag, i in index.items()]
@@ -127,7 +133,7 @@ def encode_examples(
     if long and stride is None:
         logger.warning(
             "%d of %d sentences were longer than max_length=%d tokens and were truncated; their "
-            "last words get no prediction (pass stride to use overlapping windows)",
+            "last words get no prediction (a stride, `finetune ner --stride N`, windows them)",
             long,
             len(sentences),
             max_length,

@@ -263,6 +263,34 @@ def test_frozen_ner_trains_the_tagger_only(
     assert json.loads(result.stdout.strip().splitlines()[-1]) == pytest.approx(saved)
 
 
+def test_ner_stride_windows_long_sentences(
+    tmp_path: Path, minilm_path: Path, shared_data: Path
+) -> None:
+    from bertforge import Tokenizer
+    from bertforge.tasks import read_conll
+    from bertforge.training.finetune.tasks import TaskInfo, encode
+
+    run = tmp_path / "run"
+    args = ("finetune", "ner", "--model", minilm_path, "--data", shared_data / "conll2003",
+            "--output", run, "--epochs", "1", "--batch-size", "16", "--strategy", "frozen",
+            "--lr", "1e-2", "--max-train-examples", "256", "--max-eval-examples", "64",
+            "--max-length", "24")  # fmt: skip
+    result = _invoke(*args, "--stride", "22")
+    assert result.exit_code == 2 and "stride 22" in result.stderr, result.output
+    result = _invoke(*args, "--stride", "8")
+    assert result.exit_code == 0, result.output
+    info = TaskInfo.load(run)
+    assert info.stride == 8
+    dev = read_conll(shared_data / "conll2003" / "eng.testa")[:64]
+    features = encode(info, Tokenizer.from_pretrained(minilm_path), dev, train=False)
+    assert len(features["input_ids"]) > len(dev)  # long sentences are windows, not cut
+    saved = json.loads((run / "eval_results.json").read_text())
+    # `evaluate` rebuilds the same windows from task.json.
+    result = _invoke("evaluate", run, "--max-eval-examples", "64")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == pytest.approx(saved)
+
+
 @pytest.mark.parametrize("strategy", ["lora", "adapter"])
 def test_peft_runs_reload_to_the_same_scores(
     tmp_path: Path, minilm_path: Path, shared_data: Path, strategy: str

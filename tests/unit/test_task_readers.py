@@ -348,6 +348,15 @@ def test_stride_windows_round_trip_real_conll(shared_data: Path, tok: Tokenizer)
     assert predictions_to_tags(features, oracle, sentences, labels) == [s.tags for s in sentences]
 
 
+def test_stride_must_leave_room_in_a_window(tok: Tokenizer) -> None:
+    sentence = [Sentence(["Hi", "there"], ["O", "O"], "s:1")]
+    with pytest.raises(ConfigError, match=r"stride 14 .* less than the 14 tokens .* max_length 16"):
+        encode_token_examples(tok, sentence, 16, LABELS, stride=14)
+    with pytest.raises(ConfigError, match="stride -1"):
+        encode_token_examples(tok, sentence, 16, LABELS, stride=-1)
+    assert len(encode_token_examples(tok, sentence, 16, LABELS, stride=13)["labels"]) == 1
+
+
 def test_unknown_tag_names_sentence_and_word(tok: Tokenizer) -> None:
     with pytest.raises(DataError, match=r"s:1: word 1 \('visited'\) has tag 'B-ORG'"):
         encode_token_examples(tok, [Sentence(["Hi", "visited"], ["O", "B-ORG"], "s:1")], 16, LABELS)

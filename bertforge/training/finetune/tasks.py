@@ -40,7 +40,8 @@ class TaskInfo:
     metrics: list[str]
     labels: list[str] | None = None
     max_length: int = 128
-    doc_stride: int = 128
+    doc_stride: int = 128  # SQuAD: context tokens consecutive windows share
+    stride: int | None = None  # NER: long sentences become windows sharing this many tokens
     strategy: str = "full"
     prompt: dict[str, Any] | None = None  # template and verbalizer of --strategy prompt
     source: str = "custom"  # GLUE task name, "conll2003", "squad" or "custom"
@@ -160,7 +161,7 @@ def read_split(info: TaskInfo, split: str, limit: int | None = None) -> list[Any
 def encode(info: TaskInfo, tokenizer: Tokenizer, examples: list[Any], train: bool) -> Features:
     if info.kind == "ner":
         return tasks.encode_token_examples(
-            tokenizer, examples, info.max_length, list(info.labels or []), stride=None
+            tokenizer, examples, info.max_length, list(info.labels or []), stride=info.stride
         )
     if info.kind == "squad":
         fn = tasks.encode_train_features if train else tasks.encode_eval_features
