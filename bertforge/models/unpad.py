@@ -9,8 +9,8 @@ copies cost far less than the GEMMs they save).
 
 The stream is rounded up to one of 8 sizes per power of two (`bucket`) with a few padding
 positions, computed as the padded path would. Without it every batch allocates tensors of a
-new size, and glibc's heap fragments: peak RSS of MiniLM on RTE grew from 2.6 to 5.7 GB over
-one run; bucketed, it stays at 2.2 GB.
+new size, and glibc's heap fragments: peak RSS of a 3-epoch MiniLM run on RTE reached 5681 MiB;
+bucketed, it peaks at 2483 MiB (the padded `transformers` Trainer run: 2406 MiB).
 """
 
 from __future__ import annotations
