@@ -350,11 +350,12 @@ def test_sst2_accuracy(tmp_path: Path, minilm_path: Path, shared_data: Path) -> 
     result = _invoke(
         "finetune", "glue", "--task", "sst2", "--model", minilm_path,
         "--data", shared_data / "glue" / "SST-2", "--output", tmp_path / "run",
-        "--epochs", "2", "--batch-size", "8", "--lr", "3e-5",
+        "--epochs", "3", "--batch-size", "16", "--lr", "5e-5",
         "--max-train-examples", "2000", "--group-by-length",
     )  # fmt: skip
     assert result.exit_code == 0, result.output
-    # Measured 0.813 on the 872 dev sentences (85 s on 2 cores); the issue asks for >= 0.80.
+    # Measured 0.818 on the 872 dev sentences (51 s on 2 cores; seeds 1 and 2: 0.811, 0.814).
+    # The issue asks for >= 0.80; batch 8, lr 3e-5, 2 epochs scored 0.804-0.811, too close.
     assert json.loads((tmp_path / "run" / "eval_results.json").read_text())["accuracy"] >= 0.80
 
 
@@ -460,7 +461,7 @@ def test_squad_learns_well_above_a_trivial_baseline(
     dev = read_squad(shared_data / "squad" / "dev-v1.1.json")[:200]
     baseline = squad_evaluate(dev, overlap_baseline(dev))["f1"]
     trained = json.loads((tmp_path / "run" / "eval_results.json").read_text())
-    # Measured F1 51.7 / EM 42.0 (216 s on 2 cores); the baseline scores 12.5 on these 200.
+    # Measured F1 51.6 / EM 42.0 (194 s on 2 cores); the baseline scores 12.5 on these 200.
     assert trained["f1"] >= 3 * baseline, (trained, baseline)
     assert_transformers_agrees(
         tmp_path / "run", "AutoModelForQuestionAnswering", [dev[0].question, dev[1].question],
