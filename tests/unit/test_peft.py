@@ -1,4 +1,5 @@
-"""LoRA, bottleneck adapters, trainable-parameter strategies and prompt classification."""
+"""LoRA, bottleneck adapters, trainable-parameter strategies (and the frozen strategy's feature
+cache) and prompt classification."""
 
 from __future__ import annotations
 
@@ -10,7 +11,14 @@ import torch
 from torch import nn
 from torch.testing import assert_close
 
-from bertforge import ConfigError, DataError, EncoderConfig, PreTrainingModel, SequenceClassifier
+from bertforge import (
+    ConfigError,
+    DataError,
+    EncoderConfig,
+    PreTrainingModel,
+    SequenceClassifier,
+    TokenClassifier,
+)
 from bertforge.peft import (
     AdaptedLinear,
     LoRALinear,
@@ -25,6 +33,7 @@ from bertforge.peft import (
     trainable_summary,
 )
 from bertforge.tokenization import Tokenizer
+from bertforge.training.finetune import frozen
 
 SMALL = EncoderConfig(
     vocab_size=100,
@@ -173,3 +182,41 @@ def test_prompt_errors(prompt_parts: tuple[PreTrainingModel, Tokenizer]) -> None
     batch = prompt.encode(["long text " * 10], max_length=8)  # truncation cuts the mask away
     with pytest.raises(DataError, match="0 mask tokens"):
         prompt(**batch)
+
+
+ROWS = [[2, 7, 9, 3], [2, 5, 3], [2, 11, 12, 13, 14, 3]]  # different lengths, one batch
+
+
+def features() -> dict[str, list[list[int]]]:
+    return {
+        "input_ids": ROWS,
+        "token_type_ids": [[0] * len(r) for r in ROWS],
+        "attention_mask": [[1] * len(r) for r in ROWS],
+    }
+
+
+@pytest.mark.parametrize("head", [SequenceClassifier, TokenClassifier])
+def test_cache_stores_each_row_alone_and_replays_the_encoder(head: type) -> None:
+    torch.manual_seed(0)
+    model = head(SMALL, 3).eval()
+    encoder = model.encoder
+    cache = frozen.install(model, "classification" if head is SequenceClassifier else "ner")
+    cache.fill("train", features(), pad_id=0, batch_size=8, device=torch.device("cpu"))
+    for row, ids in zip(cache.store["train"], ROWS, strict=True):
+        # Its own storage: a view would pin the whole padded (B, T, H) batch in memory.
+        assert row.untyped_storage().nbytes() == row.numel() * row.element_size()
+        with torch.no_grad():
+            alone = encoder(torch.tensor([ids])).last_hidden_state[0]  # (T, H)
+        assert_close(row, alone[0] if cache.pooled else alone, atol=1e-5, rtol=1e-5)
+    ids = torch.tensor([ROWS[2], ROWS[0] + [0, 0]])  # (2, 6), the second row padded
+    mask = (ids != 0).long()
+    cache.select("train", [2, 0])
+    with torch.no_grad():
+        replayed = model(ids)
+        model.encoder = encoder
+        live = model(ids, mask)
+    if cache.pooled:
+        assert_close(replayed, live, atol=1e-5, rtol=1e-5)
+    else:  # the cache pads with zero states; compare the real tokens
+        assert_close(replayed[0], live[0], atol=1e-5, rtol=1e-5)
+        assert_close(replayed[1, :4], live[1, :4], atol=1e-5, rtol=1e-5)
