@@ -2,8 +2,10 @@
 
 import logging
 
+import bertforge.interop.hf  # noqa: F401  (installs the HF checkpoint format)
 from bertforge.config import EncoderConfig
 from bertforge.errors import BertforgeError, CheckpointError, ConfigError, DataError, TokenizerError
+from bertforge.families import FAMILIES, Family
 from bertforge.heads import (
     MultipleChoice,
     PreTrainingModel,
@@ -17,6 +19,7 @@ from bertforge.tokenization import Tokenizer
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 __all__ = [
+    "FAMILIES",
     "BertforgeError",
     "CheckpointError",
     "ConfigError",
@@ -24,6 +27,7 @@ __all__ = [
     "Encoder",
     "EncoderConfig",
     "EncoderOutput",
+    "Family",
     "MultipleChoice",
     "PreTrainingModel",
     "QuestionAnswering",

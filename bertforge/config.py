@@ -1,20 +1,22 @@
 """Encoder configuration and named presets.
 
 Field names follow Hugging Face's `BertConfig` where one exists (so a `config.json` maps
-almost one to one); the variant switches (`embedding_size`, `position`) follow
-`DESIGN.md`: a family is a preset plus composition, never a copied encoder.
+almost one to one); the variant switches (`embedding_size`, `position`, `position_offset`,
+`num_hidden_groups`) make the other families out of the same components: a family is a
+preset plus composition, never a copied encoder (docs/design.md).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import sys
 from dataclasses import dataclass
 from typing import Any
 
+from bertforge.activations import ACTIVATIONS
 from bertforge.errors import ConfigError
 
-ACTIVATIONS = ("gelu", "gelu_new", "gelu_pytorch_tanh", "relu", "silu", "swish")
-POSITIONS = ("absolute", "none")
+POSITIONS = ("absolute", "relative", "none")
 
 
 @dataclass
@@ -35,11 +37,21 @@ class EncoderConfig:
     attention_probs_dropout_prob: float = 0.1
     initializer_range: float = 0.02
     pad_token_id: int = 0
-    # Factorized embeddings (ALBERT): tokens live in `embedding_size` dims and are projected
-    # up to `hidden_size`. None means "same as hidden_size" (no projection).
+    # Factorized embeddings (ALBERT, ELECTRA): tokens live in `embedding_size` dims and a
+    # linear map lifts them to `hidden_size`. None: embeddings of `hidden_size`, no map.
     embedding_size: int | None = None
-    # How positions enter the model: learned absolute embeddings (BERT) or none at all.
+    # How positions enter the model: learned absolute embeddings (BERT), functional relative
+    # positions in attention (NEZHA), or none at all.
     position: str = "absolute"
+    # Absolute positions count from here (RoBERTa: pad_token_id + 1, with padding at
+    # pad_token_id): the first `position_offset` rows of the table are never a real token's.
+    position_offset: int = 0
+    # Relative distances are clipped to [-max_relative_position, max_relative_position] (NEZHA).
+    max_relative_position: int = 64
+    # Cross-layer sharing (ALBERT): `num_hidden_groups` groups of `inner_group_num` blocks;
+    # layer i runs group i * groups // layers. None: every layer its own block (BERT).
+    num_hidden_groups: int | None = None
+    inner_group_num: int = 1
 
     def __post_init__(self) -> None:
         self.validate()
@@ -51,6 +63,28 @@ class EncoderConfig:
     @property
     def embedding_dim(self) -> int:
         return self.embedding_size or self.hidden_size
+
+    @property
+    def max_length(self) -> int:
+        """The longest input the model can embed, in tokens (specials included): the learned
+        positions past the offset, the relative-position table's length, or no limit."""
+        if self.position == "absolute":
+            return self.max_position_embeddings - self.position_offset
+        if self.position == "relative":
+            return self.max_position_embeddings
+        return sys.maxsize
+
+    @property
+    def num_blocks(self) -> int:
+        """Distinct transformer blocks (parameters): fewer than the layers when shared."""
+        return (self.num_hidden_groups or self.num_hidden_layers) * self.inner_group_num
+
+    def block_order(self) -> list[int]:
+        """Which block each applied layer is, in order: `num_hidden_layers * inner_group_num`
+        entries, as HF ALBERT runs its groups (identity for BERT)."""
+        groups, inner = self.num_hidden_groups or self.num_hidden_layers, self.inner_group_num
+        layers = self.num_hidden_layers
+        return [(i * groups // layers) * inner + j for i in range(layers) for j in range(inner)]
 
     def validate(self) -> None:
         """Raise `ConfigError` naming the first inconsistent field."""
@@ -95,6 +129,23 @@ class EncoderConfig:
             )
         if self.layer_norm_eps <= 0:
             raise ConfigError(f"layer_norm_eps must be positive, got {self.layer_norm_eps}")
+        if not 0 <= self.position_offset < self.max_position_embeddings:
+            raise ConfigError(
+                f"position_offset={self.position_offset} leaves no position of the "
+                f"{self.max_position_embeddings} for a token"
+            )
+        if self.max_relative_position < 1:
+            raise ConfigError(
+                f"max_relative_position must be >= 1, got {self.max_relative_position}"
+            )
+        groups = self.num_hidden_groups
+        if groups is not None and not 1 <= groups <= self.num_hidden_layers:
+            raise ConfigError(
+                f"num_hidden_groups={groups} must be between 1 and num_hidden_layers="
+                f"{self.num_hidden_layers}"
+            )
+        if self.inner_group_num < 1:
+            raise ConfigError(f"inner_group_num must be >= 1, got {self.inner_group_num}")
 
     def check_vocab(self, tokenizer_vocab_size: int, source: str) -> None:
         """A tokenizer may emit any id below its vocab size; the embedding must cover them all."""

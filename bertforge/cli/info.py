@@ -9,7 +9,7 @@ from typing import Any
 import typer
 
 from bertforge.errors import TokenizerError
-from bertforge.interop.hf.pretrained import load_checkpoint
+from bertforge.interop.hf import load_checkpoint
 from bertforge.tokenization import Tokenizer
 
 

@@ -1,12 +1,18 @@
-"""Heads map hidden states to logits; losses live in `bertforge.objectives`."""
+"""Heads map encoder output to logits; task models are an encoder plus one head. Losses live
+in `bertforge.objectives`."""
 
-from bertforge.heads.choice import MultipleChoice
+from bertforge.heads.classification import SequenceHead, SpanHead, TokenHead
 from bertforge.heads.mlm import MLMHead
 from bertforge.heads.nsp import NSPHead
 from bertforge.heads.pretraining import PreTrainingModel, PreTrainingOutput
-from bertforge.heads.qa import QuestionAnswering
-from bertforge.heads.sequence import SequenceClassifier
-from bertforge.heads.token import TokenClassifier
+from bertforge.heads.rtd import RTDHead
+from bertforge.heads.task import (
+    MultipleChoice,
+    QuestionAnswering,
+    SequenceClassifier,
+    TaskModel,
+    TokenClassifier,
+)
 
 __all__ = [
     "MLMHead",
@@ -15,6 +21,11 @@ __all__ = [
     "PreTrainingModel",
     "PreTrainingOutput",
     "QuestionAnswering",
+    "RTDHead",
     "SequenceClassifier",
+    "SequenceHead",
+    "SpanHead",
+    "TaskModel",
     "TokenClassifier",
+    "TokenHead",
 ]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bertforge.errors import CheckpointError, ConfigError
-from bertforge.interop.hf.task import TaskMeta
+from bertforge.pretrained import TaskMeta
 
 PROBLEMS = ("single_label", "regression")
 

@@ -1,4 +1,4 @@
-"""Masked-language-model head: BERT's transform, then a decoder tied to the token embeddings."""
+"""Masked-language-model head: a transform, then a decoder tied to the token embeddings."""
 
 from __future__ import annotations
 
@@ -6,20 +6,21 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from bertforge.activations import ACTIVATIONS
 from bertforge.config import EncoderConfig
-from bertforge.models.ffn import ACTIVATIONS
 
 
 class MLMHead(nn.Module):
     """(M, H) -> (M, V). Feed it only the masked positions: the vocab projection is the most
     expensive matmul in pretraining, and 85% of its rows would be thrown away."""
 
-    def __init__(self, config: EncoderConfig) -> None:
+    def __init__(self, config: EncoderConfig, activation: str | None = None) -> None:
         super().__init__()
         # With factorized embeddings the decoder lives in the embedding space (E), so the
         # transform maps H -> E; for BERT E == H.
         self.transform = nn.Linear(config.hidden_size, config.embedding_dim)
-        self.act = ACTIVATIONS[config.hidden_act]
+        # BERT uses hidden_act; RoBERTa's and ELECTRA's generator heads a fixed GELU.
+        self.act = ACTIVATIONS[activation or config.hidden_act]
         self.norm = nn.LayerNorm(config.embedding_dim, eps=config.layer_norm_eps)
         self.bias = nn.Parameter(torch.zeros(config.vocab_size))
 

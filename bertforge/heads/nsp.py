@@ -1,4 +1,5 @@
-"""Next-sentence (BERT) / sentence-order (ALBERT) prediction head: two classes from the pooler."""
+"""Sentence-pair head: next-sentence (BERT) or sentence-order (ALBERT) prediction, two classes
+from the pooler output."""
 
 from __future__ import annotations
 
@@ -7,9 +8,11 @@ from torch import nn
 
 
 class NSPHead(nn.Module):
-    def __init__(self, hidden_size: int) -> None:
+    def __init__(self, hidden_size: int, dropout: float | None = None) -> None:
         super().__init__()
+        # ALBERT's SOP head drops out the pooled vector first; BERT's does not.
+        self.dropout = nn.Dropout(dropout) if dropout is not None else nn.Identity()
         self.classifier = nn.Linear(hidden_size, 2)
 
     def forward(self, pooled: torch.Tensor) -> torch.Tensor:  # (B, H) -> (B, 2)
-        return self.classifier(pooled)
+        return self.classifier(self.dropout(pooled))

@@ -1,5 +1,9 @@
-"""Encoder + pretraining heads (MLM, optionally NSP/SOP). Returns logits; losses live in
-`bertforge.objectives`."""
+"""Encoder + pretraining heads. Returns logits; losses live in `bertforge.objectives`.
+
+The heads present decide what it is in HF terms: MLM alone is `...ForMaskedLM` (ELECTRA's
+generator too), MLM + NSP/SOP is `...ForPreTraining`, replaced-token detection alone is
+ELECTRA's discriminator (`ElectraForPreTraining`).
+"""
 
 from __future__ import annotations
 
@@ -10,43 +14,52 @@ from torch import nn
 
 from bertforge.config import EncoderConfig
 from bertforge.errors import CheckpointError
+from bertforge.families import family
 from bertforge.heads.mlm import MLMHead
 from bertforge.heads.nsp import NSPHead
-from bertforge.interop.hf.pretrained import HFPretrained
-from bertforge.interop.hf.task import TaskMeta
+from bertforge.heads.rtd import RTDHead
 from bertforge.models.encoder import Encoder
 from bertforge.models.init import init_weights
+from bertforge.pretrained import Pretrained, TaskMeta
 
 
 @dataclass
 class PreTrainingOutput:
     last_hidden_state: torch.Tensor  # (B, T, H)
-    mlm_logits: torch.Tensor  # (M, V) for M selected positions, or (B, T, V) when none given
+    mlm_logits: torch.Tensor | None = None  # (M, V) at M selected positions, or (B, T, V)
     nsp_logits: torch.Tensor | None = None  # (B, 2)
+    rtd_logits: torch.Tensor | None = None  # (B, T): replaced-token logits
 
 
-class PreTrainingModel(HFPretrained, nn.Module):
-    """HF `BertForPreTraining` (with NSP) or `BertForMaskedLM` (without) in our composition."""
+class PreTrainingModel(Pretrained, nn.Module):
+    """An encoder with any of: an MLM head, an NSP/SOP head, a replaced-token head."""
 
-    def __init__(self, config: EncoderConfig, nsp: bool = True) -> None:
+    def __init__(
+        self, config: EncoderConfig, nsp: bool = True, *, mlm: bool = True, rtd: bool = False
+    ) -> None:
         super().__init__()
         self.config = config
-        # BertForMaskedLM has no pooler: only the NSP head reads it.
+        shapes = family(config.model_type).heads
+        # The pooler feeds only the sentence-pair head (BertForMaskedLM has none).
         self.encoder = Encoder(config, add_pooler=nsp)
-        self.mlm = MLMHead(config)
-        self.nsp = NSPHead(config.hidden_size) if nsp else None
-        for head in (self.mlm, self.nsp):
+        self.mlm = MLMHead(config, shapes.mlm_activation) if mlm else None
+        self.nsp = NSPHead(config.hidden_size, shapes.pair_dropout) if nsp else None
+        self.rtd = RTDHead(config) if rtd else None
+        for head in (self.mlm, self.nsp, self.rtd):
             if head is not None:
                 head.apply(lambda m: init_weights(m, config.initializer_range))
 
     @classmethod
-    def from_parts(cls, config: EncoderConfig, parts: set[str], task: TaskMeta) -> PreTrainingModel:
-        if "mlm" not in parts:
+    def from_checkpoint(
+        cls, config: EncoderConfig, parts: set[str], meta: TaskMeta
+    ) -> PreTrainingModel:
+        if not parts & {"mlm", "rtd"}:
             raise CheckpointError(
-                "checkpoint has no MLM head (no cls.predictions.* weights); it is a bare "
-                "encoder. Use a BertForMaskedLM/BertForPreTraining checkpoint, or pretrain one"
+                "checkpoint has no MLM head (nor a replaced-token head); it is a bare encoder "
+                "or a task model. Use a ...ForMaskedLM / ...ForPreTraining checkpoint, or "
+                "pretrain one"
             )
-        return cls(config, nsp="nsp" in parts)
+        return cls(config, "nsp" in parts, mlm="mlm" in parts, rtd="rtd" in parts)
 
     def forward(
         self,
@@ -57,8 +70,13 @@ class PreTrainingModel(HFPretrained, nn.Module):
     ) -> PreTrainingOutput:
         out = self.encoder(input_ids, attention_mask, token_type_ids)
         hidden = out.last_hidden_state
-        if masked_positions is not None:
-            hidden = hidden[masked_positions]  # (M, H): only these reach the vocab projection
-        mlm_logits = self.mlm(hidden, self.encoder.embeddings.tokens.weight)
-        nsp_logits = self.nsp(out.pooler_output) if self.nsp is not None else None
-        return PreTrainingOutput(out.last_hidden_state, mlm_logits, nsp_logits)
+        result = PreTrainingOutput(hidden)
+        if self.mlm is not None:
+            # Only the selected rows reach the vocabulary projection: (M, H) -> (M, V).
+            picked = hidden[masked_positions] if masked_positions is not None else hidden
+            result.mlm_logits = self.mlm(picked, self.encoder.embeddings.tokens.weight)
+        if self.nsp is not None:
+            result.nsp_logits = self.nsp(out.pooler_output)
+        if self.rtd is not None:
+            result.rtd_logits = self.rtd(hidden)
+        return result

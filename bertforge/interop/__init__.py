@@ -1,1 +1,1 @@
-"""Conversion to and from other ecosystems' checkpoint formats."""
+"""Checkpoint formats of other ecosystems; `hf` is the Hugging Face one."""

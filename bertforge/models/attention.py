@@ -1,4 +1,5 @@
-"""Multi-head self-attention through `F.scaled_dot_product_attention`."""
+"""Multi-head self-attention through `F.scaled_dot_product_attention`, or with relative
+positions (`relative.py`) when the config asks for them."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from bertforge.config import EncoderConfig
+from bertforge.models.relative import RelativePositions, relative_attention
 from bertforge.models.unpad import Packing
 
 
@@ -22,6 +24,11 @@ class SelfAttention(nn.Module):
         self.qkv = nn.Linear(config.hidden_size, 3 * config.hidden_size)
         self.out = nn.Linear(config.hidden_size, config.hidden_size)
         self.dropout_p = config.attention_probs_dropout_prob
+        self.relative = (
+            RelativePositions(config.max_relative_position, config.head_dim)
+            if config.position == "relative"
+            else None
+        )
 
     def forward(
         self,
@@ -38,7 +45,10 @@ class SelfAttention(nn.Module):
         # (B, T, 3, nh, hd) -> 3 x (B, nh, T, hd)
         q, k, v = qkv.view(B, T, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
         dropout_p = self.dropout_p if self.training else 0.0
-        if return_probs:
+        probs = None
+        if self.relative is not None:
+            y, probs = relative_attention(q, k, v, *self.relative(T), mask, dropout_p)
+        elif return_probs:
             # SDPA never materialises the probabilities, so when they are asked for we do the
             # same computation by hand (slower; only used for inspection).
             scores = (q @ k.transpose(-2, -1)) / math.sqrt(self.head_dim)  # (B, nh, T, T)
@@ -47,9 +57,8 @@ class SelfAttention(nn.Module):
             probs = scores.softmax(dim=-1)
             y = F.dropout(probs, dropout_p, self.training) @ v
         else:
-            probs = None
             y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p)
         y = y.transpose(1, 2).reshape(B, T, H)  # (B, T, H)
         if packing is not None:
             y = packing.unpad(y)  # (N, H)
-        return self.out(y), probs
+        return self.out(y), probs if return_probs else None

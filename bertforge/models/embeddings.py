@@ -8,16 +8,28 @@ from torch import nn
 from bertforge.config import EncoderConfig
 
 
+def offset_positions(input_ids: torch.Tensor, pad_id: int, offset: int) -> torch.Tensor:
+    """(B, T) position ids counting real tokens from `offset`, padding at `offset - 1`.
+
+    RoBERTa's rule (fairseq's `make_positions`): positions skip the padding id's row, and a
+    pad token gets the padding row wherever it stands, so left padding moves no token.
+    """
+    real = input_ids.ne(pad_id).long()  # (B, T)
+    return real.cumsum(dim=1) * real + (offset - 1)
+
+
 class Embeddings(nn.Module):
     """Map ids to vectors of size `hidden_size`.
 
-    With `embedding_size < hidden_size` (ALBERT factorization) the sum lives in the small
-    space and a linear map lifts it to the hidden size after normalisation.
+    With `embedding_size` set (ALBERT, ELECTRA) the sum lives in that space and a linear
+    map lifts it to the hidden size after normalisation.
     """
 
     def __init__(self, config: EncoderConfig) -> None:
         super().__init__()
         dim = config.embedding_dim
+        self.pad_id = config.pad_token_id
+        self.offset = config.position_offset
         self.tokens = nn.Embedding(config.vocab_size, dim, padding_idx=config.pad_token_id)
         self.segments = (
             nn.Embedding(config.type_vocab_size, dim) if config.type_vocab_size > 0 else None
@@ -29,7 +41,15 @@ class Embeddings(nn.Module):
         )
         self.norm = nn.LayerNorm(dim, eps=config.layer_norm_eps)
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
-        self.project = nn.Linear(dim, config.hidden_size) if dim != config.hidden_size else None
+        self.project = (
+            nn.Linear(dim, config.hidden_size) if config.embedding_size is not None else None
+        )
+
+    def position_ids(self, input_ids: torch.Tensor) -> torch.Tensor:  # (B, T) or (T,)
+        """The positions used when the caller passes none."""
+        if self.offset:
+            return offset_positions(input_ids, self.pad_id, self.offset)
+        return torch.arange(input_ids.shape[-1], device=input_ids.device)
 
     def forward(
         self,
@@ -44,7 +64,7 @@ class Embeddings(nn.Module):
             x = x + self.segments(token_type_ids)
         if self.positions is not None:
             if position_ids is None:
-                position_ids = torch.arange(input_ids.shape[-1], device=input_ids.device)
+                position_ids = self.position_ids(input_ids)
             x = x + self.positions(position_ids)
         x = self.dropout(self.norm(x))
         return self.project(x) if self.project is not None else x

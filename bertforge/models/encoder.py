@@ -9,13 +9,12 @@ from torch import nn
 
 from bertforge.config import EncoderConfig
 from bertforge.errors import DataError
-from bertforge.interop.hf.pretrained import HFPretrained
-from bertforge.interop.hf.task import TaskMeta
 from bertforge.models.block import Block
 from bertforge.models.embeddings import Embeddings
 from bertforge.models.init import init_weights
 from bertforge.models.pooler import Pooler
 from bertforge.models.unpad import Packing
+from bertforge.pretrained import Pretrained, TaskMeta
 
 
 @dataclass
@@ -26,8 +25,12 @@ class EncoderOutput:
     attentions: tuple[torch.Tensor, ...] | None = None  # L x (B, nh, T, T)
 
 
-class Encoder(HFPretrained, nn.Module):
-    """A BERT-family encoder; the variant is chosen by `EncoderConfig`, not by subclassing."""
+class Encoder(Pretrained, nn.Module):
+    """A BERT-family encoder; the variant is chosen by `EncoderConfig`, not by subclassing.
+
+    `layers` holds the distinct blocks; `config.block_order()` says which one each layer runs
+    (every layer its own block, or ALBERT's shared groups), so L layers may share 1 block.
+    """
 
     state_prefix = "encoder."  # where its weights sit in the canonical checkpoint namespace
 
@@ -35,7 +38,8 @@ class Encoder(HFPretrained, nn.Module):
         super().__init__()
         self.config = config
         self.embeddings = Embeddings(config)
-        self.layers = nn.ModuleList(Block(config) for _ in range(config.num_hidden_layers))
+        self.layers = nn.ModuleList(Block(config) for _ in range(config.num_blocks))
+        self.order = config.block_order()
         self.pooler = Pooler(config.hidden_size) if add_pooler else None
         # Range-checking ids costs one reduction per batch; a training loop that validated its
         # shards may switch it off.
@@ -48,7 +52,7 @@ class Encoder(HFPretrained, nn.Module):
         self.apply(lambda m: init_weights(m, config.initializer_range))
 
     @classmethod
-    def from_parts(cls, config: EncoderConfig, parts: set[str], task: TaskMeta) -> Encoder:
+    def from_checkpoint(cls, config: EncoderConfig, parts: set[str], meta: TaskMeta) -> Encoder:
         return cls(config, add_pooler="pooler" in parts)
 
     def forward(
@@ -73,8 +77,8 @@ class Encoder(HFPretrained, nn.Module):
         padded = packing.pad if packing is not None else lambda t: t
         states = [padded(x)] if output_hidden_states else None
         probs = [] if output_attentions else None
-        for block in self.layers:
-            x, p = block(x, mask, output_attentions, packing)
+        for index in self.order:
+            x, p = self.layers[index](x, mask, output_attentions, packing)
             if states is not None:
                 states.append(padded(x))
             if probs is not None:
@@ -98,13 +102,19 @@ class Encoder(HFPretrained, nn.Module):
         cfg = self.config
         if input_ids.dim() != 2:
             raise DataError(f"input_ids must be (batch, seq_len), not {tuple(input_ids.shape)}")
-        if position_ids is None and cfg.position == "absolute":
-            position_ids = input_ids.new_tensor([input_ids.shape[1] - 1])
+        if position_ids is None and input_ids.shape[1] > cfg.max_length:
+            raise DataError(
+                f"position_ids out of range: inputs of {input_ids.shape[1]} tokens but the model "
+                f"has {cfg.max_length} positions; truncate them (max_length={cfg.max_length})"
+            )
         checks = [
             ("input_ids", input_ids, cfg.vocab_size, "the tokenizer does not match the model"),
-            ("token_type_ids", token_type_ids, cfg.type_vocab_size, "check type_vocab_size"),
             ("position_ids", position_ids, cfg.max_position_embeddings, "truncate the inputs"),
         ]
+        if self.embeddings.segments is not None:  # a model without token types ignores them
+            checks.append(
+                ("token_type_ids", token_type_ids, cfg.type_vocab_size, "check type_vocab_size")
+            )
         for name, ids, size, hint in checks:
             if ids is None or not ids.numel():
                 continue

@@ -1,25 +1,12 @@
-"""Position-wise feed-forward network and the activation lookup."""
+"""Position-wise feed-forward network."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import partial
-
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+from bertforge.activations import ACTIVATIONS
 from bertforge.config import EncoderConfig
-
-# HF names: "gelu" is the exact erf form; "gelu_new"/"gelu_pytorch_tanh" the tanh approximation.
-ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
-    "gelu": F.gelu,
-    "gelu_new": partial(F.gelu, approximate="tanh"),
-    "gelu_pytorch_tanh": partial(F.gelu, approximate="tanh"),
-    "relu": F.relu,
-    "silu": F.silu,
-    "swish": F.silu,
-}
 
 
 class FeedForward(nn.Module):

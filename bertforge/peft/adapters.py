@@ -7,7 +7,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from bertforge.models.ffn import ACTIVATIONS
+from bertforge.activations import ACTIVATIONS
 from bertforge.peft.targets import replace_linears
 
 # Houlsby's near-identity initialisation: small enough that the residual dominates.

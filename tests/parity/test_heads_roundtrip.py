@@ -134,11 +134,11 @@ def test_fresh_head_on_a_pretraining_checkpoint(
         SequenceClassifier.from_pretrained(tmp_path)
     with caplog.at_level(logging.INFO, logger="bertforge"):
         model = SequenceClassifier.from_pretrained(tmp_path, labels=LABELS)
-    assert "encoder.pooler.dense" in caplog.text and "classifier" in caplog.text
+    assert "encoder.pooler.dense" in caplog.text and "head.out" in caplog.text
     mlm = PreTrainingModel.from_pretrained(tmp_path)
     assert_close(model.encoder.embeddings.tokens.weight, mlm.encoder.embeddings.tokens.weight)
-    assert model.classifier.weight.shape == (3, SMALL["hidden_size"])
-    assert float(model.classifier.bias.detach().abs().max()) == 0.0
+    assert model.head.out.weight.shape == (3, SMALL["hidden_size"])
+    assert float(model.head.out.bias.detach().abs().max()) == 0.0
 
 
 def test_other_head_kinds_are_not_loaded(tmp_path: Path) -> None:
@@ -146,7 +146,7 @@ def test_other_head_kinds_are_not_loaded(tmp_path: Path) -> None:
     hf_model(transformers.BertForTokenClassification, num_labels=3).save_pretrained(tmp_path)
     model = SequenceClassifier.from_pretrained(tmp_path, num_labels=3)
     token = TokenClassifier.from_pretrained(tmp_path)
-    assert not torch.equal(model.classifier.weight, token.classifier.weight)
+    assert not torch.equal(model.head.out.weight, token.head.out.weight)
 
 
 def test_label_count_mismatch_is_explained(tmp_path: Path) -> None:
@@ -163,10 +163,10 @@ def test_minilm_starts_a_classifier(minilm_path: Path) -> None:
     # MiniLM (sentence-transformers' BertModel) ships a pooler: it is loaded, not re-drawn.
     hf = transformers.AutoModel.from_pretrained(minilm_path)
     assert_close(model.encoder.pooler.dense.weight, hf.pooler.dense.weight)
-    w = model.classifier.weight.detach()
+    w = model.head.out.weight.detach()
     assert w.shape == (2, cfg.hidden_size)
     assert abs(float(w.std()) - cfg.initializer_range) < 0.3 * cfg.initializer_range
-    assert float(model.classifier.bias.detach().abs().max()) == 0.0
+    assert float(model.head.out.bias.detach().abs().max()) == 0.0
     ids = torch.tensor([[101, 7592, 2088, 102]])
     with torch.no_grad():
         assert model(ids).shape == (1, 2)

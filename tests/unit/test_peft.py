@@ -84,7 +84,7 @@ def test_lora_trains_only_lora_and_head() -> None:
     mark_trainable(model, "lora")
     trainable = {n for n, p in model.named_parameters() if p.requires_grad}
     assert trainable == set(lora_state_dict(model))
-    assert "classifier.weight" in trainable and "encoder.pooler.dense.weight" in trainable
+    assert "head.out.weight" in trainable and "encoder.pooler.dense.weight" in trainable
     assert not any("base" in n or "norm" in n for n in trainable)
     H, L, r, C = SMALL.hidden_size, SMALL.num_hidden_layers, 4, 3
     lora = L * (r * H + 3 * H * r + r * H + H * r)  # qkv: A (r, H), B (3H, r); out: (r,H),(H,r)
@@ -123,7 +123,7 @@ def test_adapters_start_near_the_base_and_train_norms_and_head() -> None:
     assert "encoder.layers.0.attn.out.adapter.down.weight" in trainable
     assert "encoder.layers.1.ffn_norm.weight" in trainable
     assert "encoder.embeddings.norm.bias" in trainable
-    assert "classifier.bias" in trainable
+    assert "head.out.bias" in trainable
     assert "encoder.layers.0.attn.out.base.weight" not in trainable
     assert "encoder.layers.0.attn.qkv.weight" not in trainable
 
@@ -133,8 +133,8 @@ def test_strategies() -> None:
     mark_trainable(model, "frozen")
     trainable = {n for n, p in model.named_parameters() if p.requires_grad}
     assert trainable == {
-        "classifier.weight",
-        "classifier.bias",
+        "head.out.weight",
+        "head.out.bias",
         "encoder.pooler.dense.weight",
         "encoder.pooler.dense.bias",
     }

@@ -2,19 +2,26 @@
 
 A rule pairs one of our names with one HF name, or with several HF tensors that we store fused
 (e.g. query/key/value -> one `qkv`), concatenated along dim 0 in the listed order. Templates use
-`{i}` for a layer index and `{p}` for `weight`/`bias`.
+`{i}` for a layer index and `{p}` for `weight`/`bias`; an HF name may instead use `{g}` and
+`{j}` (group, layer within the group) for shared blocks, with `i = g * inner + j`.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import torch
 
 from bertforge.errors import CheckpointError
 
-_FIELDS = {"i": r"(?P<i>\d+)", "p": r"(?P<p>weight|bias)"}
+_FIELDS = {
+    "i": r"(?P<i>\d+)",
+    "g": r"(?P<g>\d+)",
+    "j": r"(?P<j>\d+)",
+    "p": r"(?P<p>weight|bias)",
+}
 
 
 def _compile(template: str) -> re.Pattern[str]:
@@ -30,11 +37,27 @@ class Rule:
     hf: tuple[str, ...]
 
 
-class KeyMap:
-    """Renames whole state dicts in both directions; unknown keys are returned, not dropped."""
+def _ours_fields(groups: dict[str, str], inner: int) -> dict[str, str]:
+    """HF template fields -> ours: a (group, layer-in-group) pair is one block index."""
+    if "g" in groups:
+        return {**groups, "i": str(int(groups["g"]) * inner + int(groups["j"]))}
+    return groups
 
-    def __init__(self, rules: list[tuple[str, str | tuple[str, ...]]]) -> None:
+
+def _hf_fields(groups: dict[str, str], inner: int) -> dict[str, str]:
+    if "i" not in groups:
+        return groups
+    g, j = divmod(int(groups["i"]), inner)
+    return {**groups, "g": str(g), "j": str(j)}
+
+
+class KeyMap:
+    """Renames whole state dicts in both directions; unknown keys are returned, not dropped.
+    `inner` is the number of blocks per shared group (1 without sharing)."""
+
+    def __init__(self, rules: Iterable[tuple[str, str | tuple[str, ...]]], inner: int = 1) -> None:
         self.rules = [Rule(o, (h,) if isinstance(h, str) else h) for o, h in rules]
+        self.inner = inner
         self._ours = [(_compile(r.ours), r) for r in self.rules]
         self._hf = [(_compile(h), r, slot) for r in self.rules for slot, h in enumerate(r.hf)]
 
@@ -49,7 +72,7 @@ class KeyMap:
             for pattern, rule, slot in self._hf:
                 m = pattern.match(key)
                 if m:
-                    ours = rule.ours.format(**m.groupdict())
+                    ours = rule.ours.format(**_ours_fields(m.groupdict(), self.inner))
                     pieces.setdefault(ours, {})[slot] = (key, tensor)
                     rules[ours] = rule
                     break
@@ -77,7 +100,8 @@ class KeyMap:
             for pattern, rule in self._ours:
                 m = pattern.match(key)
                 if m:
-                    names = [h.format(**m.groupdict()) for h in rule.hf]
+                    fields = _hf_fields(m.groupdict(), self.inner)
+                    names = [h.format(**fields) for h in rule.hf]
                     if len(names) == 1:  # no copy: saving a big model must not double it
                         out[names[0]] = tensor.detach().contiguous()
                         break

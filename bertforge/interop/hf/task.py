@@ -1,35 +1,28 @@
-"""Task-head metadata (label names, problem type, classifier dropout) <-> HF config.json fields.
+"""Task-head metadata (label names, problem type, head dropout) <-> HF config.json fields.
 
-These fields belong to HF's generic `PretrainedConfig`, not to one family, so every adapter
-shares this translation. Heads only ever see `TaskMeta`, never the HF field names.
+Labels and problem type belong to HF's generic `PretrainedConfig`; the dropout field is the
+family's own (`classifier_dropout`, ALBERT's `classifier_dropout_prob`, DistilBERT's
+`seq_classif_dropout`, ...), named per task head in `HFLayout.dropout_fields`. Heads only ever
+see `TaskMeta`, never the HF field names.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from bertforge.errors import CheckpointError
+from bertforge.families import HFLayout
+from bertforge.pretrained import TaskMeta
 
 # Our problem names <-> HF `problem_type`. HF's multi-label mode has no head here yet.
 PROBLEMS = {"single_label": "single_label_classification", "regression": "regression"}
-
-
-@dataclass(frozen=True)
-class TaskMeta:
-    """What a task head needs from, and writes to, a checkpoint's config."""
-
-    num_labels: int | None = None
-    labels: list[str] | None = None  # names in id order; None when the config has only LABEL_i
-    problem: str | None = None  # "single_label" | "regression" | None (infer from num_labels)
-    classifier_dropout: float | None = None  # None: the encoder's hidden_dropout_prob
 
 
 def _default_name(i: int) -> str:
     return f"LABEL_{i}"
 
 
-def task_from_hf(hf: dict[str, Any], source: str) -> TaskMeta:
+def task_from_hf(hf: dict[str, Any], layout: HFLayout, kind: str | None, source: str) -> TaskMeta:
     id2label = hf.get("id2label")
     labels: list[str] | None = None
     num_labels = hf.get("num_labels")
@@ -55,10 +48,12 @@ def task_from_hf(hf: dict[str, Any], source: str) -> TaskMeta:
                 f"supported: {', '.join(inverse)}"
             )
         problem = inverse[problem_type]
-    return TaskMeta(num_labels, labels, problem, hf.get("classifier_dropout"))
+    dropout_field = layout.dropout_fields.get(kind) if kind else None
+    dropout = hf.get(dropout_field) if dropout_field else None
+    return TaskMeta(num_labels, labels, problem, dropout)
 
 
-def task_to_hf(meta: TaskMeta) -> dict[str, Any]:
+def task_to_hf(meta: TaskMeta, layout: HFLayout, kind: str | None) -> dict[str, Any]:
     """The config.json fields transformers reads to rebuild the same head."""
     out: dict[str, Any] = {}
     if meta.num_labels is not None:
@@ -68,6 +63,7 @@ def task_to_hf(meta: TaskMeta) -> dict[str, Any]:
         out["num_labels"] = meta.num_labels
     if meta.problem is not None:
         out["problem_type"] = PROBLEMS[meta.problem]
-    if meta.classifier_dropout is not None:
-        out["classifier_dropout"] = meta.classifier_dropout
+    dropout_field = layout.dropout_fields.get(kind) if kind else None
+    if meta.classifier_dropout is not None and dropout_field:
+        out[dropout_field] = meta.classifier_dropout
     return out

@@ -1,8 +1,9 @@
-"""`from_pretrained` / `save_pretrained` for our modules, through one adapter per HF family.
+"""The Hugging Face checkpoint format behind `from_pretrained` / `save_pretrained`.
 
 Our modules share one canonical state-dict namespace: the encoder under `encoder.`, heads
-under their own names (`mlm.`, `nsp.`, ...). An adapter maps that namespace to its family's
-HF keys; this module handles files, prefixes, checks and error messages.
+under their own names (`mlm.`, `nsp.`, `rtd.`, a task model's `head.`). The family of a
+checkpoint (config.json `model_type`) says how that namespace is spelled in HF terms
+(`Family.hf`); this module handles files, prefixes, checks and error messages.
 """
 
 from __future__ import annotations
@@ -10,15 +11,15 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType
-from typing import Any, Self
+from typing import Any
 
 import torch
 from torch import nn
 
 from bertforge.config import EncoderConfig
-from bertforge.errors import BertforgeError, CheckpointError
-from bertforge.interop.hf import bert
+from bertforge.errors import CheckpointError
+from bertforge.families import Family, family
+from bertforge.interop.hf.config import config_from_hf, config_to_hf
 from bertforge.interop.hf.io import (
     CONFIG,
     checkpoint_dir,
@@ -26,19 +27,19 @@ from bertforge.interop.hf.io import (
     read_weights,
     write_checkpoint,
 )
-from bertforge.interop.hf.task import TaskMeta, task_from_hf, task_to_hf
+from bertforge.interop.hf.layout import (
+    PRETRAINING_PARTS,
+    architecture,
+    is_ignored,
+    keymap,
+    kind_of,
+    likely_family,
+    strip_layout,
+)
+from bertforge.interop.hf.task import task_from_hf, task_to_hf
+from bertforge.pretrained import Module, Pretrained, TaskMeta
 
 log = logging.getLogger(__name__)
-
-FAMILIES: dict[str, ModuleType] = {bert.MODEL_TYPE: bert}
-
-
-def family(model_type: Any, source: str) -> ModuleType:
-    if model_type not in FAMILIES:
-        raise CheckpointError(
-            f"{source}: unknown model_type {model_type!r}; supported: {', '.join(FAMILIES)}"
-        )
-    return FAMILIES[model_type]
 
 
 @dataclass
@@ -46,12 +47,13 @@ class Checkpoint:
     """An HF directory read into our namespace."""
 
     path: Path
+    family: Family
     config: EncoderConfig
     state: dict[str, torch.Tensor]
     origin: dict[str, str]  # our key -> the HF key(s) it came from, for error messages
     unused: list[str] = field(default_factory=list)
-    task: TaskMeta = field(default_factory=TaskMeta)  # label names etc. of a task head
-    head: str | None = None  # task-head kind its `architectures` names (None: no task head)
+    meta: TaskMeta = field(default_factory=TaskMeta)  # label names etc. of a task head
+    kind: str | None = None  # the task head its `architectures` names (None: no task head)
 
     def drop_head(self, reason: str) -> None:
         """Forget every weight outside the encoder (log why): the caller starts a fresh head."""
@@ -62,7 +64,7 @@ class Checkpoint:
 
     @property
     def parts(self) -> set[str]:
-        """Top-level parts present: 'encoder', 'pooler', 'mlm', 'nsp', ..."""
+        """Top-level parts present: 'encoder', 'pooler', 'mlm', 'nsp', 'rtd', 'head'."""
         parts = {k.split(".", 1)[0] for k in self.state}
         if any(k.startswith("encoder.pooler.") for k in self.state):
             parts.add("pooler")
@@ -74,19 +76,26 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     hf_config = read_config(d)
     source = str(d / CONFIG)
     fam = family(hf_config.get("model_type"), source)
-    try:
-        config = EncoderConfig(model_type=fam.MODEL_TYPE, **fam.config_from_hf(hf_config, source))
-    except BertforgeError as e:
-        raise CheckpointError(f"{source}: {e}") from None
-    hf_state = fam.strip_layout(read_weights(d))
-    state, origin, unmatched = fam.KEYS.to_ours(hf_state, str(d))
-    unused = [k for k in unmatched if k not in fam.IGNORED]
+    config = config_from_hf(fam, hf_config, source)
+    kind = kind_of(fam, hf_config, source)
+    raw = read_weights(d)
+    heads = [*PRETRAINING_PARTS, *([kind] if kind else [])]
+    state, origin, unmatched = keymap(fam, heads, config.inner_group_num).to_ours(
+        strip_layout(fam, raw), str(d)
+    )
+    if not any(k.startswith("encoder.") for k in state) and (other := likely_family(raw, fam)):
+        raise CheckpointError(
+            f"{source}: model_type is {fam.name!r} but the weights are laid out as a "
+            f"{other[0]} checkpoint (e.g. '{other[1]}'); set model_type to {other[0]!r} or "
+            "point at the right directory"
+        )
+    unused = [k for k in unmatched if not is_ignored(fam, k)]
     if unused:
         log.warning(
             "%s: ignoring %d tensors bertforge does not use: %s", d, len(unused), unused[:5]
         )
-    task = task_from_hf(hf_config, source)
-    return Checkpoint(d, config, state, origin, unused, task, fam.head_of(hf_config))
+    meta = task_from_hf(hf_config, fam.hf, kind, source)
+    return Checkpoint(d, fam, config, state, origin, unused, meta, kind)
 
 
 def load_state(
@@ -126,49 +135,35 @@ def load_state(
     module.load_state_dict({k: state[k] for k in expected}, strict=not fresh)
 
 
-class HFPretrained:
-    """Mixin giving a module `from_pretrained` / `save_pretrained` in HF format."""
+class HFFormat:
+    """`Pretrained`'s checkpoint format: HF directories (config.json + safetensors)."""
 
-    config: EncoderConfig
-    state_prefix = ""  # prefix that turns `self.state_dict()` keys into the canonical namespace
-    # Task-head kind ("sequence_classification", ...) for modules whose parts alone do not name
-    # an HF architecture; adapters map it to their class name. None for encoder/pretraining.
-    hf_head: str | None = None
-    # Key prefixes (in `self.state_dict()`) a checkpoint may lack; they are initialised fresh.
-    fresh_ok: tuple[str, ...] = ()
-
-    @classmethod
-    def from_parts(
-        cls, config: EncoderConfig, parts: set[str], task: TaskMeta, **options: Any
-    ) -> Self:
-        """Build an empty module for a checkpoint that has `parts` (see `Checkpoint.parts`);
-        `task` is the checkpoint's head metadata, `options` what the caller passed."""
-        raise NotImplementedError
-
-    def task_meta(self) -> TaskMeta | None:
-        """Head metadata to write into config.json; None for modules without a task head."""
-        return None
-
-    @classmethod
-    def from_pretrained(cls, path: str | Path, **options: Any) -> Self:
+    def load(self, cls: type[Module], path: Path, **options: Any) -> Module:
         ckpt = load_checkpoint(path)
-        if cls.hf_head is not None and ckpt.head not in (None, cls.hf_head):
+        if cls.kind is not None and ckpt.kind not in (None, cls.kind):
             # Same part names, different meaning (e.g. a token classifier's `classifier`).
-            ckpt.drop_head(f"the checkpoint's head is {ckpt.head}, not {cls.hf_head}")
-        model = cls.from_parts(ckpt.config, ckpt.parts, ckpt.task, **options)
+            ckpt.drop_head(f"the checkpoint's head is {ckpt.kind}, not {cls.kind}")
+        model = cls.from_checkpoint(ckpt.config, ckpt.parts, ckpt.meta, **options)
         assert isinstance(model, nn.Module)
         load_state(model, ckpt, cls.state_prefix, cls.fresh_ok)
         return model.eval()
 
-    def save_pretrained(self, path: str | Path) -> None:
-        assert isinstance(self, nn.Module)
-        fam = family(self.config.model_type, "config")
-        state = {self.state_prefix + k: v for k, v in self.state_dict().items()}
+    def save(self, module: Pretrained, path: Path) -> None:
+        assert isinstance(module, nn.Module)
+        fam = family(module.config.model_type)
+        state = {module.state_prefix + k: v for k, v in module.state_dict().items()}
         parts = frozenset(k.split(".", 1)[0] for k in state)
-        arch = fam.architecture(parts, self.hf_head)
-        hf_state = fam.add_layout(fam.KEYS.to_hf(state), arch)
-        meta = self.task_meta()
-        hf_config = fam.config_to_hf(self.config, arch)
+        arch = architecture(fam, parts, module.kind)
+        inner = module.config.inner_group_num
+        encoder = {k: v for k, v in state.items() if k.startswith("encoder.")}
+        heads = {k: v for k, v in state.items() if not k.startswith("encoder.")}
+        hf_state = keymap(fam, (), inner).to_hf(encoder)
+        if arch != fam.hf.class_prefix + "Model":  # head models nest the encoder
+            hf_state = {fam.hf.base_prefix + k: v for k, v in hf_state.items()}
+        head_names = [*(parts & set(PRETRAINING_PARTS)), *([module.kind] if module.kind else [])]
+        hf_state |= keymap(fam, head_names, inner).to_hf(heads)
+        hf_config = config_to_hf(fam, module.config, arch)
+        meta = module.task_meta()
         if meta is not None:
-            hf_config.update(task_to_hf(meta))
-        write_checkpoint(Path(path), hf_config, hf_state)
+            hf_config.update(task_to_hf(meta, fam.hf, module.kind))
+        write_checkpoint(path, hf_config, hf_state)
