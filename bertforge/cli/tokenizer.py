@@ -1,4 +1,5 @@
-"""`bertforge train-tokenizer`: a WordPiece (BERT) or byte-level BPE (RoBERTa) vocabulary."""
+"""`bertforge train-tokenizer`: a WordPiece (BERT), byte-level BPE (RoBERTa) or SentencePiece
+Unigram (ALBERT) vocabulary."""
 
 from __future__ import annotations
 
@@ -10,14 +11,22 @@ from bertforge.tokenization import train_tokenizer as train
 
 
 def train_tokenizer(
-    kind: str = typer.Option("wordpiece", "--kind", help="wordpiece (BERT) or bpe (RoBERTa)."),
+    kind: str = typer.Option(
+        "wordpiece",
+        "--kind",
+        help="wordpiece (BERT), bpe (RoBERTa) or unigram (ALBERT: SentencePiece, spiece.model).",
+    ),
     vocab_size: int = typer.Option(30522, "--vocab-size"),
     inputs: list[Path] = typer.Option(..., "--input", "-i", help="Text files or directories."),
     output: Path = typer.Option(..., "--output", "-o", help="Directory to save the tokenizer."),
     lowercase: bool | None = typer.Option(
-        None, "--lowercase/--cased", help="Default: lowercase for wordpiece, cased for bpe."
+        None,
+        "--lowercase/--cased",
+        help="Default: lowercase for wordpiece and unigram, cased for bpe.",
     ),
-    min_frequency: int = typer.Option(2, "--min-frequency", min=1),
+    min_frequency: int = typer.Option(
+        2, "--min-frequency", min=1, help="wordpiece and bpe only (unigram ignores it)."
+    ),
 ) -> None:
     """Train a tokenizer on text files and save it in HF format."""
     tok = train(

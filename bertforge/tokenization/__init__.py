@@ -1,6 +1,8 @@
 """Tokenizers for the BERT family: load, call like transformers, train, save.
 
-Wraps the HF `tokenizers` library (WordPiece and byte-level BPE); nothing is reimplemented.
+Wraps the HF `tokenizers` library (WordPiece, byte-level BPE, and SentencePiece Unigram as in
+ALBERT, read from and written to spiece.model with the `sentencepiece` package); nothing is
+reimplemented.
 """
 
 from bertforge.tokenization.encoding import BatchEncoding

@@ -1,4 +1,5 @@
-"""Read a tokenizer directory: tokenizer.json, or bare vocab.txt, or vocab.json + merges.txt."""
+"""Read a tokenizer directory: tokenizer.json, or spiece.model, or bare vocab.txt, or vocab.json +
+merges.txt."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tokenizers import AddedToken, models
 from tokenizers import Tokenizer as BackendTokenizer
-from tokenizers import models
 
 from bertforge.errors import TokenizerError
 from bertforge.tokenization.pipelines import (
@@ -19,12 +20,16 @@ from bertforge.tokenization.pipelines import (
     attach_post_processor,
     bpe_backend,
     default_specials,
+    unigram_backend,
     wordpiece_backend,
 )
+from bertforge.tokenization.spiece import SpieceModel, read_spiece
 
 logger = logging.getLogger(__name__)
 
-_BACKEND_KINDS = {"WordPiece": "wordpiece", "BPE": "bpe"}
+_BACKEND_KINDS = {"WordPiece": "wordpiece", "BPE": "bpe", "Unigram": "unigram"}
+SPIECE = "spiece.model"
+_ALBERT_CLASSES = ("AlbertTokenizer", "AlbertTokenizerFast")
 
 
 @dataclass
@@ -33,14 +38,16 @@ class Loaded:
     kind: str
     specials: SpecialTokens
     model_max_length: int
+    spiece_model: bytes | None = None  # the spiece.model file read, written back on save
 
 
 def backend_kind(backend: BackendTokenizer) -> str:
-    """'wordpiece' or 'bpe'; other `tokenizers` models are not supported."""
+    """'wordpiece', 'bpe' or 'unigram'; other `tokenizers` models are not supported."""
     name = type(backend.model).__name__
     if name not in _BACKEND_KINDS:
         raise TokenizerError(
-            f"tokenizer model type {name} is not supported; bertforge handles WordPiece and BPE"
+            f"tokenizer model type {name} is not supported; bertforge handles WordPiece, BPE "
+            "and Unigram"
         )
     return _BACKEND_KINDS[name]
 
@@ -141,6 +148,50 @@ def _from_vocab_json(
     return Loaded(backend, "bpe", specials, _max_length(config))
 
 
+def unigram_from_spiece(
+    model: SpieceModel, config: dict[str, Any], special_map: dict[str, Any]
+) -> Loaded:
+    """The pipeline transformers' AlbertTokenizer builds from spiece.model + tokenizer_config.json.
+
+    Casing follows do_lower_case (default True) and keep_accents (default False), as there.
+    CONTROL pieces become special added tokens and USER_DEFINED ones plain added tokens, as
+    transformers' SentencePiece extractor makes them.
+    """
+    backend = unigram_backend(
+        model.vocab,
+        model.unk_id,
+        lowercase=bool(config.get("do_lower_case", True)),
+        keep_accents=bool(config.get("keep_accents", False)),
+        precompiled_charsmap=model.charsmap,
+    )
+    if "unk_token" not in config and "unk_token" not in special_map:
+        config = {**config, "unk_token": model.unk_piece}  # the model knows its own unk
+    specials = resolve_specials(backend, "unigram", config, special_map)
+    add_specials_to_backend(backend, "unigram", specials)
+    named = {tok.content for tok in backend.get_added_tokens_decoder().values()}
+    backend.add_special_tokens(
+        [AddedToken(t, normalized=False, special=True) for t in model.control if t not in named]
+    )
+    backend.add_tokens([AddedToken(t, normalized=False) for t in model.user_defined])
+    attach_post_processor(backend, "unigram", specials)
+    # tokenizers reads JSON floats to within an ulp, not exactly: pass the float32 scores
+    # through that reading once, so this tokenizer has the fingerprint of its own saved
+    # tokenizer.json (a second pass changes nothing).
+    backend = BackendTokenizer.from_str(backend.to_str())
+    return Loaded(backend, "unigram", specials, _max_length(config), model.data)
+
+
+def _spiece_beside(path: Path) -> bytes | None:
+    """spiece.model next to a Unigram tokenizer.json, kept so that saving writes it back."""
+    if not path.is_file():
+        return None
+    try:
+        return read_spiece(path).data
+    except TokenizerError as e:
+        logger.warning("ignoring %s (%s); saving rebuilds it from tokenizer.json", path, e)
+        return None
+
+
 def _max_length(config: dict[str, Any]) -> int:
     value = config.get("model_max_length")
     return value if isinstance(value, int) and value > 0 else VERY_LARGE_INTEGER
@@ -153,7 +204,7 @@ def load_directory(path: str | Path) -> Loaded:
         what = "is a file" if root.exists() else "does not exist"
         raise TokenizerError(
             f"tokenizer directory {root} {what}; "
-            "pass a directory holding tokenizer.json or vocab.txt"
+            "pass a directory holding tokenizer.json, spiece.model or vocab.txt"
         )
     config = _read_json(root / "tokenizer_config.json")
     special_map = _read_json(root / "special_tokens_map.json")
@@ -161,13 +212,23 @@ def load_directory(path: str | Path) -> Loaded:
         backend = _from_tokenizer_json(root / "tokenizer.json")
         kind = backend_kind(backend)
         specials = resolve_specials(backend, kind, config, special_map)
-        return Loaded(backend, kind, specials, _max_length(config))
+        spiece = _spiece_beside(root / SPIECE) if kind == "unigram" else None
+        return Loaded(backend, kind, specials, _max_length(config), spiece)
+    if (root / SPIECE).is_file():
+        return unigram_from_spiece(read_spiece(root / SPIECE), config, special_map)
     if (root / "vocab.txt").is_file():
         return _from_vocab_txt(root / "vocab.txt", config, special_map)
     if (root / "vocab.json").is_file() and (root / "merges.txt").is_file():
         return _from_vocab_json(root / "vocab.json", root / "merges.txt", config, special_map)
+    if config.get("tokenizer_class") in _ALBERT_CLASSES:
+        raise TokenizerError(
+            f"{root} is an ALBERT tokenizer (tokenizer_config.json names "
+            f"{config['tokenizer_class']}) but has neither tokenizer.json nor {SPIECE}; "
+            f"copy {SPIECE} from the original checkpoint into it"
+        )
     present = sorted(p.name for p in root.iterdir())[:8]
     raise TokenizerError(
-        f"{root} holds no tokenizer: expected tokenizer.json, vocab.txt, or vocab.json + "
-        f"merges.txt (found: {', '.join(present) or 'nothing'}); point at a tokenizer directory"
+        f"{root} holds no tokenizer: expected tokenizer.json, {SPIECE}, vocab.txt, or "
+        f"vocab.json + merges.txt (found: {', '.join(present) or 'nothing'}); point at a "
+        "tokenizer directory"
     )

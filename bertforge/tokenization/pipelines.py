@@ -1,4 +1,5 @@
-"""The two `tokenizers` pipelines bertforge supports: BERT WordPiece and RoBERTa byte-level BPE.
+"""The `tokenizers` pipelines bertforge supports: BERT WordPiece, RoBERTa byte-level BPE and
+ALBERT SentencePiece Unigram.
 
 Used both to train new tokenizers and to rebuild one from bare vocabulary files.
 """
@@ -15,7 +16,10 @@ from bertforge.errors import TokenizerError
 # transformers' marker for "no length limit"; kept identical so configs round-trip.
 VERY_LARGE_INTEGER = int(1e30)
 
-KINDS = ("wordpiece", "bpe")
+KINDS = ("wordpiece", "bpe", "unigram")
+
+# SentencePiece's word-start marker: a Unigram piece beginning with it starts a word.
+METASPACE = "\u2581"
 
 
 @dataclass(frozen=True)
@@ -37,16 +41,24 @@ WORDPIECE_SPECIALS = SpecialTokens(
     pad="[PAD]", unk="[UNK]", cls="[CLS]", sep="[SEP]", mask="[MASK]"
 )
 BPE_SPECIALS = SpecialTokens(pad="<pad>", unk="<unk>", cls="<s>", sep="</s>", mask="<mask>")
+ALBERT_SPECIALS = SpecialTokens(pad="<pad>", unk="<unk>", cls="[CLS]", sep="[SEP]", mask="[MASK]")
 
-# Id order of the specials in a freshly trained vocabulary: [PAD]=0 as in BERT, <s>=0 as in RoBERTa.
+# Id order of the specials in a freshly trained vocabulary: [PAD]=0 as in BERT, <s>=0 as in
+# RoBERTa, <pad>=0 <unk>=1 [CLS]=2 [SEP]=3 [MASK]=4 as in ALBERT's spiece.model.
 _TRAINING_ORDER = {
     "wordpiece": ("pad", "unk", "cls", "sep", "mask"),
     "bpe": ("cls", "pad", "sep", "unk", "mask"),
+    "unigram": ("pad", "unk", "cls", "sep", "mask"),
+}
+_DEFAULT_SPECIALS = {
+    "wordpiece": WORDPIECE_SPECIALS,
+    "bpe": BPE_SPECIALS,
+    "unigram": ALBERT_SPECIALS,
 }
 
 
 def default_specials(kind: str) -> SpecialTokens:
-    return WORDPIECE_SPECIALS if kind == "wordpiece" else BPE_SPECIALS
+    return _DEFAULT_SPECIALS[kind]
 
 
 def special_added_tokens(kind: str, specials: SpecialTokens, extra: list[str]) -> list[AddedToken]:
@@ -101,6 +113,54 @@ def bpe_backend(
     return backend
 
 
+def albert_normalizer(
+    *, lowercase: bool, keep_accents: bool, precompiled_charsmap: bytes | None
+) -> normalizers.Normalizer:
+    """ALBERT's text cleanup, in the order transformers' AlbertTokenizer applies it.
+
+    The charsmap (SentencePiece's nmt_nfkc rules, from spiece.model) comes last, as in the
+    original ALBERT code, which lowercased and stripped accents before calling SentencePiece.
+    """
+    steps: list[normalizers.Normalizer] = [
+        normalizers.Replace("``", '"'),
+        normalizers.Replace("''", '"'),
+    ]
+    if not keep_accents:
+        steps += [normalizers.NFKD(), normalizers.StripAccents()]
+    if lowercase:
+        steps.append(normalizers.Lowercase())
+    if precompiled_charsmap:
+        steps.append(normalizers.Precompiled(precompiled_charsmap))
+    return normalizers.Sequence(steps)
+
+
+def unigram_backend(
+    vocab: list[tuple[str, float]],
+    unk_id: int,
+    *,
+    lowercase: bool,
+    keep_accents: bool,
+    precompiled_charsmap: bytes | None,
+) -> BackendTokenizer:
+    """The ALBERT SentencePiece Unigram pipeline, built exactly as transformers' AlbertTokenizer.
+
+    Words are split on whitespace and each gets the "\u2581" prefix, so every piece that starts
+    a word begins with it and continuation pieces do not.
+    """
+    backend = BackendTokenizer(models.Unigram(vocab, unk_id=unk_id, byte_fallback=False))
+    backend.normalizer = albert_normalizer(
+        lowercase=lowercase, keep_accents=keep_accents, precompiled_charsmap=precompiled_charsmap
+    )
+    backend.pre_tokenizer = pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.WhitespaceSplit(),
+            pre_tokenizers.Metaspace(replacement=METASPACE, prepend_scheme="always"),
+        ]
+    )
+    backend.decoder = decoders.Metaspace(replacement=METASPACE, prepend_scheme="always")
+    return backend
+
+
 def _required_id(backend: BackendTokenizer, token: str | None, role: str) -> tuple[str, int]:
     tid = backend.token_to_id(token) if token is not None else None
     if token is None or tid is None:
@@ -114,7 +174,8 @@ def _required_id(backend: BackendTokenizer, token: str | None, role: str) -> tup
 def attach_post_processor(
     backend: BackendTokenizer, kind: str, specials: SpecialTokens, *, add_prefix_space: bool = False
 ) -> None:
-    """[CLS] A [SEP] B [SEP] (type ids 0/1) for WordPiece; <s> A </s></s> B </s> for BPE."""
+    """[CLS] A [SEP] B [SEP] (type ids 0/1) for WordPiece and Unigram; <s> A </s></s> B </s> for
+    BPE."""
     cls = _required_id(backend, specials.cls, "cls")
     sep = _required_id(backend, specials.sep, "sep")
     if kind == "bpe":

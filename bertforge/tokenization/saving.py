@@ -8,9 +8,11 @@ from pathlib import Path
 from typing import Any
 
 from tokenizers import Tokenizer as BackendTokenizer
+from tokenizers import processors
 
-from bertforge.atomic import write_text
-from bertforge.tokenization.pipelines import SpecialTokens
+from bertforge.atomic import atomic_path, write_text
+from bertforge.tokenization.pipelines import SpecialTokens, unigram_backend
+from bertforge.tokenization.spiece import parse_spiece, spec_charsmap, spiece_for
 
 logger = logging.getLogger(__name__)
 
@@ -67,8 +69,66 @@ def _roberta_class(spec: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     }
 
 
-def hf_tokenizer_class(spec: dict[str, Any], kind: str) -> tuple[str, dict[str, Any]]:
+def _albert_rebuild(spec: dict[str, Any]) -> tuple[dict[str, Any], dict[str, bool]]:
+    """The pipeline JSON AlbertTokenizer would rebuild for `spec`, and the config flags for it.
+
+    Built around a one-piece Unigram: only the pipeline parts are compared, never the vocab.
+    """
+    steps = [n.get("type") for n in (spec.get("normalizer") or {}).get("normalizers", [])]
+    lowercase, keep_accents = "Lowercase" in steps, "NFKD" not in steps
+    rebuilt = unigram_backend(
+        [("<unk>", 0.0)],
+        0,
+        lowercase=lowercase,
+        keep_accents=keep_accents,
+        precompiled_charsmap=spec_charsmap(spec),
+    )
+    ids = {piece: i for i, (piece, _) in enumerate(spec["model"]["vocab"])}
+    ids |= {t["content"]: t["id"] for t in spec.get("added_tokens", [])}
+    rebuilt.post_processor = processors.TemplateProcessing(
+        single="[CLS]:0 $A:0 [SEP]:0",
+        pair="[CLS]:0 $A:0 [SEP]:0 $B:1 [SEP]:1",
+        special_tokens=[("[CLS]", ids["[CLS]"]), ("[SEP]", ids["[SEP]"])],
+    )
+    return json.loads(rebuilt.to_str()), {"do_lower_case": lowercase, "keep_accents": keep_accents}
+
+
+def _albert_class(spec: dict[str, Any], specials: SpecialTokens) -> tuple[str, dict[str, Any]]:
+    """AlbertTokenizer when it would rebuild this very pipeline, else generic.
+
+    transformers 5's AlbertTokenizer keeps tokenizer.json's vocab, scores and post-processor
+    (spiece.model's vocab and its own [CLS]/[SEP] template when there is no tokenizer.json), but
+    rebuilds the normalizer from do_lower_case / keep_accents + the charsmap and the
+    pre-tokenizer and decoder from scratch, forces unk id 1, and makes special tokens only of
+    those its config names.
+    """
+    model, added = spec["model"], spec.get("added_tokens", [])
+    if (specials.cls, specials.sep) != ("[CLS]", "[SEP]"):  # its template names these two
+        return GENERIC_CLASS, {}
+    expected, flags = _albert_rebuild(spec)
+    plain = ("lstrip", "rstrip", "single_word", "normalized")
+    parts = ("normalizer", "pre_tokenizer", "decoder", "post_processor")
+    canonical = (
+        all(spec.get(key) == expected[key] for key in parts)
+        and model.get("unk_id") == 1
+        and not model.get("byte_fallback")
+        and all(t["special"] and not any(t[k] for k in plain) for t in added)
+    )
+    if not canonical:
+        return GENERIC_CLASS, {}
+    keys: dict[str, Any] = dict(flags)
+    named = {getattr(specials, role) for role in SpecialTokens.roles()}
+    if extra := [t["content"] for t in added if t["content"] not in named]:
+        keys["extra_special_tokens"] = extra  # AlbertTokenizer adds these as specials too
+    return "AlbertTokenizer", keys
+
+
+def hf_tokenizer_class(
+    spec: dict[str, Any], kind: str, specials: SpecialTokens
+) -> tuple[str, dict[str, Any]]:
     """(tokenizer_class, extra tokenizer_config keys) that make AutoTokenizer load faithfully."""
+    if kind == "unigram":
+        return _albert_class(spec, specials)
     return _bert_class(spec) if kind == "wordpiece" else _roberta_class(spec)
 
 
@@ -87,21 +147,40 @@ def _vocab_files(spec: dict[str, Any], backend: BackendTokenizer, kind: str) -> 
     }
 
 
+def _spiece_file(
+    spec: dict[str, Any], specials: SpecialTokens, original: bytes | None
+) -> dict[str, bytes]:
+    """spiece.model, for AlbertTokenizer without tokenizer.json (and for SentencePiece itself)."""
+    if spec["model"].get("unk_id") is None:
+        logger.warning("this Unigram tokenizer has no unk piece; not writing spiece.model")
+        return {}
+    source = parse_spiece(original, "the spiece.model it was loaded from") if original else None
+    return {"spiece.model": spiece_for(spec, specials.pad, source)}
+
+
 def tokenizer_files(
-    backend: BackendTokenizer, kind: str, specials: SpecialTokens, model_max_length: int
-) -> dict[str, str]:
-    """File name -> contents for a complete tokenizer directory."""
+    backend: BackendTokenizer,
+    kind: str,
+    specials: SpecialTokens,
+    model_max_length: int,
+    spiece_model: bytes | None = None,
+) -> dict[str, str | bytes]:
+    """File name -> contents for a complete tokenizer directory.
+
+    `spiece_model`: the spiece.model a Unigram tokenizer was loaded or trained from; written
+    back as it is while it still matches, else rebuilt from the vocabulary.
+    """
     spec = json.loads(backend.to_str())
     special_map = {
         f"{role}_token": token
         for role in SpecialTokens.roles()
         if (token := getattr(specials, role)) is not None
     }
-    if kind == "bpe":
-        # RoBERTa convention: <s> and </s> double as bos/eos.
+    if kind in ("bpe", "unigram"):
+        # RoBERTa and ALBERT convention: <s> / [CLS] and </s> / [SEP] double as bos/eos.
         special_map |= {"bos_token": specials.cls, "eos_token": specials.sep}
         special_map = {k: v for k, v in special_map.items() if v is not None}
-    cls_name, extra = hf_tokenizer_class(spec, kind)
+    cls_name, extra = hf_tokenizer_class(spec, kind, specials)
     config = {
         "tokenizer_class": cls_name,
         "model_max_length": model_max_length,
@@ -110,18 +189,25 @@ def tokenizer_files(
         **extra,
         **special_map,
     }
-    files = {
+    files: dict[str, str | bytes] = {
         "tokenizer.json": backend.to_str(pretty=True),
         "tokenizer_config.json": json.dumps(config, indent=2, ensure_ascii=False) + "\n",
         "special_tokens_map.json": json.dumps(special_map, indent=2, ensure_ascii=False) + "\n",
     }
-    files.update(_vocab_files(spec, backend, kind))
+    if kind == "unigram":
+        files.update(_spiece_file(spec, specials, spiece_model))
+    else:
+        files.update(_vocab_files(spec, backend, kind))
     return files
 
 
-def write_files_atomically(directory: str | Path, files: dict[str, str]) -> Path:
+def write_files_atomically(directory: str | Path, files: dict[str, str | bytes]) -> Path:
     """Write each file atomically: a crash leaves the old file or the new one, never a torn one."""
     target = Path(directory)
-    for name, text in files.items():
-        write_text(target / name, text)
+    for name, content in files.items():
+        if isinstance(content, bytes):
+            with atomic_path(target / name) as tmp:
+                tmp.write_bytes(content)
+        else:
+            write_text(target / name, content)
     return target

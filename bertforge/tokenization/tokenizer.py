@@ -25,7 +25,8 @@ logger = logging.getLogger(__name__)
 
 
 class Tokenizer(VocabMixin):
-    """WordPiece or byte-level BPE tokenizer whose calls behave like a transformers fast tokenizer.
+    """WordPiece, byte-level BPE or SentencePiece Unigram tokenizer whose calls behave like a
+    transformers fast tokenizer.
 
     Truncation and padding are set on the backend for the duration of one call only, under a
     lock, so concurrent callers never see each other's settings.
@@ -37,6 +38,7 @@ class Tokenizer(VocabMixin):
         *,
         specials: SpecialTokens | None = None,
         model_max_length: int = VERY_LARGE_INTEGER,
+        spiece_model: bytes | None = None,
     ) -> None:
         self._kind = backend_kind(backend)
         if backend.truncation is not None or backend.padding is not None:
@@ -46,17 +48,22 @@ class Tokenizer(VocabMixin):
         self._backend = backend
         self._specials = specials or resolve_specials(backend, self._kind, {}, {})
         self._model_max_length = model_max_length
+        # The spiece.model a Unigram tokenizer came from: saved back byte for byte.
+        self._spiece_model = spiece_model if self._kind == "unigram" else None
         self._lock = threading.Lock()
         self._warned_too_long = False
 
     @classmethod
     def from_pretrained(cls, path: str | Path) -> Tokenizer:
-        """Load a directory: tokenizer.json, or vocab.txt (+ tokenizer_config.json for casing),
-        or vocab.json + merges.txt (byte-level BPE)."""
+        """Load a directory: tokenizer.json, or spiece.model (ALBERT), or vocab.txt, or vocab.json
+        + merges.txt (byte-level BPE); tokenizer_config.json gives casing and special tokens."""
         loaded = load_directory(path)
         logger.debug("loaded %s tokenizer from %s", loaded.kind, path)
         return cls(
-            loaded.backend, specials=loaded.specials, model_max_length=loaded.model_max_length
+            loaded.backend,
+            specials=loaded.specials,
+            model_max_length=loaded.model_max_length,
+            spiece_model=loaded.spiece_model,
         )
 
     @classmethod
@@ -188,7 +195,8 @@ class Tokenizer(VocabMixin):
         return self(text, pair, add_special_tokens=False).tokens()
 
     def num_special_tokens_to_add(self, pair: bool = False) -> int:
-        """How many specials encoding adds: 2 for one BERT text, 3 for a pair (4 for RoBERTa)."""
+        """How many specials encoding adds: 2 for one BERT/ALBERT text, 3 for a pair (4 for
+        RoBERTa)."""
         post = self._backend.post_processor
         return post.num_special_tokens_to_add(pair) if post is not None else 0
 
@@ -200,7 +208,7 @@ class Tokenizer(VocabMixin):
 
     @property
     def kind(self) -> str:
-        """'wordpiece' or 'bpe'."""
+        """'wordpiece', 'bpe' or 'unigram' (SentencePiece, ALBERT)."""
         return self._kind
 
     @property
@@ -216,8 +224,15 @@ class Tokenizer(VocabMixin):
         return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
     def save_pretrained(self, directory: str | Path) -> Path:
-        """Write tokenizer.json, tokenizer_config.json, special_tokens_map.json and vocab files."""
-        files = tokenizer_files(self._backend, self._kind, self._specials, self._model_max_length)
+        """Write tokenizer.json, tokenizer_config.json, special_tokens_map.json and vocab files
+        (vocab.txt, vocab.json + merges.txt, or spiece.model)."""
+        files = tokenizer_files(
+            self._backend,
+            self._kind,
+            self._specials,
+            self._model_max_length,
+            spiece_model=self._spiece_model,
+        )
         target = write_files_atomically(directory, files)
         logger.info("saved %s tokenizer (%d ids) to %s", self._kind, self.vocab_size, target)
         return target

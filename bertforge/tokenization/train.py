@@ -1,4 +1,5 @@
-"""Train a BERT WordPiece or RoBERTa byte-level BPE tokenizer on text files."""
+"""Train a BERT WordPiece, RoBERTa byte-level BPE or ALBERT SentencePiece Unigram tokenizer on
+text files."""
 
 from __future__ import annotations
 
@@ -13,8 +14,10 @@ from tokenizers import Tokenizer as BackendTokenizer
 
 from bertforge.errors import ConfigError, DataError
 from bertforge.textio import iter_lines, resolve_files
+from bertforge.tokenization.loading import unigram_from_spiece
 from bertforge.tokenization.pipelines import (
     KINDS,
+    SpecialTokens,
     attach_post_processor,
     bpe_backend,
     default_specials,
@@ -22,6 +25,7 @@ from bertforge.tokenization.pipelines import (
     wordpiece_backend,
 )
 from bertforge.tokenization.tokenizer import Tokenizer
+from bertforge.tokenization.train_unigram import train_spiece
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +79,73 @@ def _train_wordpiece(
     return BackendTokenizer.from_str(json.dumps(spec)), count
 
 
+def _train_with_tokenizers(
+    kind: str,
+    paths: list[Path],
+    added: list[AddedToken],
+    unk: str,
+    lowercase: bool,
+    *,
+    vocab_size: int,
+    min_frequency: int,
+    limit_alphabet: int,
+    show_progress: bool,
+) -> tuple[BackendTokenizer, int]:
+    """WordPiece or byte-level BPE, trained by the `tokenizers` trainers."""
+    if kind == "wordpiece":
+        return _train_wordpiece(
+            lambda: wordpiece_backend(
+                None, unk, lowercase=lowercase, strip_accents=None, chinese_chars=True
+            ),
+            paths,
+            added,
+            vocab_size=vocab_size,
+            min_frequency=min_frequency,
+            limit_alphabet=limit_alphabet,
+            continuing_subword_prefix="##",
+            show_progress=show_progress,
+        )
+    backend = bpe_backend(None, None, lowercase=lowercase)
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        min_frequency=min_frequency,
+        special_tokens=added,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=show_progress,
+    )
+    return backend, _train(backend, trainer, paths)
+
+
+def _train_unigram(
+    paths: list[Path],
+    specials: SpecialTokens,
+    added: list[AddedToken],
+    vocab_size: int,
+    lowercase: bool,
+    show_progress: bool,
+    model_max_length: int,
+) -> tuple[Tokenizer, int]:
+    """sentencepiece trains spiece.model; the tokenizer is what AlbertTokenizer builds from it."""
+    model, count = train_spiece(
+        paths,
+        vocab_size,
+        lowercase=lowercase,
+        pad=str(specials.pad),
+        unk=str(specials.unk),
+        control=[t.content for t in added if t.content not in (specials.pad, specials.unk)],
+        show_progress=show_progress,
+    )
+    config = {"do_lower_case": lowercase, "keep_accents": False}
+    loaded = unigram_from_spiece(model, config, {})
+    tokenizer = Tokenizer(
+        loaded.backend,
+        specials=loaded.specials,
+        model_max_length=model_max_length,
+        spiece_model=loaded.spiece_model,
+    )
+    return tokenizer, count
+
+
 def train_tokenizer(
     files: Iterable[str | Path],
     kind: str,
@@ -93,45 +164,42 @@ def train_tokenizer(
     [PAD]=0 [UNK] [CLS] [SEP] [MASK]. kind "bpe": RoBERTa byte-level BPE, cased by default,
     specials <s>=0 <pad> </s> <unk> <mask>. `special_tokens` are extra specials appended after
     those. `limit_alphabet` caps WordPiece's initial characters; BPE always starts from bytes.
+    kind "unigram": ALBERT's SentencePiece Unigram, trained by `sentencepiece` (deterministic,
+    `min_frequency` and `limit_alphabet` do not apply), lowercased by default like albert-base-v2,
+    specials <pad>=0 <unk>=1 [CLS]=2 [SEP]=3 [MASK]=4; `vocab_size` is then an upper bound that
+    a small corpus may not reach (the trained size is logged).
     """
     if kind not in KINDS:
         raise ConfigError(f"tokenizer kind {kind!r} is unknown; use one of {', '.join(KINDS)}")
     specials = default_specials(kind)
     added = special_added_tokens(kind, specials, list(special_tokens or []))
+    # Unigram needs its characters too; sentencepiece counts them, and that is checked after.
     floor = len(added) + (_BYTE_ALPHABET if kind == "bpe" else 1)
     if vocab_size < floor:
         raise ConfigError(f"vocab_size {vocab_size} is too small for {kind}; use at least {floor}")
     if min_frequency < 1:
         raise ConfigError(f"min_frequency must be at least 1, got {min_frequency}")
     paths = resolve_files(files)  # fail on a missing path before any work
-    lower = (kind == "wordpiece") if lowercase is None else lowercase
+    lower = (kind != "bpe") if lowercase is None else lowercase
     logger.info("training %s tokenizer (vocab %d) on %d file(s)", kind, vocab_size, len(paths))
 
-    if kind == "wordpiece":
-        backend, count = _train_wordpiece(
-            lambda: wordpiece_backend(
-                None, str(specials.unk), lowercase=lower, strip_accents=None, chinese_chars=True
-            ),
+    if kind == "unigram":
+        tokenizer, count = _train_unigram(
+            paths, specials, added, vocab_size, lower, show_progress, model_max_length
+        )
+    else:
+        backend, count = _train_with_tokenizers(
+            kind,
             paths,
             added,
+            str(specials.unk),
+            lower,
             vocab_size=vocab_size,
             min_frequency=min_frequency,
             limit_alphabet=limit_alphabet,
-            continuing_subword_prefix="##",
             show_progress=show_progress,
         )
-    else:
-        backend = bpe_backend(None, None, lowercase=lower)
-        trainer = trainers.BpeTrainer(
-            vocab_size=vocab_size,
-            min_frequency=min_frequency,
-            special_tokens=added,
-            initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-            show_progress=show_progress,
-        )
-        count = _train(backend, trainer, paths)
-
-    attach_post_processor(backend, kind, specials)
-    tokenizer = Tokenizer(backend, specials=specials, model_max_length=model_max_length)
+        attach_post_processor(backend, kind, specials)
+        tokenizer = Tokenizer(backend, specials=specials, model_max_length=model_max_length)
     logger.info("trained on %d lines; vocabulary has %d ids", count, tokenizer.vocab_size)
     return tokenizer
