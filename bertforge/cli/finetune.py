@@ -90,7 +90,7 @@ def loop_options(command: Callable[..., None]) -> Callable[..., None]:
 def _run(info: TaskInfo, model: Path, output: Path, loop: dict[str, Any]) -> None:
     check_strategy(info.strategy, info.kind)
     cfg = FinetuneConfig(**loop)
-    cfg.epochs = loop["epochs"] or (2 if info.kind == "squad" else 3)
+    cfg.epochs = loop["epochs"] or info.task.epochs
     cfg.lr = loop["lr"] or DEFAULT_LR[info.strategy]
     best = finetune(info, cfg, model, output)
     typer.echo(json.dumps(best))
@@ -116,7 +116,7 @@ def glue(
         kind="regression" if spec.is_regression else "classification",
         metrics=list(spec.metrics),
         labels=list(spec.labels) if spec.labels else None,
-        max_length=max_length or 128,
+        max_length=max_length,
         strategy=strategy,
         source=spec.name,
         data={"dir": str(data.resolve()), "dev": spec.dev_splits[0]},
@@ -159,7 +159,7 @@ def classify(
         kind=kind,
         metrics=metrics,
         labels=labels,
-        max_length=max_length or 128,
+        max_length=max_length,
         strategy=strategy,
         data={
             "train": str(train.resolve()),
@@ -198,7 +198,7 @@ def ner(
         kind="ner",
         metrics=["entity_f1", "entity_precision", "entity_recall"],
         labels=tasks.ner_labels(sentences),
-        max_length=max_length or 128,
+        max_length=max_length,
         stride=stride,
         strategy=strategy,
         source="conll2003",
@@ -230,7 +230,7 @@ def squad(
     info = TaskInfo(
         kind="squad",
         metrics=["f1", "exact_match"],
-        max_length=max_length or 384,
+        max_length=max_length,
         doc_stride=doc_stride,
         strategy=strategy,
         source="squad",

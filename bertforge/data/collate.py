@@ -1,4 +1,6 @@
-"""`PretrainingCollator`: instances -> a padded, masked batch of torch tensors.
+"""`PretrainingCollator`: instances -> a padded batch of torch tensors with the fields the
+run's objectives read (`Objective.fields`): `mlm_labels` (masking the input ids) and
+`nsp_labels` today.
 
 Input is a list of `Sample(index, epoch, instance)`: the example's index in the dataset and
 the epoch it is drawn in are what seed its masks (`example_rng`), so the batch is a pure
@@ -8,22 +10,21 @@ function of its samples, whichever worker, rank or micro-batch builds it.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 import numpy as np
 import torch
 
-from bertforge.errors import DataError
-from bertforge.objectives.masking import (
-    IGNORE_INDEX,
-    Masker,
-    MaskingConfig,
-    MaskingVocab,
-    example_rng,
-)
+from bertforge.constants import IGNORE_INDEX
+from bertforge.errors import ConfigError, DataError
+from bertforge.objectives.masking import Masker, MaskingConfig, MaskingVocab, example_rng
 
 if TYPE_CHECKING:
     from bertforge.tokenization import Tokenizer
+
+# The objective fields a collator can produce: masked-LM labels (the input ids are masked to
+# match) and sentence-pair labels (from the instances).
+FIELDS = ("mlm_labels", "nsp_labels")
 
 
 class InstanceLike(Protocol):
@@ -46,11 +47,12 @@ class Sample(NamedTuple):
 
 
 class PretrainingCollator:
-    """Pads a list of samples to the longest (optionally to a multiple) and masks them.
+    """Pads a list of samples to the longest (optionally to a multiple) and adds `fields`.
 
-    Returns int64 tensors: input_ids, token_type_ids, attention_mask, mlm_labels (all (B, T);
-    labels are -100 where nothing is predicted) and nsp_labels (B,) (-1 where none).
-    `type_ids=False` gives all-zero token types, for models with `type_vocab_size` 1 (RoBERTa).
+    Returns int64 tensors: input_ids, token_type_ids, attention_mask (all (B, T)), then
+    mlm_labels ((B, T), -100 where nothing is predicted; input_ids masked to match) and
+    nsp_labels ((B,), -1 where none) when asked for. `type_ids=False` gives all-zero token
+    types, for models with `type_vocab_size` 1 (RoBERTa).
     """
 
     def __init__(
@@ -59,12 +61,20 @@ class PretrainingCollator:
         masking: MaskingConfig,
         seed: int,
         *,
+        fields: Sequence[str] = FIELDS,
         pad_to_multiple_of: int | None = None,
         type_ids: bool = True,
     ) -> None:
+        unknown = sorted(set(fields) - set(FIELDS))
+        if unknown:
+            raise ConfigError(
+                f"the objectives need batch field(s) {', '.join(unknown)} that the "
+                f"pretraining collator cannot make (it makes {', '.join(FIELDS)})"
+            )
         self.vocab = vocab
         self.masking = masking
         self.seed = seed
+        self.fields = tuple(fields)
         self.pad_to_multiple_of = pad_to_multiple_of
         self.type_ids = type_ids
         self._masker = Masker(masking, vocab)
@@ -75,13 +85,10 @@ class PretrainingCollator:
         tokenizer: Tokenizer,
         masking: MaskingConfig,
         seed: int,
-        *,
-        pad_to_multiple_of: int | None = None,
-        type_ids: bool = True,
+        **options: Any,
     ) -> PretrainingCollator:
         """Build the vocabulary tables from `tokenizer` (once: they are per-id arrays)."""
-        vocab = MaskingVocab.from_tokenizer(tokenizer)
-        return cls(vocab, masking, seed, pad_to_multiple_of=pad_to_multiple_of, type_ids=type_ids)
+        return cls(MaskingVocab.from_tokenizer(tokenizer), masking, seed, **options)
 
     def __call__(self, samples: Sequence[Sample]) -> dict[str, torch.Tensor]:
         if not samples:
@@ -90,15 +97,16 @@ class PretrainingCollator:
         width = int(lengths.max())
         if self.pad_to_multiple_of:
             width = -(-width // self.pad_to_multiple_of) * self.pad_to_multiple_of
+        masked = "mlm_labels" in self.fields
         input_ids = np.full((len(samples), width), self.vocab.pad_id, dtype=np.int64)
         labels = np.full((len(samples), width), IGNORE_INDEX, dtype=np.int64)
         for row, (index, epoch, inst) in enumerate(samples):
-            rng = example_rng(self.seed, 0 if self.masking.static else epoch, index)
-            ids, lab = self._masker(
-                self._checked(inst.tokens, index), rng, getattr(inst, "word_ids", None)
-            )
+            ids = self._checked(inst.tokens, index)
+            if masked:
+                rng = example_rng(self.seed, 0 if self.masking.static else epoch, index)
+                ids, lab = self._masker(ids, rng, getattr(inst, "word_ids", None))
+                labels[row, : lab.size] = lab
             input_ids[row, : ids.size] = ids
-            labels[row, : lab.size] = lab
         pos = np.arange(width)[None, :]  # (1, T)
         attention_mask = pos < lengths[:, None]  # (B, T)
         if self.type_ids:
@@ -107,13 +115,17 @@ class PretrainingCollator:
             token_type_ids = (pos >= len_a) & (pos < len_a + len_b)  # (B, T)
         else:
             token_type_ids = np.zeros_like(attention_mask)
-        return {
+        batch = {
             "input_ids": torch.from_numpy(input_ids),
             "token_type_ids": torch.from_numpy(token_type_ids.astype(np.int64)),
             "attention_mask": torch.from_numpy(attention_mask.astype(np.int64)),
-            "mlm_labels": torch.from_numpy(labels),
-            "nsp_labels": torch.tensor([s.instance.label for s in samples], dtype=torch.int64),
         }
+        if masked:
+            batch["mlm_labels"] = torch.from_numpy(labels)
+        if "nsp_labels" in self.fields:
+            pair = [s.instance.label for s in samples]
+            batch["nsp_labels"] = torch.tensor(pair, dtype=torch.int64)
+        return batch
 
     def _checked(self, tokens: np.ndarray, index: int) -> np.ndarray:  # (L,) int64
         tokens = np.asarray(tokens, dtype=np.int64)

@@ -24,9 +24,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from bertforge.constants import NO_LABEL
+
 OBJECTIVES = ("nsp", "sop", "full-sentences", "single")
 PAIR_OBJECTIVES = ("nsp", "sop")
-NO_LABEL = -1
 # Random-next segments come from the most recent documents of the same split (never the
 # current one): at most this many documents and tokens are kept.
 RESERVOIR_DOCS = 1000

@@ -1,39 +1,67 @@
-"""Objectives: masking (in the collator), pretraining losses as sums + counts, and the
-fine-tuning losses (means, as transformers reports them)."""
+"""Objectives: masking (in the collator), and losses as sums + counts behind one protocol
+(`loss.Objective`) for pretraining (MLM, NSP/SOP) and fine-tuning (one per task head)."""
 
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from bertforge.constants import IGNORE_INDEX
+from bertforge.errors import ConfigError
 from bertforge.objectives.finetune import (
-    classification_loss,
-    multiple_choice_loss,
-    qa_loss,
-    token_classification_loss,
+    Classification,
+    SpanBoundary,
+    Tagging,
+    ce_sums,
+    span_objectives,
 )
-from bertforge.objectives.loss import LossSums, target_counts, total_loss
+from bertforge.objectives.loss import Batch, LossSums, Objective, count_targets, total_loss
 from bertforge.objectives.masking import (
-    IGNORE_INDEX,
     Masker,
     MaskingConfig,
     MaskingVocab,
     Selection,
     example_rng,
 )
-from bertforge.objectives.mlm import masked_targets, mlm_loss
-from bertforge.objectives.nsp import nsp_loss
+from bertforge.objectives.mlm import MaskedLM, masked_targets, mlm_loss
+from bertforge.objectives.nsp import SentencePair, nsp_loss
+
+# Pretraining objectives by the name a recipe's [objectives] table gives them.
+PRETRAINING: dict[str, type] = {"mlm": MaskedLM, "nsp": SentencePair}
+
+
+def pretraining_objectives(weights: Mapping[str, float]) -> list[Objective]:
+    """Objectives from a recipe's {name: weight} table (weight 0 leaves one out)."""
+    unknown = sorted(set(weights) - set(PRETRAINING))
+    if unknown:
+        raise ConfigError(
+            f"[objectives]: unknown objective(s) {', '.join(unknown)}; "
+            f"choose from {', '.join(PRETRAINING)}"
+        )
+    return [PRETRAINING[name](weight=float(w)) for name, w in weights.items() if w]
+
 
 __all__ = [
     "IGNORE_INDEX",
+    "PRETRAINING",
+    "Batch",
+    "Classification",
     "LossSums",
+    "MaskedLM",
     "Masker",
     "MaskingConfig",
     "MaskingVocab",
+    "Objective",
     "Selection",
-    "classification_loss",
+    "SentencePair",
+    "SpanBoundary",
+    "Tagging",
+    "ce_sums",
+    "count_targets",
     "example_rng",
     "masked_targets",
     "mlm_loss",
-    "multiple_choice_loss",
     "nsp_loss",
-    "qa_loss",
-    "target_counts",
-    "token_classification_loss",
+    "pretraining_objectives",
+    "span_objectives",
     "total_loss",
 ]

@@ -1,5 +1,6 @@
-"""Fine-tuning losses, one per task head, with Hugging Face's semantics (mean over labelled
-items), so a run here and a `transformers` run report the same numbers.
+"""Fine-tuning objectives, one per task head, with Hugging Face's semantics: with one
+micro-batch the step's loss (sum / count) is the `.loss` transformers reports, a mean over
+labelled items (QA: the mean of the start and the end cross-entropy).
 
 One deliberate difference: a batch with no labelled item (every token -100, every answer out
 of the window) gives a zero loss instead of PyTorch's NaN, which would poison the weights.
@@ -7,57 +8,114 @@ of the window) gives a zero loss instead of PyTorch's NaN, which would poison th
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 
+from bertforge.constants import IGNORE_INDEX
 from bertforge.errors import ConfigError
-from bertforge.objectives.masking import IGNORE_INDEX
+from bertforge.objectives.loss import Batch, LossSums
 
 
-def _mean_ce(logits: torch.Tensor, labels: torch.Tensor, ignore_index: int) -> torch.Tensor:
-    """Cross-entropy of (N, C) logits against (N,) labels, averaged over non-ignored items."""
-    total = F.cross_entropy(logits.float(), labels, ignore_index=ignore_index, reduction="sum")
-    return total / (labels != ignore_index).sum().clamp(min=1)
+def ce_sums(logits: torch.Tensor, labels: torch.Tensor, ignore_index: int) -> LossSums:
+    """Cross-entropy of (N, C) logits against (N,) labels, summed over non-ignored items."""
+    logits = logits.float()
+    valid = labels != ignore_index
+    loss = F.cross_entropy(logits, labels, ignore_index=ignore_index, reduction="sum")
+    correct = ((logits.detach().argmax(-1) == labels) & valid).sum()
+    return LossSums(loss, valid.sum(), {"acc": correct})
 
 
-def classification_loss(
-    logits: torch.Tensor,  # (B, C)
-    labels: torch.Tensor,  # (B,) class ids, or (B,) / (B, C) float targets for regression
-    problem: str = "single_label",
-) -> torch.Tensor:  # () float32
-    """Cross-entropy for "single_label", mean squared error for "regression" (as HF)."""
-    if problem == "regression":
-        if logits.shape[-1] == 1:
-            return F.mse_loss(logits.float().squeeze(-1), labels.float().view(-1))
-        return F.mse_loss(logits.float(), labels.float())
-    if problem == "single_label":
-        return _mean_ce(logits, labels.view(-1), IGNORE_INDEX)
-    raise ConfigError(f"unknown problem {problem!r}; choose single_label or regression")
+@dataclass(frozen=True)
+class Classification:
+    """Sequence classification or multiple choice: cross-entropy of (B, C) logits against
+    (B,) class ids; `problem="regression"`: squared error against float targets."""
+
+    problem: str = "single_label"
+    weight: float = 1.0
+    name: str = "classification"
+    fields: tuple[str, ...] = ("labels",)
+
+    def __post_init__(self) -> None:
+        if self.problem not in ("single_label", "regression"):
+            raise ConfigError(
+                f"unknown problem {self.problem!r}; choose single_label or regression"
+            )
+
+    def count(self, batch: Batch) -> int:
+        labels = batch["labels"]
+        return (
+            labels.numel() if self.problem == "regression" else int((labels != IGNORE_INDEX).sum())
+        )
+
+    def inputs(self, batch: Batch) -> dict[str, torch.Tensor]:
+        return {}
+
+    def loss(self, output: Any, batch: Batch) -> LossSums:
+        labels = batch["labels"]
+        if self.problem == "single_label":
+            return ce_sums(output, labels.view(-1), IGNORE_INDEX)
+        # transformers: one output squeezed against (B,) targets, else element-wise.
+        predicted = output.float().squeeze(-1) if output.shape[-1] == 1 else output.float()
+        targets = labels.float().view_as(predicted)
+        loss = F.mse_loss(predicted, targets, reduction="sum")
+        return LossSums(loss, torch.tensor(targets.numel()))
 
 
-def token_classification_loss(
-    logits: torch.Tensor,  # (B, T, C)
-    labels: torch.Tensor,  # (B, T); -100 at padding, specials and word continuations
-) -> torch.Tensor:  # () float32
-    return _mean_ce(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1), IGNORE_INDEX)
+@dataclass(frozen=True)
+class Tagging:
+    """Token classification: cross-entropy of (B, T, C) logits against (B, T) tags; -100 at
+    padding, specials and word continuations."""
+
+    weight: float = 1.0
+    name: str = "tagging"
+    fields: tuple[str, ...] = ("labels",)
+
+    def count(self, batch: Batch) -> int:
+        return int((batch["labels"] != IGNORE_INDEX).sum())
+
+    def inputs(self, batch: Batch) -> dict[str, torch.Tensor]:
+        return {}
+
+    def loss(self, output: Any, batch: Batch) -> LossSums:
+        return ce_sums(
+            output.reshape(-1, output.shape[-1]), batch["labels"].reshape(-1), IGNORE_INDEX
+        )
 
 
-def qa_loss(
-    start_logits: torch.Tensor,  # (B, T)
-    end_logits: torch.Tensor,  # (B, T)
-    start_positions: torch.Tensor,  # (B,)
-    end_positions: torch.Tensor,  # (B,)
-) -> torch.Tensor:  # () float32
-    """Mean of the start and end cross-entropies. As in HF, positions are clamped to [0, T] and
-    T (an answer outside this window of a long document) is ignored."""
-    T = start_logits.shape[1]
-    starts = start_positions.view(-1).clamp(0, T)
-    ends = end_positions.view(-1).clamp(0, T)
-    return (_mean_ce(start_logits, starts, T) + _mean_ce(end_logits, ends, T)) / 2
+@dataclass(frozen=True)
+class SpanBoundary:
+    """One end of an extractive answer: cross-entropy of (B, T) start or end logits against
+    (B,) positions. As in HF, positions are clamped to [0, T] and T (an answer outside this
+    window of a long document) is ignored. QA trains both ends, each with weight 0.5."""
+
+    side: str  # "start" | "end"
+    weight: float = 0.5
+
+    @property
+    def name(self) -> str:
+        return self.side
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        return (f"{self.side}_positions",)
+
+    def _targets(self, batch: Batch) -> torch.Tensor:
+        positions = batch[f"{self.side}_positions"].view(-1)
+        return positions.clamp(0, batch["input_ids"].shape[1])
+
+    def count(self, batch: Batch) -> int:
+        return int((self._targets(batch) != batch["input_ids"].shape[1]).sum())
+
+    def inputs(self, batch: Batch) -> dict[str, torch.Tensor]:
+        return {}
+
+    def loss(self, output: Any, batch: Batch) -> LossSums:
+        logits = output[0] if self.side == "start" else output[1]
+        return ce_sums(logits, self._targets(batch), ignore_index=logits.shape[1])
 
 
-def multiple_choice_loss(
-    logits: torch.Tensor,  # (B, C)
-    labels: torch.Tensor,  # (B,) index of the right choice
-) -> torch.Tensor:  # () float32
-    return _mean_ce(logits, labels.view(-1), IGNORE_INDEX)
+def span_objectives() -> list[SpanBoundary]:
+    return [SpanBoundary("start"), SpanBoundary("end")]

@@ -1,21 +1,24 @@
-"""Loss sums and their composition, so gradient accumulation equals one big batch.
+"""The objective protocol, loss sums and their composition.
 
-Each objective returns the *sum* of its per-item losses and the number of items. The training
-loop adds the counts over every micro-batch of a global batch (and over ranks) before the
-forward passes, then divides each micro-batch's sum by that global count: the accumulated
-gradient is then exactly the gradient of the mean over the whole global batch, however it is
-split. Under DDP, which averages gradients over ranks, multiply the loss by the world size (or
-pass global counts divided by it).
+An objective names the batch fields it reads, counts its labelled items in a micro-batch, may
+add model inputs (MLM: which positions reach the vocabulary projection) and turns the model's
+output into a *sum* of per-item losses plus the item count and metric sums. The step adds the
+counts over every micro-batch of a global batch (and over ranks) before the forward passes,
+then divides each micro-batch's sum by that global count: the accumulated gradient is exactly
+the gradient of the mean over the whole global batch, however it is split (under DDP, which
+averages gradients over ranks, the loss is scaled by the world size). With one micro-batch
+this is the per-batch mean transformers reports.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 import torch
 
-from bertforge.objectives.masking import IGNORE_INDEX
+Batch = Mapping[str, torch.Tensor]
 
 
 @dataclass
@@ -23,20 +26,41 @@ class LossSums:
     """One objective on one micro-batch."""
 
     loss: torch.Tensor  # () float32: summed loss over the counted items (carries the graph)
-    correct: torch.Tensor  # () int64: items whose argmax equals the label
     count: torch.Tensor  # () int64: items with a label
+    # Sums over the counted items, logged as `{objective}_{name}` = sum / count ("acc": the
+    # number predicted right).
+    metrics: dict[str, torch.Tensor] = field(default_factory=dict)
+
+    def mean(self) -> torch.Tensor:
+        """The loss averaged over this micro-batch's items (zero, not NaN, when none)."""
+        return self.loss / self.count.clamp(min=1)
 
 
-def target_counts(batches: Iterable[Mapping[str, torch.Tensor]]) -> dict[str, int]:
-    """Labelled items per objective over collated micro-batches: {"mlm": n, "nsp": n}.
+class Objective(Protocol):
+    name: str  # logged as {name}_loss, {name}_{metric}
+    weight: float  # its share of the training loss
+    fields: tuple[str, ...]  # batch fields it reads, which the collator must produce
 
-    Call it on all micro-batches of a global step (then all-reduce across ranks) to get the
-    `global_counts` of `total_loss`.
+    def count(self, batch: Batch) -> int:
+        """Labelled items in a micro-batch: what its loss sum is divided by."""
+        ...
+
+    def inputs(self, batch: Batch) -> dict[str, torch.Tensor]:
+        """Model inputs it adds to input_ids / attention_mask / token_type_ids."""
+        ...
+
+    def loss(self, output: Any, batch: Batch) -> LossSums: ...
+
+
+def count_targets(objectives: Sequence[Objective], batches: Iterable[Batch]) -> dict[str, int]:
+    """Labelled items per objective over the micro-batches of one step: {"mlm": n, ...}.
+
+    All-reduce the result across ranks to get the `global_counts` of `total_loss`.
     """
-    counts = {"mlm": 0, "nsp": 0}
+    counts = {o.name: 0 for o in objectives}
     for batch in batches:
-        counts["mlm"] += int((batch["mlm_labels"] != IGNORE_INDEX).sum())
-        counts["nsp"] += int((batch["nsp_labels"] >= 0).sum())
+        for o in objectives:
+            counts[o.name] += o.count(batch)
     return counts
 
 

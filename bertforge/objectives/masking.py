@@ -35,13 +35,15 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from bertforge.constants import IGNORE_INDEX
 from bertforge.errors import ConfigError, TokenizerError
 
 if TYPE_CHECKING:
     from bertforge.tokenization import Tokenizer
 
 MODES = ("token", "whole_word", "span")
-IGNORE_INDEX = -100  # label at positions the loss skips (PyTorch's cross-entropy default)
+# The character that opens a word's first piece, for vocabularies that mark starts, not ends.
+WORD_MARKERS = {"bpe": "Ġ", "unigram": "\u2581"}
 # A leading stream tag keeps generators apart: numpy's SeedSequence pads entropy with zeros, so
 # [seed, epoch] and [seed, epoch, 0] would otherwise give the same stream.
 MASKING_STREAM = 2
@@ -107,19 +109,19 @@ class MaskingVocab:
         mask_id: int,
         scheme: str,
         continuation_prefix: str = "##",
-        word_prefix: str = "Ġ",
     ) -> MaskingVocab:
         """Tables from the token strings in id order.
 
         `scheme` "wordpiece": pieces starting with `continuation_prefix` continue a word;
-        "bpe" (byte-level): pieces *not* starting with `word_prefix` continue a word.
+        "bpe" (byte-level) and "unigram" (SentencePiece): pieces *not* starting with the
+        word marker (`Ġ`, `▁`) continue a word.
         """
         if scheme == "wordpiece":
             cont = [t.startswith(continuation_prefix) for t in tokens]
-        elif scheme == "bpe":
-            cont = [not t.startswith(word_prefix) for t in tokens]
+        elif scheme in WORD_MARKERS:
+            cont = [not t.startswith(WORD_MARKERS[scheme]) for t in tokens]
         else:
-            raise ConfigError(f"word scheme {scheme!r}; use 'wordpiece' or 'bpe'")
+            raise ConfigError(f"word scheme {scheme!r}; use 'wordpiece', 'bpe' or 'unigram'")
         is_special = np.zeros(len(tokens), dtype=bool)
         is_special[[*special_ids, pad_id, mask_id]] = True
         # A special token never continues a word: whatever follows it starts one.

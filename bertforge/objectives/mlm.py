@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 
-from bertforge.objectives.loss import LossSums
-from bertforge.objectives.masking import IGNORE_INDEX
+from bertforge.constants import IGNORE_INDEX
+from bertforge.objectives.loss import Batch, LossSums
 
 
 def masked_targets(mlm_labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -27,4 +30,24 @@ def mlm_loss(logits: torch.Tensor, labels: torch.Tensor) -> LossSums:
     valid = labels != IGNORE_INDEX
     loss = F.cross_entropy(logits, labels, ignore_index=IGNORE_INDEX, reduction="sum")
     correct = ((logits.detach().argmax(-1) == labels) & valid).sum()
-    return LossSums(loss, correct, valid.sum())
+    return LossSums(loss, valid.sum(), {"acc": correct})
+
+
+@dataclass(frozen=True)
+class MaskedLM:
+    """Predict the masked tokens (BERT, RoBERTa, ALBERT...): the collator masks, the model's
+    vocabulary projection sees the masked positions only."""
+
+    weight: float = 1.0
+    name: str = "mlm"
+    fields: tuple[str, ...] = ("mlm_labels",)
+
+    def count(self, batch: Batch) -> int:
+        return int((batch["mlm_labels"] != IGNORE_INDEX).sum())
+
+    def inputs(self, batch: Batch) -> dict[str, torch.Tensor]:
+        return {"masked_positions": batch["mlm_labels"] != IGNORE_INDEX}
+
+    def loss(self, output: Any, batch: Batch) -> LossSums:
+        _, targets = masked_targets(batch["mlm_labels"])
+        return mlm_loss(output.mlm_logits, targets)

@@ -13,13 +13,13 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
+from bertforge.constants import IGNORE_INDEX
 from bertforge.errors import ConfigError, DataError
 from bertforge.tasks.conll import Sentence
 from bertforge.tokenization import Tokenizer
 
 logger = logging.getLogger(__name__)
 
-IGNORE_INDEX = -100  # cross-entropy's ignore_index: no loss on this token
 NO_WORD = -1  # word_index of tokens that carry no word-level prediction
 MODEL_KEYS = ("input_ids", "token_type_ids", "attention_mask", "labels")
 

@@ -16,12 +16,16 @@ import numpy as np
 import torch
 
 from bertforge.atomic import write_text
+from bertforge.config import EncoderConfig
 from bertforge.data.builder import TOKENIZER_DIR
 from bertforge.data.collate import PretrainingCollator
+from bertforge.data.instances import PAIR_OBJECTIVES
 from bertforge.data.loader import PretrainingLoader
 from bertforge.data.shards import ShardedDataset
 from bertforge.errors import BertforgeError, CheckpointError, ConfigError, DataError
+from bertforge.families import family
 from bertforge.heads import PreTrainingModel
+from bertforge.objectives import Objective, pretraining_objectives
 from bertforge.progress import progress_bar
 from bertforge.tokenization import Tokenizer
 from bertforge.training import distributed
@@ -86,14 +90,20 @@ def _pretrain(
 
     seed_everything(cfg.seed)
     config = recipe.encoder_config(tokenizer.vocab_size, tokenizer.pad_token_id)
-    with_nsp = train_set.manifest["objective"] in ("nsp", "sop") and cfg.nsp_weight > 0
-    model = PreTrainingModel(config, nsp=with_nsp).to(device).train()
+    _check_length(train_set, config, data_dir)
+    objectives = run_objectives(recipe, train_set.manifest["objective"])
+    names = {o.name for o in objectives}
+    model = PreTrainingModel(config, nsp="nsp" in names).to(device).train()
     model.encoder.check_inputs = False  # the collator already range-checked every id
     model.encoder.unpad = True  # the losses read real positions only; skip the padding
     optimizer = build_optimizer(model, cfg)
     scheduler = linear_schedule(optimizer, cfg.warmup_steps, cfg.max_steps)
     collator = PretrainingCollator.from_tokenizer(
-        tokenizer, recipe.masking, cfg.seed, type_ids=config.type_vocab_size > 1
+        tokenizer,
+        recipe.masking,
+        cfg.seed,
+        fields=sorted({f for o in objectives for f in o.fields}),
+        type_ids=config.type_vocab_size > 1,
     )
     loader = PretrainingLoader(
         train_set,
@@ -139,11 +149,11 @@ def _pretrain(
                     trained,
                     next(batches),
                     optimizer,
+                    objectives,
                     precision=cfg.precision,
                     grad_clip=cfg.grad_clip,
-                    nsp_weight=cfg.nsp_weight,
                 )
-                rates = stats.rates(cfg.nsp_weight)
+                rates = stats.rates(objectives)
                 if not np.isfinite(grad_norm) or not np.isfinite(rates["loss"]):
                     bad_steps += 1
                     log.warning("step %d: non-finite loss/gradient, update skipped", step + 1)
@@ -158,7 +168,7 @@ def _pretrain(
                 step += 1
                 elapsed = time.perf_counter() - start_time
                 bar.update(task, advance=1, tokens=bar.tasks[task].fields["tokens"] + stats.tokens)
-                bar.update(task, description=f"loss {rates['loss']:.3f} mlm {rates['mlm_acc']:.3f}")
+                bar.update(task, description=_summary(rates))
                 if metrics is not None and (step % cfg.log_every == 0 or step == cfg.max_steps):
                     metrics.write(
                         {
@@ -176,7 +186,7 @@ def _pretrain(
                     and eval_batches
                     and (step % cfg.eval_every == 0 or step == cfg.max_steps)
                 ):
-                    result = evaluate(model, eval_batches, cfg.precision, cfg.nsp_weight)
+                    result = evaluate(model, eval_batches, objectives, cfg.precision)
                     metrics.write({"step": step, "split": "eval", **result})
                     log.info("step %d eval %s", step, result)
                 if step % cfg.save_every == 0 or step in (cfg.max_steps, stop_at):
@@ -202,6 +212,41 @@ def _pretrain(
         export(run_dir, run_dir / "hf")
     distributed.barrier()  # the export is complete when any rank returns
     return run_dir / "hf"
+
+
+def run_objectives(recipe: Recipe, data_objective: str) -> list[Objective]:
+    """The recipe's [objectives], or the family's default: MLM, plus NSP/SOP when the shards
+    hold sentence pairs and the family has that head. Pair objectives need pair data."""
+    weights = dict(recipe.objectives)
+    pairs = data_objective in PAIR_OBJECTIVES
+    if not weights:
+        weights = {"mlm": 1.0}
+        if pairs and family(recipe.family).pair_head:
+            weights["nsp"] = 1.0
+    if weights.get("nsp") and not pairs:
+        raise ConfigError(
+            f"[objectives] nsp needs sentence-pair shards (build-data --objective nsp or sop); "
+            f"these were built as {data_objective!r}: drop nsp or rebuild the data"
+        )
+    return pretraining_objectives(weights)
+
+
+def _check_length(data: ShardedDataset, config: EncoderConfig, data_dir: Path) -> None:
+    length = int(data.manifest["max_seq_len"])
+    if length > config.max_length:
+        raise ConfigError(
+            f"'{data_dir}' holds sequences of up to {length} tokens but the model has "
+            f"{config.max_length} positions; raise model.max_position_embeddings or rebuild "
+            f"the data with --max-seq-len {config.max_length}"
+        )
+
+
+def _summary(rates: dict[str, float]) -> str:
+    """The progress bar's description: the loss and each objective's accuracy."""
+    accs = " ".join(
+        f"{k.removesuffix('_acc')} {v:.3f}" for k, v in rates.items() if k.endswith("_acc")
+    )
+    return f"loss {rates['loss']:.3f} {accs}".strip()
 
 
 def _eval_batches(

@@ -1,4 +1,5 @@
-"""Pretraining recipes: TOML files with [model], [train] and [masking] tables, `--set` overrides.
+"""Pretraining recipes: TOML files with a `family` and a size `preset`, [model], [train],
+[masking] and [objectives] tables, and `--set` overrides.
 
 Unknown keys are errors (a typo must not silently fall back to a default), and the resolved
 recipe is written back as TOML into the run directory, so a run can be reproduced from it.
@@ -7,14 +8,20 @@ recipe is written back as TOML into the run directory, so a run can be reproduce
 from __future__ import annotations
 
 import dataclasses
+import logging
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bertforge.config import PRESETS, EncoderConfig
-from bertforge.errors import ConfigError
+from bertforge.config import EncoderConfig
+from bertforge.errors import BertforgeError, ConfigError
+from bertforge.families import family
+from bertforge.objectives import pretraining_objectives
 from bertforge.objectives.masking import MaskingConfig
+
+log = logging.getLogger(__name__)
+TABLES = ("model", "train", "masking", "objectives")
 
 
 @dataclass
@@ -35,7 +42,6 @@ class TrainConfig:
     grad_clip: float = 1.0
     precision: str = "bf16"  # bf16 (autocast) | fp32
     seed: int = 0
-    nsp_weight: float = 1.0  # 0 turns the NSP/SOP loss off
     save_every: int = 1000
     keep_last: int = 3
     eval_every: int = 1000
@@ -72,21 +78,26 @@ class TrainConfig:
 
 @dataclass
 class Recipe:
+    family: str = "bert"  # the model family (HF model_type), see bertforge/families
     preset: str = "mini"
     model: dict[str, Any] = field(default_factory=dict)  # EncoderConfig overrides
     train: TrainConfig = field(default_factory=TrainConfig)
     masking: MaskingConfig = field(default_factory=MaskingConfig)
+    # Objective name -> loss weight; empty: the family's MLM (+ NSP/SOP on pair data).
+    objectives: dict[str, float] = field(default_factory=dict)
 
     def encoder_config(self, vocab_size: int, pad_token_id: int) -> EncoderConfig:
         fields = {"vocab_size": vocab_size, "pad_token_id": pad_token_id, **self.model}
-        return EncoderConfig.preset(self.preset, **fields)
+        return family(self.family, "recipe").config(self.preset, **fields)
 
     def to_toml(self) -> str:
-        lines = [f"preset = {_toml_value(self.preset)}", ""]
+        lines = [f"family = {_toml_value(self.family)}", f"preset = {_toml_value(self.preset)}"]
+        lines.append("")
         tables = {
             "model": self.model,
             "train": dataclasses.asdict(self.train),
             "masking": dataclasses.asdict(self.masking),
+            "objectives": self.objectives,
         }
         for name, values in tables.items():
             lines.append(f"[{name}]")
@@ -146,25 +157,29 @@ def load_recipe(path: Path | None, overrides: list[str] = ()) -> Recipe:
             raise ConfigError(f"recipe '{path}' does not exist") from None
         except tomllib.TOMLDecodeError as e:
             raise ConfigError(f"recipe '{path}' is not valid TOML: {e}") from None
-    unknown = sorted(set(data) - {"preset", "model", "train", "masking"})
+    unknown = sorted(set(data) - {"family", "preset", *TABLES})
     if unknown:
         raise ConfigError(
-            f"{where}: unknown key(s) {', '.join(unknown)}; valid: preset, model, train, masking"
+            f"{where}: unknown key(s) {', '.join(unknown)}; valid: family, preset, "
+            f"{', '.join(TABLES)}"
         )
-    tables = {name: dict(data.get(name, {})) for name in ("model", "train", "masking")}
-    preset = data.get("preset", "mini")
+    tables = {name: dict(data.get(name, {})) for name in TABLES}
+    top = {"family": data.get("family", "bert"), "preset": data.get("preset", "mini")}
+    _renamed_nsp_weight(tables, where)
     defaults = {"train": TrainConfig(), "masking": MaskingConfig()}
     for item in overrides:
         key, sep, raw = item.partition("=")
         table, _, name = key.strip().rpartition(".")
         if not sep or not name:
             raise ConfigError(f"--set {item!r}: expected key=value, e.g. train.lr=5e-4")
-        if not table and name == "preset":
-            preset = raw.strip()
+        if not table and name in top:
+            top[name] = raw.strip()
             continue
         if table not in tables:
-            raise ConfigError(f"--set {item!r}: table must be model, train or masking")
-        if table == "model":
+            raise ConfigError(f"--set {item!r}: table must be one of {', '.join(TABLES)}")
+        if table == "objectives":
+            current: Any = 1.0  # a weight; the names are checked with the whole recipe
+        elif table == "model":
             fields = EncoderConfig.__dataclass_fields__
             if name not in fields:
                 raise ConfigError(f"--set {item!r}: unknown model key {name!r}")
@@ -174,13 +189,26 @@ def load_recipe(path: Path | None, overrides: list[str] = ()) -> Recipe:
                 raise ConfigError(f"--set {item!r}: unknown {table} key {name!r}")
             current = getattr(defaults[table], name)
         tables[table][name] = _coerce(raw.strip(), current, key)
-    if preset not in PRESETS:
-        raise ConfigError(f"{where}: unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
     recipe = Recipe(
-        preset=preset,
+        family=top["family"],
+        preset=top["preset"],
         model=tables["model"],
         train=_build(TrainConfig, tables["train"], f"{where} [train]"),
         masking=_build(MaskingConfig, tables["masking"], f"{where} [masking]"),
+        objectives={k: float(v) for k, v in tables["objectives"].items()},
     )
-    recipe.encoder_config(vocab_size=30522, pad_token_id=0)  # validate model overrides now
+    try:  # validate the family, preset, model overrides and objectives now
+        recipe.encoder_config(vocab_size=30522, pad_token_id=0)
+        pretraining_objectives(recipe.objectives)
+    except BertforgeError as e:
+        raise ConfigError(f"{where}: {e}") from None
     return recipe
+
+
+def _renamed_nsp_weight(tables: dict[str, dict[str, Any]], where: str) -> None:
+    """Recipes written before [objectives] set `train.nsp_weight`; read it as objectives.nsp."""
+    if "nsp_weight" in tables["train"]:
+        weight = tables["train"].pop("nsp_weight")
+        tables["objectives"].setdefault("mlm", 1.0)
+        tables["objectives"].setdefault("nsp", weight)
+        log.warning("%s: train.nsp_weight is now [objectives] nsp = %s", where, weight)

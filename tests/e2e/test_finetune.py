@@ -268,7 +268,7 @@ def test_ner_stride_windows_long_sentences(
 ) -> None:
     from bertforge import Tokenizer
     from bertforge.tasks import read_conll
-    from bertforge.training.finetune.tasks import TaskInfo, encode
+    from bertforge.training.finetune.tasks import TaskInfo
 
     run = tmp_path / "run"
     args = ("finetune", "ner", "--model", minilm_path, "--data", shared_data / "conll2003",
@@ -282,7 +282,7 @@ def test_ner_stride_windows_long_sentences(
     info = TaskInfo.load(run)
     assert info.stride == 8
     dev = read_conll(shared_data / "conll2003" / "eng.testa")[:64]
-    features = encode(info, Tokenizer.from_pretrained(minilm_path), dev, train=False)
+    features = info.task.encode(info, Tokenizer.from_pretrained(minilm_path), dev, train=False)
     assert len(features["input_ids"]) > len(dev)  # long sentences are windows, not cut
     saved = json.loads((run / "eval_results.json").read_text())
     # `evaluate` rebuilds the same windows from task.json.

@@ -1,6 +1,9 @@
-"""Fine-tuning losses equal the `.loss` transformers computes on the same logits and labels."""
+"""Fine-tuning objectives give the `.loss` transformers computes on the same logits and
+labels (one micro-batch: each objective's sum over its count, weighted)."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import pytest
 import torch
@@ -8,10 +11,12 @@ import transformers
 from torch.testing import assert_close
 
 from bertforge.objectives import (
-    classification_loss,
-    multiple_choice_loss,
-    qa_loss,
-    token_classification_loss,
+    Classification,
+    Objective,
+    Tagging,
+    count_targets,
+    span_objectives,
+    total_loss,
 )
 
 CONFIG = {
@@ -27,6 +32,13 @@ CONFIG = {
 def hf(cls: type, **extra: object) -> torch.nn.Module:
     torch.manual_seed(0)
     return cls(transformers.BertConfig(**CONFIG, **extra)).eval()
+
+
+def step_loss(objectives: list[Objective], output: Any, batch: dict) -> torch.Tensor:
+    """The loss the shared step core trains on for one micro-batch."""
+    sums = {o.name: o.loss(output, batch) for o in objectives}
+    weights = {o.name: o.weight for o in objectives}
+    return total_loss(sums, count_targets(objectives, [batch]), weights)
 
 
 def ids(*shape: int) -> torch.Tensor:
@@ -49,7 +61,7 @@ def test_classification(problem: str, num_labels: int, labels: torch.Tensor) -> 
     )
     with torch.no_grad():
         out = model(ids(4, 6), labels=labels)
-    assert_close(classification_loss(out.logits, labels, problem), out.loss)
+    assert_close(step_loss([Classification(problem)], out.logits, {"labels": labels}), out.loss)
 
 
 def test_token_classification_ignores_minus_100() -> None:
@@ -58,16 +70,17 @@ def test_token_classification_ignores_minus_100() -> None:
     labels[0, 0] = labels[1, 4:] = -100
     with torch.no_grad():
         out = model(ids(2, 7), labels=labels)
-    assert_close(token_classification_loss(out.logits, labels), out.loss)
+    batch = {"labels": labels}
+    assert_close(step_loss([Tagging()], out.logits, batch), out.loss)
     # Changing the logits at ignored positions changes nothing.
     moved = out.logits.clone()
     moved[1, 5] += 10.0
-    assert_close(token_classification_loss(moved, labels), out.loss)
+    assert_close(step_loss([Tagging()], moved, batch), out.loss)
 
 
 def test_all_ignored_is_zero_not_nan() -> None:
     logits = torch.randn(2, 3, 4)
-    loss = token_classification_loss(logits, torch.full((2, 3), -100))
+    loss = step_loss([Tagging()], logits, {"labels": torch.full((2, 3), -100)})
     assert loss.item() == 0.0
 
 
@@ -75,9 +88,12 @@ def test_qa_clamps_and_ignores_out_of_window_positions() -> None:
     model = hf(transformers.BertForQuestionAnswering)
     starts = torch.tensor([1, 3, 50, -2])  # 50: past T=8, ignored; -2: clamped to 0
     ends = torch.tensor([2, 9, 60, 4])  # 9: past T=8, ignored
+    inputs = ids(4, 8)
     with torch.no_grad():
-        out = model(ids(4, 8), start_positions=starts, end_positions=ends)
-    assert_close(qa_loss(out.start_logits, out.end_logits, starts, ends), out.loss)
+        out = model(inputs, start_positions=starts, end_positions=ends)
+    batch = {"input_ids": inputs, "start_positions": starts, "end_positions": ends}
+    spans = (out.start_logits, out.end_logits)
+    assert_close(step_loss(span_objectives(), spans, batch), out.loss)
 
 
 def test_multiple_choice() -> None:
@@ -85,4 +101,4 @@ def test_multiple_choice() -> None:
     labels = torch.tensor([2, 0])
     with torch.no_grad():
         out = model(ids(2, 3, 5), labels=labels)
-    assert_close(multiple_choice_loss(out.logits, labels), out.loss)
+    assert_close(step_loss([Classification()], out.logits, {"labels": labels}), out.loss)

@@ -14,14 +14,18 @@ from bertforge.data.collate import PretrainingCollator
 from bertforge.data.loader import PretrainingLoader
 from bertforge.objectives import (
     LossSums,
+    MaskedLM,
     MaskingConfig,
     MaskingVocab,
+    SentencePair,
+    count_targets,
     masked_targets,
     mlm_loss,
     nsp_loss,
-    target_counts,
     total_loss,
 )
+
+OBJECTIVES = [MaskedLM(), SentencePair()]
 
 PAD, CLS, SEP, MASK = 0, 1, 2, 3
 VOCAB = 64
@@ -43,7 +47,7 @@ def test_mlm_loss_masked_equals_dense() -> None:
     masked = mlm_loss(logits[positions], targets)
     dense = mlm_loss(logits, labels)
     assert_close(masked.loss, dense.loss)
-    assert int(masked.count) == 3 and int(dense.correct) == int(masked.correct)
+    assert int(masked.count) == 3 and int(dense.metrics["acc"]) == int(masked.metrics["acc"])
     assert_close(masked.loss / 3, F.cross_entropy(logits[positions], targets))
 
 
@@ -52,17 +56,17 @@ def test_nsp_loss_skips_missing_labels() -> None:
     sums = nsp_loss(logits, torch.tensor([0, -1, 1]))
     expected = F.cross_entropy(logits[[0, 2]], torch.tensor([0, 1]), reduction="sum")
     assert_close(sums.loss, expected)
-    assert (int(sums.correct), int(sums.count)) == (1, 2)
+    assert (int(sums.metrics["acc"]), int(sums.count)) == (1, 2)
 
 
 def test_total_loss_weights_and_empty_objectives() -> None:
     one = torch.tensor(1)
     sums = {
-        "mlm": LossSums(torch.tensor(6.0), one, one),
-        "nsp": LossSums(torch.tensor(0.0), one, one),
+        "mlm": LossSums(torch.tensor(6.0), one),
+        "nsp": LossSums(torch.tensor(0.0), one),
     }
     assert_close(total_loss(sums, {"mlm": 3, "nsp": 0}), torch.tensor(2.0))
-    sums["nsp"] = LossSums(torch.tensor(4.0), one, one)
+    sums["nsp"] = LossSums(torch.tensor(4.0), one)
     loss = total_loss(sums, {"mlm": 3, "nsp": 2}, weights={"nsp": 0.5})
     assert_close(loss, torch.tensor(3.0))
 
@@ -87,15 +91,12 @@ def loader(accumulation_steps: int) -> PretrainingLoader:
 def accumulate(model: PreTrainingModel, micro_batches: list[dict[str, torch.Tensor]]) -> float:
     """The training loop's pattern: global counts first, then sum / global count per micro."""
     model.zero_grad()
-    counts = target_counts(micro_batches)
+    counts = count_targets(OBJECTIVES, micro_batches)
     total = 0.0
     for b in micro_batches:
-        positions, targets = masked_targets(b["mlm_labels"])
+        positions, _ = masked_targets(b["mlm_labels"])
         out = model(b["input_ids"], b["attention_mask"], b["token_type_ids"], positions)
-        sums = {
-            "mlm": mlm_loss(out.mlm_logits, targets),
-            "nsp": nsp_loss(out.nsp_logits, b["nsp_labels"]),
-        }
+        sums = {o.name: o.loss(out, b) for o in OBJECTIVES}
         loss = total_loss(sums, counts)
         loss.backward()
         total += float(loss.detach())
@@ -108,7 +109,7 @@ def test_accumulation_equals_one_big_batch() -> None:
     whole = next(iter(loader(1)))
     split = next(iter(loader(4)))
     assert len(whole) == 1 and len(split) == 4
-    assert target_counts(whole) == target_counts(split)
+    assert count_targets(OBJECTIVES, whole) == count_targets(OBJECTIVES, split)
     loss_whole = accumulate(model, whole)
     grads_whole = [p.grad.clone() for p in model.parameters()]
     loss_split = accumulate(model, split)

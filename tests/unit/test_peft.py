@@ -200,7 +200,7 @@ def test_cache_stores_each_row_alone_and_replays_the_encoder(head: type) -> None
     torch.manual_seed(0)
     model = head(SMALL, 3).eval()
     encoder = model.encoder
-    cache = frozen.install(model, "classification" if head is SequenceClassifier else "ner")
+    cache = frozen.install(model, "first" if head is SequenceClassifier else "tokens")
     cache.fill("train", features(), pad_id=0, batch_size=8, device=torch.device("cpu"))
     for row, ids in zip(cache.store["train"], ROWS, strict=True):
         # Its own storage: a view would pin the whole padded (B, T, H) batch in memory.

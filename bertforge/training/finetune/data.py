@@ -8,7 +8,7 @@ from typing import Any
 
 import torch
 
-from bertforge.tasks.token_classification import IGNORE_INDEX
+from bertforge.constants import IGNORE_INDEX
 
 MEGA_BATCH = 50  # length grouping sorts within windows of this many batches
 
@@ -53,10 +53,10 @@ def collate(
     indices: Sequence[int],
     pad_id: int,
     extra_keys: Sequence[str] = (),
-    regression: bool = False,
+    label_dtype: torch.dtype = torch.long,
 ) -> dict[str, torch.Tensor]:
     """Pad the batch to its longest row: ids with `pad_id`, masks and types with 0, per-token
-    labels with -100 so the loss skips them; scalar labels become one tensor."""
+    labels with -100 so the loss skips them; scalar labels become one `label_dtype` tensor."""
     batch = {
         "input_ids": _pad([features["input_ids"][i] for i in indices], pad_id),
         "token_type_ids": _pad([features["token_type_ids"][i] for i in indices], 0),
@@ -67,7 +67,7 @@ def collate(
         if isinstance(values[0], list):
             batch[key] = _pad(values, IGNORE_INDEX)
         else:
-            batch[key] = torch.tensor(values, dtype=torch.float if regression else torch.long)
+            batch[key] = torch.tensor(values, dtype=label_dtype)
     return batch
 
 
@@ -76,7 +76,7 @@ def iterate(
     batches: list[list[int]],
     pad_id: int,
     extra_keys: Sequence[str] = (),
-    regression: bool = False,
+    label_dtype: torch.dtype = torch.long,
 ) -> Iterator[tuple[list[int], dict[str, torch.Tensor]]]:
     for indices in batches:
-        yield indices, collate(features, indices, pad_id, extra_keys, regression)
+        yield indices, collate(features, indices, pad_id, extra_keys, label_dtype)

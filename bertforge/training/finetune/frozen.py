@@ -4,8 +4,8 @@ cached, and every epoch trains only the task head on the cache.
 The cache stands in for the head's `encoder` attribute, so the heads and the loop run
 unchanged: the loop tells it which rows the next batch holds (`select`). Classification caches
 the [CLS] state per example (H floats; the pooler, part of the head, runs on it live); NER the
-per-token states. SQuAD windows would need
-384 x H floats each, so SQuAD trains with the frozen encoder in the loop instead.
+per-token states. SQuAD windows would need 384 x H floats each, so SQuAD trains with the
+frozen encoder in the loop instead.
 """
 
 from __future__ import annotations
@@ -21,8 +21,6 @@ from bertforge.models.encoder import EncoderOutput
 from bertforge.training.finetune.data import eval_order, iterate
 
 logger = logging.getLogger(__name__)
-
-CACHED_KINDS = ("classification", "regression", "ner")
 
 
 class EncoderCache(nn.Module):
@@ -68,18 +66,21 @@ class EncoderCache(nn.Module):
         cached = [self.store[split][i] for i in rows]
         if self.pooled:
             cls = torch.stack(cached)[:, None]  # (B, 1, H)
-            # The pooler counts as head (it is fresh when a checkpoint lacks it), so it trains.
-            return EncoderOutput(last_hidden_state=cls, pooler_output=self.encoder.pooler(cls))
+            # The pooler counts as head (it is fresh when a checkpoint lacks it), so it trains;
+            # families whose head reads the first token itself have none.
+            pooler = self.encoder.pooler
+            return EncoderOutput(cls, pooler_output=pooler(cls) if pooler is not None else None)
         # Padding positions are zeros; their labels are -100, so they never reach the loss.
         padded = nn.utils.rnn.pad_sequence(cached, batch_first=True)
         return EncoderOutput(last_hidden_state=padded)
 
 
-def install(model: nn.Module, kind: str) -> EncoderCache | None:
-    """Swap `model.encoder` for a cache when `kind` is cacheable; None otherwise."""
-    if kind not in CACHED_KINDS:
+def install(model: nn.Module, cached: str | None) -> EncoderCache | None:
+    """Swap `model.encoder` for a cache of the first token's ("first") or every token's
+    ("tokens") states, as the task kind says; None: the task runs the encoder live."""
+    if cached is None:
         return None
-    cache = EncoderCache(model.encoder, pooled=kind != "ner")
+    cache = EncoderCache(model.encoder, pooled=cached == "first")
     model.encoder = cache
     return cache
 

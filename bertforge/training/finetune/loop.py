@@ -1,5 +1,6 @@
 """The fine-tuning loop: AdamW with warmup/linear decay, dynamic padding, dev evaluation each
-epoch (and every N steps), best-checkpoint selection on the task's main metric.
+epoch (and every N steps), best-checkpoint selection on the task's main metric. Each step is
+the step core pretraining uses (`training/step.py`) with the task's objectives.
 
 A run directory holds `task.json`, `metrics.jsonl`, `dev_metric.png`, `eval_results.json` and
 `best/` (an HF checkpoint plus tokenizer).
@@ -33,6 +34,7 @@ from bertforge.training.finetune.strategy import apply_strategy, load_model, sav
 from bertforge.training.metrics import MetricsLog
 from bertforge.training.optim import adamw, linear_schedule, param_groups
 from bertforge.training.runtime import PRECISIONS, autocast, seed_everything
+from bertforge.training.step import train_step
 
 logger = logging.getLogger(__name__)
 
@@ -74,21 +76,13 @@ class FinetuneConfig:
 def load_split(
     info: T.TaskInfo, tokenizer: Tokenizer, split: str, limit: int | None, train: bool
 ) -> T.Split:
-    examples = T.read_split(info, split, limit)
-    features = T.encode(info, tokenizer, examples, train)
+    examples = info.task.read(info, split)[:limit] if limit else info.task.read(info, split)
+    features = info.task.encode(info, tokenizer, examples, train)
     if not features["input_ids"]:
         raise DataError(
             f"the {split} split produced no examples to {'train' if train else 'score'}"
         )
     return T.Split(examples, features)
-
-
-def forward(model: nn.Module, batch: dict[str, torch.Tensor]) -> Any:
-    return model(
-        input_ids=batch["input_ids"],
-        attention_mask=batch["attention_mask"],
-        token_type_ids=batch["token_type_ids"],
-    )
 
 
 @torch.no_grad()
@@ -112,9 +106,9 @@ def predict_rows(
         if cache is not None:
             cache.select("dev", indices)
         with autocast(cfg.precision, device):
-            output = forward(model, batch)
+            output = model(batch["input_ids"], batch["attention_mask"], batch["token_type_ids"])
         for i, row in zip(
-            indices, T.to_rows(info, output, [lengths[i] for i in indices]), strict=True
+            indices, info.task.to_rows(output, [lengths[i] for i in indices]), strict=True
         ):
             rows[i] = row
     model.train(was_training)
@@ -130,7 +124,7 @@ def evaluate(
     cache: frozen.EncoderCache | None = None,
 ) -> dict[str, float]:
     rows = predict_rows(info, model, split.features, pad_id, cfg, cache)
-    return T.score(info, split, rows)
+    return info.task.score(info, split, rows)
 
 
 def _save_best(model: nn.Module, info: T.TaskInfo, tokenizer: Tokenizer, run_dir: Path) -> None:
@@ -162,7 +156,7 @@ def finetune(
     model.to(device).train()
     run_dir.mkdir(parents=True, exist_ok=True)
     info.save(run_dir)
-    cache = frozen.install(model, info.kind) if info.strategy == "frozen" else None
+    cache = frozen.install(model, info.task.cache) if info.strategy == "frozen" else None
     if cache is not None:
         for name, split in (("train", train), ("dev", dev)):
             cache.fill(name, split.features, pad_id, cfg.eval_batch_size, device)
@@ -172,13 +166,13 @@ def finetune(
     total = steps_per_epoch * cfg.epochs
     optimizer = adamw(param_groups(model, cfg.weight_decay), lr=cfg.lr)
     schedule = linear_schedule(optimizer, max(1, int(cfg.warmup_ratio * total)), total)
-    trainable = [p for p in model.parameters() if p.requires_grad]
+    objectives = info.task.objectives(info)
     rng = random.Random(cfg.seed)
     log = MetricsLog(run_dir)
     log.write({"split": "setup", "step": 0, **summary, "train_rows": len(lengths)})
     best: dict[str, float] | None = None
     step, tokens, started = 0, 0, time.monotonic()
-    extra = T.train_keys(info)
+    extra, dtype = info.task.label_keys, info.task.label_dtype
 
     def dev_eval(epoch: float) -> None:
         nonlocal best
@@ -195,24 +189,27 @@ def finetune(
             task = bar.add_task("fine-tuning", total=len(lengths) * cfg.epochs, tokens=0)
             for epoch in range(cfg.epochs):
                 order = batch_order(lengths, cfg.batch_size, rng, cfg.group_by_length)
-                regression = info.kind == "regression"
-                for indices, batch in iterate(train.features, order, pad_id, extra, regression):
-                    batch = {k: v.to(device) for k, v in batch.items()}
+                for indices, batch in iterate(train.features, order, pad_id, extra, dtype):
                     if cache is not None:
                         cache.select("train", indices)
-                    with autocast(cfg.precision, device):
-                        loss = T.compute_loss(info, forward(model, batch), batch)
-                    loss.backward()
-                    torch.nn.utils.clip_grad_norm_(trainable, cfg.max_grad_norm)
-                    optimizer.step()
+                    stats, norm = train_step(
+                        model,
+                        [batch],
+                        optimizer,
+                        objectives,
+                        precision=cfg.precision,
+                        grad_clip=cfg.max_grad_norm,
+                    )
+                    if not math.isfinite(norm):
+                        logger.warning("step %d: non-finite gradient, update skipped", step + 1)
                     schedule.step()
-                    optimizer.zero_grad(set_to_none=True)
                     step += 1
-                    tokens += int(batch["attention_mask"].sum())
+                    tokens += stats.tokens
                     bar.update(task, advance=len(batch["input_ids"]), tokens=tokens)
                     if step % cfg.log_every == 0 or step == total:
                         lr = schedule.get_last_lr()[0]
-                        record = {"split": "train", "step": step, "loss": loss.item(), "lr": lr}
+                        rates = stats.rates(objectives)
+                        record = {"split": "train", "step": step, **rates, "lr": lr}
                         log.write({**record, "epoch": round(step / steps_per_epoch, 3)})
                     if cfg.eval_every and step % cfg.eval_every == 0 and step % steps_per_epoch:
                         dev_eval(step / steps_per_epoch)
