@@ -28,7 +28,8 @@ def pool(hidden: torch.Tensor, mask: torch.Tensor, mode: str) -> torch.Tensor:
 
 
 def _max_length(tokenizer: Tokenizer, model: Encoder, max_length: int | None) -> int:
-    limit = model.config.max_position_embeddings
+    """The caller's length, else the tokenizer's, never more than the model embeds."""
+    limit = model.config.max_length
     return min(max_length or tokenizer.model_max_length or limit, limit)
 
 
