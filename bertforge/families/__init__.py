@@ -5,10 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 from bertforge.errors import CheckpointError
+from bertforge.families.albert import ALBERT
 from bertforge.families.bert import BERT
+from bertforge.families.distilbert import DISTILBERT
+from bertforge.families.electra import ELECTRA
+from bertforge.families.nezha import NEZHA
+from bertforge.families.roberta import ROBERTA
 from bertforge.families.spec import TASK_KINDS, Classifier, Family, Heads, HFConfig, HFLayout
 
-FAMILIES: dict[str, Family] = {f.name: f for f in (BERT,)}
+FAMILIES: dict[str, Family] = {
+    f.name: f for f in (BERT, ROBERTA, ALBERT, DISTILBERT, ELECTRA, NEZHA)
+}
 
 
 def family(name: Any, source: str = "config") -> Family:

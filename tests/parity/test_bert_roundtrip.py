@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 import transformers
-from small_bert import SMALL, batch, hf_model
+from tiny import SMALL, batch, hf_model
 from torch.testing import assert_close
 
 from bertforge import Encoder, EncoderConfig, PreTrainingModel
@@ -20,7 +20,7 @@ def assert_same_hidden(ours: torch.Tensor, theirs: torch.Tensor, mask: torch.Ten
 
 @pytest.mark.parametrize("safetensors", [True, False], ids=["safetensors", "bin"])
 def test_hf_pretraining_loads_in_bertforge(tmp_path: Path, safetensors: bool) -> None:
-    hf = hf_model(transformers.BertForPreTraining)
+    hf = hf_model("bert", "ForPreTraining")
     if safetensors:
         hf.save_pretrained(tmp_path)
     else:
@@ -43,7 +43,7 @@ def test_hf_pretraining_loads_in_bertforge(tmp_path: Path, safetensors: bool) ->
 
 
 def test_masked_positions_select_rows_of_full_logits(tmp_path: Path) -> None:
-    hf_model(transformers.BertForPreTraining).save_pretrained(tmp_path)
+    hf_model("bert", "ForPreTraining").save_pretrained(tmp_path)
     model = PreTrainingModel.from_pretrained(tmp_path)
     b = batch()
     picked = torch.zeros_like(b["input_ids"], dtype=torch.bool)
@@ -104,7 +104,7 @@ def test_bertforge_saves_what_transformers_loads(
 
 
 def test_hidden_states_and_attentions_match(tmp_path: Path) -> None:
-    hf = hf_model(transformers.BertModel, attn_implementation="eager")
+    hf = hf_model("bert", attn_implementation="eager")
     hf.save_pretrained(tmp_path)
     ours = Encoder.from_pretrained(tmp_path)
     b = batch()

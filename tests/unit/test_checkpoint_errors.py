@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from tiny import tiny_config
 
 from bertforge import (
     CheckpointError,
@@ -18,14 +19,7 @@ from bertforge import (
     PreTrainingModel,
 )
 
-TINY = EncoderConfig(
-    vocab_size=100,
-    hidden_size=32,
-    num_hidden_layers=1,
-    num_attention_heads=2,
-    intermediate_size=64,
-    max_position_embeddings=16,
-)
+TINY = tiny_config(num_hidden_layers=1, max_position_embeddings=16)
 
 
 @pytest.fixture

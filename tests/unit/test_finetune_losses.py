@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 import torch
 import transformers
+from tiny import TINY
 from torch.testing import assert_close
 
 from bertforge.objectives import (
@@ -19,14 +20,7 @@ from bertforge.objectives import (
     total_loss,
 )
 
-CONFIG = {
-    "vocab_size": 100,
-    "hidden_size": 32,
-    "num_hidden_layers": 1,
-    "num_attention_heads": 2,
-    "intermediate_size": 64,
-    "max_position_embeddings": 32,
-}
+CONFIG = {**TINY, "num_hidden_layers": 1}
 
 
 def hf(cls: type, **extra: object) -> torch.nn.Module:

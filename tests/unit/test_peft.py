@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 import torch
+from tiny import tiny_config
 from torch import nn
 from torch.testing import assert_close
 
 from bertforge import (
     ConfigError,
     DataError,
-    EncoderConfig,
     PreTrainingModel,
     SequenceClassifier,
     TokenClassifier,
@@ -35,14 +35,7 @@ from bertforge.peft import (
 from bertforge.tokenization import Tokenizer
 from bertforge.training.finetune import frozen
 
-SMALL = EncoderConfig(
-    vocab_size=100,
-    hidden_size=32,
-    num_hidden_layers=2,
-    num_attention_heads=2,
-    intermediate_size=64,
-    max_position_embeddings=32,
-)
+SMALL = tiny_config()
 IDS = torch.randint(1, 100, (2, 9), generator=torch.Generator().manual_seed(0))
 
 
