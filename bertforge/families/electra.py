@@ -14,7 +14,7 @@ ELECTRA = replace(
     BERT,
     name="electra",
     doc="ELECTRA: replaced-token detection (discriminator) and a small MLM generator",
-    recipe="configs/electra-small.toml",
+    recipe=None,  # replaced-token detection trains a generator/discriminator pair
     defaults=MappingProxyType({"embedding_size": 128}),
     # ELECTRA-small (Clark et al., Table 6); base/large are BERT's sizes.
     presets=MappingProxyType(

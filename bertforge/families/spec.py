@@ -10,6 +10,7 @@ a BPE tokenizer and its own classification head.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -129,7 +130,8 @@ class Family:
             raise ConfigError(
                 f"unknown preset {preset!r} for {self.name}; choose one of {', '.join(sizes)}"
             )
-        fields = {**sizes[preset], **self.defaults, **overrides, "model_type": self.name}
+        base = {f.name: f.default for f in dataclasses.fields(EncoderConfig)}
+        fields = {**base, **sizes[preset], **self.defaults, **overrides, "model_type": self.name}
         if self.fresh is not None:
             fields |= {k: v for k, v in self.fresh(fields).items() if k not in overrides}
         return EncoderConfig.from_dict(fields, source=f"{self.name} preset {preset!r}")

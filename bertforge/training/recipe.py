@@ -39,7 +39,7 @@ class TrainConfig:
     beta1: float = 0.9
     beta2: float = 0.999
     eps: float = 1e-6
-    grad_clip: float = 1.0
+    grad_clip: float = 1.0  # max global gradient norm; 0: no clipping
     precision: str = "bf16"  # bf16 (autocast) | fp32
     seed: int = 0
     save_every: int = 1000

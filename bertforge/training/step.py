@@ -104,7 +104,8 @@ def train_step(
             (loss * scale if scale > 1 else loss).backward()
         stats.add(parts, tokens)
     params = [p for p in model.parameters() if p.grad is not None]
-    norm = float(torch.nn.utils.clip_grad_norm_(params, grad_clip))
+    # grad_clip 0: no clipping (RoBERTa's recipe), the norm is still measured and checked.
+    norm = float(torch.nn.utils.clip_grad_norm_(params, grad_clip or math.inf))
     if math.isfinite(norm):
         optimizer.step()
     optimizer.zero_grad(set_to_none=True)

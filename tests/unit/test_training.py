@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from bertforge import ConfigError, EncoderConfig, PreTrainingModel
+from bertforge import FAMILIES, ConfigError, EncoderConfig, PreTrainingModel
 from bertforge.training import checkpoint
 from bertforge.training.optim import Lamb, build_optimizer, linear_schedule, param_groups
 from bertforge.training.recipe import TrainConfig, load_recipe
@@ -16,11 +16,19 @@ from bertforge.training.recipe import TrainConfig, load_recipe
 REPO = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.parametrize("name", ["bert-mini", "bert-base"])
-def test_shipped_recipes_load(name: str) -> None:
-    recipe = load_recipe(REPO / "configs" / f"{name}.toml")
-    assert recipe.preset == name.removeprefix("bert-")
+@pytest.mark.parametrize("path", sorted((REPO / "configs").glob("*.toml")), ids=lambda p: p.stem)
+def test_shipped_recipes_load(path: Path) -> None:
+    recipe = load_recipe(path)
+    family, preset = path.stem.split("-", 1)
+    assert (recipe.family, recipe.preset) == (family, preset)
     assert recipe.train.batch_size % recipe.train.micro_batch_size == 0
+
+
+@pytest.mark.parametrize("name", sorted(FAMILIES))
+def test_each_family_names_a_shipped_recipe(name: str) -> None:
+    recipe = FAMILIES[name].recipe
+    if recipe is not None:
+        assert load_recipe(REPO / recipe).family == name
 
 
 def test_overrides_are_typed_and_round_trip(tmp_path: Path) -> None:
