@@ -129,6 +129,11 @@ class Encoder(Pretrained, nn.Module):
         return sum(p.numel() for p in self.parameters())
 
 
+def encoder_config(model: nn.Module) -> EncoderConfig:
+    """The config of the (first) encoder inside `model`: a task model, an MLM behind a prompt."""
+    return next(m.config for m in model.modules() if isinstance(m, Encoder))
+
+
 def set_unpadded(model: nn.Module, enabled: bool = True) -> None:
     """Switch unpadded execution (`Encoder.unpad`) on or off for every encoder in `model`."""
     for module in model.modules():

@@ -164,11 +164,15 @@ def tokenizer_files(
     specials: SpecialTokens,
     model_max_length: int,
     spiece_model: bytes | None = None,
+    tokenizer_class: str | None = None,
 ) -> dict[str, str | bytes]:
     """File name -> contents for a complete tokenizer directory.
 
     `spiece_model`: the spiece.model a Unigram tokenizer was loaded or trained from; written
     back as it is while it still matches, else rebuilt from the vocabulary.
+    `tokenizer_class`: a model's own name for the canonical class of this kind (e.g.
+    DistilBertTokenizer, which rebuilds BertTokenizer's pipeline but returns no token types);
+    a non-canonical pipeline keeps the generic class.
     """
     spec = json.loads(backend.to_str())
     special_map = {
@@ -181,6 +185,8 @@ def tokenizer_files(
         special_map |= {"bos_token": specials.cls, "eos_token": specials.sep}
         special_map = {k: v for k, v in special_map.items() if v is not None}
     cls_name, extra = hf_tokenizer_class(spec, kind, specials)
+    if tokenizer_class and cls_name != GENERIC_CLASS:
+        cls_name = tokenizer_class
     config = {
         "tokenizer_class": cls_name,
         "model_max_length": model_max_length,

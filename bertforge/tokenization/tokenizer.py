@@ -223,15 +223,17 @@ class Tokenizer(VocabMixin):
         canonical = json.dumps(spec, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
         return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
-    def save_pretrained(self, directory: str | Path) -> Path:
+    def save_pretrained(self, directory: str | Path, tokenizer_class: str | None = None) -> Path:
         """Write tokenizer.json, tokenizer_config.json, special_tokens_map.json and vocab files
-        (vocab.txt, vocab.json + merges.txt, or spiece.model)."""
+        (vocab.txt, vocab.json + merges.txt, or spiece.model). `tokenizer_class` names the
+        model's own transformers class for this kind's pipeline (DistilBertTokenizer, ...)."""
         files = tokenizer_files(
             self._backend,
             self._kind,
             self._specials,
             self._model_max_length,
             spiece_model=self._spiece_model,
+            tokenizer_class=tokenizer_class,
         )
         target = write_files_atomically(directory, files)
         logger.info("saved %s tokenizer (%d ids) to %s", self._kind, self.vocab_size, target)

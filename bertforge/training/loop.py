@@ -25,6 +25,7 @@ from bertforge.data.shards import ShardedDataset
 from bertforge.errors import BertforgeError, CheckpointError, ConfigError, DataError
 from bertforge.families import family
 from bertforge.heads import PreTrainingModel
+from bertforge.interop.hf import tokenizer_class
 from bertforge.objectives import Objective, pretraining_objectives
 from bertforge.progress import progress_bar
 from bertforge.tokenization import Tokenizer
@@ -277,6 +278,6 @@ def export(run_dir: Path, output: Path, checkpoint: Path | None = None) -> Path:
     model = PreTrainingModel(config, nsp=any(k.startswith("nsp.") for k in state))
     model.load_state_dict(state)
     model.save_pretrained(output)
-    tokenizer.save_pretrained(output)
+    tokenizer.save_pretrained(output, tokenizer_class(config, tokenizer))
     log.info("exported %s to %s", ckpt, output)
     return output

@@ -23,7 +23,8 @@ from torch import nn
 
 from bertforge.atomic import write_text
 from bertforge.errors import ConfigError, DataError
-from bertforge.models.encoder import set_unpadded
+from bertforge.interop.hf import tokenizer_class
+from bertforge.models.encoder import encoder_config, set_unpadded
 from bertforge.progress import progress_bar
 from bertforge.tokenization import Tokenizer
 from bertforge.training.finetune import frozen
@@ -132,7 +133,7 @@ def _save_best(model: nn.Module, info: T.TaskInfo, tokenizer: Tokenizer, run_dir
     tmp = run_dir / f".{BEST_DIR}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     save_model(model, info.strategy, tmp)
-    tokenizer.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp, tokenizer_class(encoder_config(model), tokenizer))
     shutil.rmtree(run_dir / BEST_DIR, ignore_errors=True)
     tmp.rename(run_dir / BEST_DIR)
 

@@ -14,7 +14,7 @@ from torch import nn
 
 from bertforge.atomic import write_text
 from bertforge.errors import ConfigError, DataError
-from bertforge.models import Encoder
+from bertforge.models.encoder import encoder_config
 from bertforge.tokenization import Tokenizer
 from bertforge.training.finetune import prompt
 from bertforge.training.finetune.kinds import KINDS, TaskKind
@@ -89,7 +89,7 @@ def build_model(info: TaskInfo, model_dir: Path, tokenizer: Tokenizer) -> nn.Mod
 def fit_max_length(info: TaskInfo, model: nn.Module) -> None:
     """Cap `info.max_length` at what the encoder can embed (`EncoderConfig.max_length`):
     longer inputs are truncated (or, for SQuAD, windowed) to what the model holds."""
-    config = next(m.config for m in model.modules() if isinstance(m, Encoder))
+    config = encoder_config(model)
     if info.max_length > config.max_length:
         logger.warning(
             "max_length %d is more than the model's %d positions; using %d",
