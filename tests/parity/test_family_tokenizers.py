@@ -1,0 +1,62 @@
+"""Each family's tokenizer, as bertforge saves it with a checkpoint, against the transformers
+fast tokenizer class that family names: ids, token types, offsets and pairs on 1,000+ lines
+(pydoc text plus the crafted and random unicode lines of test_tokenizer_parity.py). ALBERT's
+Unigram tokenizer has its own, fuller comparison in test_tokenizer_unigram_parity.py."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import transformers
+from test_tokenizer_parity import CRAFTED, chunks, random_lines
+
+from bertforge import FAMILIES
+from bertforge.tokenization import Tokenizer, train_tokenizer
+
+NAMES = sorted(FAMILIES)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory, doc_lines: list[str]) -> dict[str, Path]:
+    corpus = tmp_path_factory.mktemp("corpus") / "corpus.txt"
+    corpus.write_text("\n".join(doc_lines[:4000]) + "\n", encoding="utf-8")
+    out = {}
+    for name in NAMES:
+        fam = FAMILIES[name]
+        d = tmp_path_factory.mktemp(name)
+        train_tokenizer([corpus], fam.tokenizer, 1500).save_pretrained(d, fam.hf.tokenizer_class)
+        out[name] = d
+    return out
+
+
+@pytest.fixture(scope="module")
+def lines(doc_lines: list[str]) -> list[str]:
+    return doc_lines[::6] + CRAFTED + random_lines(300)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_matches_the_family_fast_tokenizer(
+    trained: dict[str, Path], lines: list[str], name: str
+) -> None:
+    theirs: Any = transformers.AutoTokenizer.from_pretrained(trained[name])
+    # (transformers 5 aliases some, e.g. ElectraTokenizer is BertTokenizer)
+    assert type(theirs) is getattr(transformers, FAMILIES[name].hf.tokenizer_class)
+    ours = Tokenizer.from_pretrained(trained[name])
+    assert len(lines) >= 1000
+    options = {"return_offsets_mapping": True, "truncation": True, "max_length": 64}
+    keys = ["input_ids", "attention_mask", "offset_mapping"]
+    if "token_type_ids" in theirs.model_input_names:  # the others return none
+        keys.append("token_type_ids")
+    for texts in chunks(lines):
+        a, b = ours(texts, **options), theirs(texts, **options)
+        for key in keys:
+            assert a[key] == b[key], (name, key)
+    pairs_a, pairs_b = lines[::2], lines[1::2]
+    for first, second in zip(chunks(pairs_a), chunks(pairs_b), strict=False):
+        second = second[: len(first)]
+        first = first[: len(second)]
+        a, b = ours(first, second, **options), theirs(first, second, **options)
+        for key in keys:
+            assert a[key] == b[key], (name, key, "pairs")
