@@ -76,19 +76,20 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     hf_config = read_config(d)
     source = str(d / CONFIG)
     fam = family(hf_config.get("model_type"), source)
-    config = config_from_hf(fam, hf_config, source)
+    # A checkpoint of another family is named first: its config would fail this family's
+    # checks with a less useful message.
     kind = kind_of(fam, hf_config, source)
     raw = read_weights(d)
     heads = [*PRETRAINING_PARTS, *([kind] if kind else [])]
-    state, origin, unmatched = keymap(fam, heads, config.inner_group_num).to_ours(
-        strip_layout(fam, raw), str(d)
-    )
+    inner = hf_config.get("inner_group_num") or 1
+    state, origin, unmatched = keymap(fam, heads, inner).to_ours(strip_layout(fam, raw), str(d))
     if not any(k.startswith("encoder.") for k in state) and (other := likely_family(raw, fam)):
         raise CheckpointError(
             f"{source}: model_type is {fam.name!r} but the weights are laid out as a "
             f"{other[0]} checkpoint (e.g. '{other[1]}'); set model_type to {other[0]!r} or "
             "point at the right directory"
         )
+    config = config_from_hf(fam, hf_config, source)
     unused = [k for k in unmatched if not is_ignored(fam, k)]
     if unused:
         log.warning(

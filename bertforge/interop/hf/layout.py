@@ -81,5 +81,6 @@ def likely_family(raw: dict[str, torch.Tensor], declared: Family) -> tuple[str, 
             continue
         state, origin, _ = keymap(fam, (), 1).to_ours(strip_layout(fam, raw), "weights")
         if state and (best is None or len(state) > best[0]):
-            best = (len(state), fam.name, next(iter(origin.values())))
+            nested = [k for k in raw if k.startswith(fam.hf.base_prefix)]
+            best = (len(state), fam.name, nested[0] if nested else next(iter(origin.values())))
     return None if best is None else best[1:]

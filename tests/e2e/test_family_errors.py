@@ -1,0 +1,86 @@
+"""Wrong family inputs end in one clear line on stderr and exit code 2."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from tiny import hf_model
+from typer.testing import CliRunner
+
+from bertforge.cli.main import app
+
+runner = CliRunner()
+
+
+def saved(tmp_path: Path, family: str, suffix: str = "ForMaskedLM") -> Path:
+    d = tmp_path / family
+    hf_model(family, suffix).save_pretrained(d)
+    return d
+
+
+def edit_config(d: Path, **changes: object) -> None:
+    config = json.loads((d / "config.json").read_text())
+    config.update(changes)
+    (d / "config.json").write_text(json.dumps({k: v for k, v in config.items() if v is not None}))
+
+
+def one_line_error(*args: str | Path) -> str:
+    result = runner.invoke(app, [str(a) for a in args])
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), lines
+    return lines[0]
+
+
+def test_a_checkpoint_named_as_another_family(tmp_path: Path) -> None:
+    d = saved(tmp_path, "bert")
+    edit_config(d, model_type="roberta")  # architectures still says BertForMaskedLM
+    line = one_line_error("info", d)
+    assert "BertForMaskedLM" in line and "model_type to 'bert'" in line
+    edit_config(d, architectures=None)  # only the weights tell now
+    line = one_line_error("info", d)
+    assert "laid out as a bert checkpoint" in line and "bert.embeddings" in line
+
+
+def test_distilbert_weights_under_a_bert_config(tmp_path: Path) -> None:
+    d = saved(tmp_path, "distilbert")
+    config = json.loads((d / "config.json").read_text())
+    sizes = {
+        "hidden_size": "dim",
+        "num_hidden_layers": "n_layers",
+        "num_attention_heads": "n_heads",
+    }
+    edit_config(
+        d, model_type="bert", architectures=None, **{k: config[v] for k, v in sizes.items()}
+    )
+    assert "laid out as a distilbert checkpoint" in one_line_error("info", d)
+
+
+def test_roberta_with_two_token_types(tmp_path: Path) -> None:
+    d = saved(tmp_path, "roberta")
+    edit_config(d, type_vocab_size=2)
+    line = one_line_error("info", d)
+    assert "type_vocab_size=2 is not supported for roberta" in line and "expected 1" in line
+
+
+def test_unknown_model_type_lists_the_supported(tmp_path: Path) -> None:
+    d = saved(tmp_path, "bert")
+    edit_config(d, model_type="deberta")
+    line = one_line_error("info", d)
+    assert "unknown model_type 'deberta'" in line
+    assert "bert, roberta, albert, distilbert, electra, nezha" in line
+
+
+@pytest.mark.parametrize("command", ["embed", "fill-mask"])
+def test_albert_without_spiece_model(tmp_path: Path, command: str) -> None:
+    d = saved(tmp_path, "albert")
+    (d / "tokenizer_config.json").write_text(json.dumps({"tokenizer_class": "AlbertTokenizer"}))
+    text = tmp_path / "texts.txt"
+    text.write_text("a line\n")
+    args = ("embed", text, "--model", d, "--output", tmp_path / "x.npy")
+    line = one_line_error(
+        *(args if command == "embed" else ("fill-mask", "a [MASK]", "--model", d))
+    )
+    assert "ALBERT tokenizer" in line and "spiece.model" in line
