@@ -6,9 +6,17 @@ from __future__ import annotations
 
 from dataclasses import replace
 from types import MappingProxyType
+from typing import Any
 
 from bertforge.families.bert import BERT, BERT_ENCODER_KEYS, BERT_FIELDS, BERT_TASK_KEYS
 from bertforge.families.spec import Classifier, Heads
+
+
+def _no_map_at_hidden_size(fields: dict[str, Any]) -> dict[str, Any]:
+    """ELECTRA lifts its embeddings to H only when they are smaller: E == H means no map."""
+    same = fields.get("embedding_size") == fields["hidden_size"]
+    return {"embedding_size": None} if same else {}
+
 
 ELECTRA = replace(
     BERT,
@@ -16,6 +24,7 @@ ELECTRA = replace(
     doc="ELECTRA: replaced-token detection (discriminator) and a small MLM generator",
     recipe=None,  # replaced-token detection trains a generator/discriminator pair
     defaults=MappingProxyType({"embedding_size": 128}),
+    fresh=_no_map_at_hidden_size,
     # ELECTRA-small (Clark et al., Table 6); base/large are BERT's sizes.
     presets=MappingProxyType(
         {

@@ -2,10 +2,12 @@
 in `bertforge.objectives`."""
 
 from bertforge.heads.classification import SequenceHead, SpanHead, TokenHead
+from bertforge.heads.electra import tie_embeddings
 from bertforge.heads.mlm import MLMHead
 from bertforge.heads.nsp import NSPHead
 from bertforge.heads.pretraining import PreTrainingModel, PreTrainingOutput
 from bertforge.heads.rtd import RTDHead
+from bertforge.heads.student import student_from_teacher
 from bertforge.heads.task import (
     MultipleChoice,
     QuestionAnswering,
@@ -28,4 +30,6 @@ __all__ = [
     "TaskModel",
     "TokenClassifier",
     "TokenHead",
+    "student_from_teacher",
+    "tie_embeddings",
 ]
