@@ -43,6 +43,23 @@ class TaskModel(Pretrained, nn.Module):
         self.config = config
         self.encoder = Encoder(config, add_pooler=pooler)
         self.head = head
+        self.classifier_dropout: float | None = None
+
+    @classmethod
+    def from_checkpoint(
+        cls,
+        config: EncoderConfig,
+        parts: set[str],
+        meta: TaskMeta,
+        classifier_dropout: float | None = None,
+    ) -> Any:
+        """Heads without labels (QA, multiple choice) take only the checkpoint's dropout."""
+        if classifier_dropout is None:
+            classifier_dropout = meta.classifier_dropout
+        return cls(config, classifier_dropout=classifier_dropout)
+
+    def task_meta(self) -> TaskMeta:
+        return TaskMeta(classifier_dropout=self.classifier_dropout)
 
     def forward(
         self,
@@ -165,21 +182,6 @@ class QuestionAnswering(TaskModel):
         super().__init__(config, SpanHead(config, dropout), pooler=False)
         self.classifier_dropout = classifier_dropout
 
-    @classmethod
-    def from_checkpoint(
-        cls,
-        config: EncoderConfig,
-        parts: set[str],
-        meta: TaskMeta,
-        classifier_dropout: float | None = None,
-    ) -> QuestionAnswering:
-        if classifier_dropout is None:
-            classifier_dropout = meta.classifier_dropout
-        return cls(config, classifier_dropout=classifier_dropout)
-
-    def task_meta(self) -> TaskMeta:
-        return TaskMeta(classifier_dropout=self.classifier_dropout)
-
 
 class MultipleChoice(TaskModel):
     """(B, C, T) tokens, C choices per example -> (B, C) logits: every (context, choice)
@@ -193,21 +195,6 @@ class MultipleChoice(TaskModel):
         dropout = head_dropout(config, self.kind, classifier_dropout)
         super().__init__(config, SequenceHead(shape, config, 1, dropout), pooler=shape.pooled)
         self.classifier_dropout = classifier_dropout
-
-    @classmethod
-    def from_checkpoint(
-        cls,
-        config: EncoderConfig,
-        parts: set[str],
-        meta: TaskMeta,
-        classifier_dropout: float | None = None,
-    ) -> MultipleChoice:
-        if classifier_dropout is None:
-            classifier_dropout = meta.classifier_dropout
-        return cls(config, classifier_dropout=classifier_dropout)
-
-    def task_meta(self) -> TaskMeta:
-        return TaskMeta(classifier_dropout=self.classifier_dropout)
 
     def forward(
         self,

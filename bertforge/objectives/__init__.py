@@ -11,10 +11,16 @@ from bertforge.objectives.finetune import (
     Classification,
     SpanBoundary,
     Tagging,
-    ce_sums,
     span_objectives,
 )
-from bertforge.objectives.loss import Batch, LossSums, Objective, count_targets, total_loss
+from bertforge.objectives.loss import (
+    Batch,
+    LossSums,
+    Objective,
+    ce_sums,
+    count_targets,
+    total_loss,
+)
 from bertforge.objectives.masking import (
     Masker,
     MaskingConfig,

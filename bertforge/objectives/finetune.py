@@ -16,16 +16,7 @@ import torch.nn.functional as F
 
 from bertforge.constants import IGNORE_INDEX
 from bertforge.errors import ConfigError
-from bertforge.objectives.loss import Batch, LossSums
-
-
-def ce_sums(logits: torch.Tensor, labels: torch.Tensor, ignore_index: int) -> LossSums:
-    """Cross-entropy of (N, C) logits against (N,) labels, summed over non-ignored items."""
-    logits = logits.float()
-    valid = labels != ignore_index
-    loss = F.cross_entropy(logits, labels, ignore_index=ignore_index, reduction="sum")
-    correct = ((logits.detach().argmax(-1) == labels) & valid).sum()
-    return LossSums(loss, valid.sum(), {"acc": correct})
+from bertforge.objectives.loss import Batch, LossSums, ce_sums
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import torch
+import torch.nn.functional as F
 
 Batch = Mapping[str, torch.Tensor]
 
@@ -34,6 +35,16 @@ class LossSums:
     def mean(self) -> torch.Tensor:
         """The loss averaged over this micro-batch's items (zero, not NaN, when none)."""
         return self.loss / self.count.clamp(min=1)
+
+
+def ce_sums(logits: torch.Tensor, labels: torch.Tensor, ignore_index: int) -> LossSums:
+    """Cross-entropy of (N, C) logits against (N,) labels, summed over the non-ignored items
+    (fp32 softmax under autocast), and how many of them the argmax gets right ("acc")."""
+    logits = logits.float()
+    valid = labels != ignore_index
+    loss = F.cross_entropy(logits, labels, ignore_index=ignore_index, reduction="sum")
+    correct = ((logits.detach().argmax(-1) == labels) & valid).sum()
+    return LossSums(loss, valid.sum(), {"acc": correct})
 
 
 class Objective(Protocol):

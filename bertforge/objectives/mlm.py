@@ -6,10 +6,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
 from bertforge.constants import IGNORE_INDEX
-from bertforge.objectives.loss import Batch, LossSums
+from bertforge.objectives.loss import Batch, LossSums, ce_sums
 
 
 def masked_targets(mlm_labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -25,12 +24,7 @@ def masked_targets(mlm_labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor
 def mlm_loss(logits: torch.Tensor, labels: torch.Tensor) -> LossSums:
     """Summed cross-entropy of (M, V) logits against (M,) labels; -100 labels are skipped, so
     dense (B, T, V) logits with (B, T) labels work too."""
-    logits = logits.reshape(-1, logits.shape[-1]).float()  # fp32 softmax under autocast
-    labels = labels.reshape(-1)
-    valid = labels != IGNORE_INDEX
-    loss = F.cross_entropy(logits, labels, ignore_index=IGNORE_INDEX, reduction="sum")
-    correct = ((logits.detach().argmax(-1) == labels) & valid).sum()
-    return LossSums(loss, valid.sum(), {"acc": correct})
+    return ce_sums(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1), IGNORE_INDEX)
 
 
 @dataclass(frozen=True)

@@ -6,19 +6,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
 from bertforge.constants import NO_LABEL
-from bertforge.objectives.loss import Batch, LossSums
+from bertforge.objectives.loss import Batch, LossSums, ce_sums
 
 
 def nsp_loss(logits: torch.Tensor, labels: torch.Tensor) -> LossSums:
     """Summed cross-entropy of (B, 2) logits against (B,) labels in {0, 1}; -1 is skipped."""
-    logits = logits.float()
-    valid = labels != NO_LABEL
-    loss = F.cross_entropy(logits, labels, ignore_index=NO_LABEL, reduction="sum")
-    correct = ((logits.detach().argmax(-1) == labels) & valid).sum()
-    return LossSums(loss, valid.sum(), {"acc": correct})
+    return ce_sums(logits, labels, NO_LABEL)
 
 
 @dataclass(frozen=True)
