@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import replace
 from types import MappingProxyType
 
-from bertforge.families.bert import BERT, BERT_FIELDS
+from bertforge.families.bert import BERT, BERT_FIELDS, EMBEDDING_KEYS
 from bertforge.families.spec import Heads, HFConfig
 
 _L = "encoder.albert_layer_groups.{g}.albert_layers.{j}."
@@ -66,10 +66,7 @@ ALBERT = replace(
             write=BERT.hf.config.write,
         ),
         encoder_keys=(
-            ("encoder.embeddings.tokens.weight", "embeddings.word_embeddings.weight"),
-            ("encoder.embeddings.positions.weight", "embeddings.position_embeddings.weight"),
-            ("encoder.embeddings.segments.weight", "embeddings.token_type_embeddings.weight"),
-            ("encoder.embeddings.norm.{p}", "embeddings.LayerNorm.{p}"),
+            *EMBEDDING_KEYS,
             ("encoder.embeddings.project.{p}", "encoder.embedding_hidden_mapping_in.{p}"),
             (
                 "encoder.layers.{i}.attn.qkv.{p}",

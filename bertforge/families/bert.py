@@ -24,12 +24,16 @@ BERT_FIELDS = (
 )
 
 _L = "encoder.layer.{i}."
-# The BERT layout of one encoder, shared by the families that kept it (RoBERTa, ELECTRA, NEZHA).
-BERT_ENCODER_KEYS = (
+# BERT's embedding names, which every family here kept (DistilBERT without the token types).
+EMBEDDING_KEYS = (
     ("encoder.embeddings.tokens.weight", "embeddings.word_embeddings.weight"),
     ("encoder.embeddings.positions.weight", "embeddings.position_embeddings.weight"),
     ("encoder.embeddings.segments.weight", "embeddings.token_type_embeddings.weight"),
     ("encoder.embeddings.norm.{p}", "embeddings.LayerNorm.{p}"),
+)
+# The BERT layout of one encoder, shared by the families that kept it (RoBERTa, ELECTRA, NEZHA).
+BERT_ENCODER_KEYS = (
+    *EMBEDDING_KEYS,
     (
         "encoder.layers.{i}.attn.qkv.{p}",
         tuple(_L + f"attention.self.{n}.{{p}}" for n in ("query", "key", "value")),

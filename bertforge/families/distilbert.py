@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from types import MappingProxyType
 
+from bertforge.families.bert import EMBEDDING_KEYS
 from bertforge.families.spec import Classifier, Family, Heads, HFConfig, HFLayout
 
 _L = "transformer.layer.{i}."
@@ -61,9 +62,7 @@ DISTILBERT = Family(
             write=MappingProxyType({"sinusoidal_pos_embds": False}),
         ),
         encoder_keys=(
-            ("encoder.embeddings.tokens.weight", "embeddings.word_embeddings.weight"),
-            ("encoder.embeddings.positions.weight", "embeddings.position_embeddings.weight"),
-            ("encoder.embeddings.norm.{p}", "embeddings.LayerNorm.{p}"),
+            *EMBEDDING_KEYS,
             (
                 "encoder.layers.{i}.attn.qkv.{p}",
                 tuple(_L + f"attention.{n}_lin.{{p}}" for n in ("q", "k", "v")),
