@@ -1,4 +1,4 @@
-"""The embedded demo corpus: English prose that ships with every Python (DESIGN.md).
+"""The embedded demo corpus: English prose that ships with every Python (docs/design.md).
 
 `pydoc_data.topics` (the language reference topics) plus the docstrings of the standard
 library, read by parsing the source files with `ast`: modules are never imported, since some

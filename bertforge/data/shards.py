@@ -1,4 +1,4 @@
-"""The shard format (DESIGN.md): write it, verify it, read it.
+"""The shard format (docs/design.md): write it, verify it, read it.
 
 An output directory holds, per shard XXXXX (numbered across splits in write order):
 - `tokens-XXXXX.bin`: flat token ids with special tokens inserted, uint16 if the vocabulary
