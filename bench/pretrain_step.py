@@ -31,6 +31,7 @@ from measure import gemm_peak
 
 from bertforge import FAMILIES, EncoderConfig, PreTrainingModel
 from bertforge.heads import tie_embeddings
+from bertforge.objectives import sample_tokens
 
 MASK_RATE = 0.15
 # name -> (family, size preset, config overrides, heads: "pair" (NSP/SOP) and/or "rtd")
@@ -119,8 +120,11 @@ def electra_loss(model: ElectraPair, impl: str, inputs: dict, b: dict) -> torch.
     else:
         out = model.generator(**inputs, labels=b["labels"])  # logits at every position
         mlm, logits = out.loss, out.logits[picked]
-    with torch.no_grad():
-        sampled = torch.multinomial(logits.float().softmax(-1), 1).squeeze(-1)
+    with torch.no_grad():  # each side samples as its users would
+        if impl == "bertforge":
+            sampled = sample_tokens(logits)
+        else:
+            sampled = torch.multinomial(logits.float().softmax(-1), 1).squeeze(-1)
     corrupted = b["input_ids"].clone()
     corrupted[picked] = sampled
     replaced = (corrupted != b["input_ids"]).long()

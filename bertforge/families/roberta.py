@@ -12,8 +12,10 @@ from bertforge.families.spec import Classifier, Heads
 
 
 def _offset(fields: dict[str, Any]) -> dict[str, Any]:
-    """HF's rule: real tokens count from pad_token_id + 1, padding sits at pad_token_id."""
-    return {"position_offset": fields.get("pad_token_id", 0) + 1}
+    """HF's rule: real tokens count from pad_token_id + 1, padding sits at pad_token_id
+    (RobertaConfig's default pad id is 1)."""
+    pad = fields.get("pad_token_id", 1)
+    return {"pad_token_id": pad, "position_offset": pad + 1}
 
 
 def _fresh(fields: dict[str, Any]) -> dict[str, Any]:
@@ -30,7 +32,7 @@ ROBERTA = replace(
     doc="RoBERTa: byte-level BPE, one token type, offset positions, MLM only",
     tokenizer="bpe",
     recipe="configs/roberta-base.toml",
-    defaults=MappingProxyType({"type_vocab_size": 1, "layer_norm_eps": 1e-5}),
+    defaults=MappingProxyType({"type_vocab_size": 1, "layer_norm_eps": 1e-5, "pad_token_id": 1}),
     fresh=_fresh,
     pair_head=False,
     heads=Heads(

@@ -75,7 +75,12 @@ class HFConfig:
     """
 
     fields: tuple[str, ...]
-    required: tuple[str, ...] = ("vocab_size", "hidden_size", "num_hidden_layers")
+    required: tuple[str, ...] = (
+        "vocab_size",
+        "hidden_size",
+        "num_hidden_layers",
+        "num_attention_heads",
+    )
     renames: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     fixed: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     derived: Callable[[dict[str, Any]], dict[str, Any]] | None = None

@@ -28,7 +28,7 @@ from bertforge.objectives.masking import (
     Selection,
     example_rng,
 )
-from bertforge.objectives.mlm import MaskedLM, masked_targets, mlm_loss
+from bertforge.objectives.mlm import MaskedLM, masked_targets, mlm_loss, sample_tokens
 from bertforge.objectives.nsp import SentencePair, nsp_loss
 
 # Pretraining objectives by the name a recipe's [objectives] table gives them.
@@ -68,6 +68,7 @@ __all__ = [
     "mlm_loss",
     "nsp_loss",
     "pretraining_objectives",
+    "sample_tokens",
     "span_objectives",
     "total_loss",
 ]

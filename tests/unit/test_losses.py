@@ -22,6 +22,7 @@ from bertforge.objectives import (
     masked_targets,
     mlm_loss,
     nsp_loss,
+    sample_tokens,
     total_loss,
 )
 
@@ -116,3 +117,13 @@ def test_accumulation_equals_one_big_batch() -> None:
     assert_close(torch.tensor(loss_split), torch.tensor(loss_whole))
     for p, g in zip(model.parameters(), grads_whole, strict=True):
         assert_close(p.grad, g)
+
+
+def test_sampled_tokens_follow_the_softmax() -> None:
+    logits = torch.tensor([[0.0, 1.0, 2.0, -1.0], [5.0, 0.0, 0.0, 0.0]]).repeat(20000, 1)
+    g = torch.Generator().manual_seed(0)
+    draws = sample_tokens(logits, g).view(20000, 2)
+    for row in range(2):
+        freq = torch.bincount(draws[:, row], minlength=4).float() / 20000
+        assert_close(freq, logits[row].softmax(-1), atol=0.01, rtol=0.0)
+    assert sample_tokens(torch.tensor([[0.0, float("-inf")]])).item() == 0

@@ -18,7 +18,7 @@ from torch import nn
 
 from bertforge.config import EncoderConfig
 from bertforge.errors import CheckpointError
-from bertforge.families import Family, family
+from bertforge.families import family
 from bertforge.interop.hf.config import config_from_hf, config_to_hf
 from bertforge.interop.hf.io import (
     CONFIG,
@@ -47,7 +47,6 @@ class Checkpoint:
     """An HF directory read into our namespace."""
 
     path: Path
-    family: Family
     config: EncoderConfig
     state: dict[str, torch.Tensor]
     origin: dict[str, str]  # our key -> the HF key(s) it came from, for error messages
@@ -96,7 +95,7 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
             "%s: ignoring %d tensors bertforge does not use: %s", d, len(unused), unused[:5]
         )
     meta = task_from_hf(hf_config, fam.hf, kind, source)
-    return Checkpoint(d, fam, config, state, origin, unused, meta, kind)
+    return Checkpoint(d, config, state, origin, unused, meta, kind)
 
 
 def load_state(
