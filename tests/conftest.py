@@ -1,4 +1,7 @@
-"""Shared fixtures: the packaged MiniLM checkpoint and the shared datasets directory."""
+"""Shared fixtures: the packaged MiniLM checkpoint and the shared datasets directory.
+
+Tiny configs, random transformers models of every family and padded batches live beside this
+file in `tiny.py` (`from tiny import ...`): this conftest puts `tests/` on sys.path."""
 
 from __future__ import annotations
 
