@@ -31,7 +31,11 @@ def describe(path: Path) -> dict[str, Any]:
         "attention_heads": cfg.num_attention_heads,
         "intermediate_size": cfg.intermediate_size,
         "vocab_size": cfg.vocab_size,
-        "max_positions": cfg.max_position_embeddings,
+        "max_positions": cfg.max_length,
+        "positions": cfg.position
+        + (f" (clipped at +-{cfg.max_relative_position})" if cfg.position == "relative" else ""),
+        "embedding_size": cfg.embedding_dim,
+        "blocks": cfg.num_blocks,  # fewer than layers when shared (ALBERT)
         "dtypes": sorted({str(t.dtype).removeprefix("torch.") for t in ckpt.state.values()}),
     }
     try:

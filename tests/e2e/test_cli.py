@@ -218,3 +218,17 @@ def test_missing_input_file(minilm_path: Path, tmp_path: Path) -> None:
 def test_debug_shows_the_traceback(tmp_path: Path) -> None:
     result = runner.invoke(app, ["--debug", "info", str(tmp_path / "nope")])
     assert result.exit_code != 0 and type(result.exception).__name__ == "CheckpointError"
+
+
+def test_info_shows_an_albert_sharing_one_block(tmp_path: Path) -> None:
+    from tiny import hf_model
+
+    hf = hf_model("albert", "ForMaskedLM", num_hidden_groups=1, inner_group_num=1)
+    hf.save_pretrained(tmp_path)
+    result = runner.invoke(app, ["info", str(tmp_path), "--json"])
+    assert result.exit_code == 0, result.output
+    info = json.loads(result.stdout)
+    assert (info["family"], info["layers"], info["blocks"], info["embedding_size"]) == (
+        "albert", 4, 1, 32,
+    )  # fmt: skip
+    assert info["parameters"] == sum(p.numel() for p in hf.parameters())  # ties counted once
