@@ -40,6 +40,7 @@ MODELS = {
     "roberta-mini": ("roberta", "mini", {}, ""),
     "albert-mini": ("albert", "mini", {"embedding_size": 128}, "pair"),
     "electra-small": ("electra", "small", {}, "rtd"),
+    "distilbert-mini": ("distilbert", "mini", {}, ""),
     "distilbert": ("distilbert", "base", {}, ""),
 }
 # transformers' label names for the sentence-pair head.
