@@ -1,12 +1,13 @@
-"""Which tokens to predict and what to show in their place: BERT, whole-word and SpanBERT masking.
+"""Which tokens to predict and what to show in their place: BERT, whole-word, SpanBERT and
+ALBERT n-gram masking.
 
 Masking runs in the collator, per example, from a generator seeded by (seed, epoch, index)
 (`example_rng`), so an example's masks do not depend on workers, ranks or accumulation.
 Everything here is numpy over one sequence; vocabulary lookups go through tables built once per
 tokenizer (`MaskingVocab`).
 
-Selection works on *units*: maskable tokens in "token" mode, words in "whole_word" and "span"
-mode. A word is a maximal run of maskable tokens whose later pieces are continuations
+Selection works on *units*: maskable tokens in "token" mode, words in "whole_word", "span" and
+"ngram" mode. A word is a maximal run of maskable tokens whose later pieces are continuations
 (WordPiece `##x`, byte-level BPE pieces without a leading `Ġ`, or equal entries in an explicit
 per-token word-id array). Special tokens and padding are never maskable.
 
@@ -23,8 +24,12 @@ per-token word-id array). Special tokens and padding are never maskable.
   boundary objectives need). `exact=False` draws m iid spans with E[m] = rate * W / E[length]
   (W words), so lengths follow the law exactly and the masked fraction is `rate` in
   expectation; `exact=True` draws lengths until they cover round(rate * W) words and trims the
-  last span, as SpanBERT does. The 80/10/10 replacement is decided per span (SpanBERT), per
-  token otherwise (BERT).
+  last span, as SpanBERT does.
+- ngram (ALBERT, Lan et al. 2020): spans of n = 1..`max_ngram` words with P(n) ∝ 1/n, placed
+  and counted exactly as in span mode (only the length law differs).
+
+The 80/10/10 replacement is decided per span in span and ngram mode (SpanBERT), per token
+otherwise (BERT).
 """
 
 from __future__ import annotations
@@ -41,7 +46,9 @@ from bertforge.errors import ConfigError, TokenizerError
 if TYPE_CHECKING:
     from bertforge.tokenization import Tokenizer
 
-MODES = ("token", "whole_word", "span")
+MODES = ("token", "whole_word", "span", "ngram")
+# Modes that place runs of whole words (`Masker._spans`) rather than picking units one by one.
+SPAN_MODES = ("span", "ngram")
 # The character that opens a word's first piece, for vocabularies that mark starts, not ends.
 WORD_MARKERS = {"bpe": "Ġ", "unigram": "\u2581"}
 # A leading stream tag keeps generators apart: numpy's SeedSequence pads entropy with zeros, so
@@ -58,13 +65,14 @@ def example_rng(seed: int, epoch: int, index: int) -> np.random.Generator:
 class MaskingConfig:
     """How many tokens to predict, how they are grouped, and what replaces them."""
 
-    mode: str = "token"  # "token" | "whole_word" | "span"
+    mode: str = "token"  # "token" | "whole_word" | "span" | "ngram"
     rate: float = 0.15  # fraction of maskable tokens to predict
     mask_prob: float = 0.8  # of the predicted: shown as the mask token
     random_prob: float = 0.1  # of the predicted: shown as a random token (the rest unchanged)
     exact: bool = False  # exact count per sequence (static shapes) instead of a random draw
     span_p: float = 0.2  # geometric parameter of span lengths (SpanBERT)
     max_span: int = 10  # longest span, in words
+    max_ngram: int = 3  # longest n-gram, in words (ALBERT)
     static: bool = False  # same masks every epoch (the collator fixes the epoch to 0)
 
     def __post_init__(self) -> None:
@@ -82,11 +90,20 @@ class MaskingConfig:
                 f"span_p {self.span_p} / max_span {self.max_span}: use 0 < span_p <= 1 "
                 "and max_span >= 1"
             )
+        if self.max_ngram < 1:
+            raise ConfigError(f"max_ngram {self.max_ngram}: use max_ngram >= 1, e.g. 3")
 
     def span_pmf(self) -> np.ndarray:  # (max_span,): P(length = 1..max_span)
         lengths = np.arange(1, self.max_span + 1)
         weights = self.span_p * (1 - self.span_p) ** (lengths - 1)
         return weights / weights.sum()
+
+    def ngram_pmf(self) -> np.ndarray:  # (max_ngram,): P(n = 1..max_ngram) ∝ 1/n
+        weights = 1.0 / np.arange(1, self.max_ngram + 1)
+        return weights / weights.sum()
+
+    def length_pmf(self) -> np.ndarray:  # (N,): P(length = 1..N) of the spans this mode places
+        return self.ngram_pmf() if self.mode == "ngram" else self.span_pmf()
 
 
 @dataclass(frozen=True)
@@ -162,7 +179,7 @@ class Selection:
     """Positions to predict, and the replacement group of each (one draw per group)."""
 
     positions: np.ndarray  # (K,) int64, ascending
-    groups: np.ndarray | None  # (K,) int64 span id per position (span mode), else None
+    groups: np.ndarray | None  # (K,) int64 span id per position (span/ngram mode), else None
 
 
 class Masker:
@@ -172,8 +189,8 @@ class Masker:
     def __init__(self, config: MaskingConfig, vocab: MaskingVocab) -> None:
         self.config = config
         self.vocab = vocab
-        self._span_lengths = np.arange(1, config.max_span + 1)
-        self._span_pmf = config.span_pmf()
+        self._span_pmf = config.length_pmf()
+        self._span_lengths = np.arange(1, self._span_pmf.size + 1)
         self._span_mean = float(self._span_lengths @ self._span_pmf)
 
     def __call__(
@@ -183,6 +200,17 @@ class Masker:
         word_ids: np.ndarray | None = None,  # (L,) int: tokens with equal ids form one word
     ) -> tuple[np.ndarray, np.ndarray]:  # input_ids (L,) int64, labels (L,) int64
         """Masked input ids and labels (the original id at predicted positions, else -100)."""
+        inputs, labels, _ = self.mask(tokens, rng, word_ids)
+        return inputs, labels
+
+    def mask(
+        self,
+        tokens: np.ndarray,  # (L,) int
+        rng: np.random.Generator,
+        word_ids: np.ndarray | None = None,  # (L,) int: tokens with equal ids form one word
+    ) -> tuple[np.ndarray, np.ndarray, Selection]:  # input_ids (L,), labels (L,), selection
+        """As `__call__`, plus the `Selection` behind the labels (span boundary targets need
+        each position's span)."""
         tokens = np.asarray(tokens, dtype=np.int64)
         sel = self.select(tokens, rng, word_ids)
         pos = sel.positions
@@ -199,7 +227,7 @@ class Masker:
         inputs[pos[to_mask]] = self.vocab.mask_id
         draws = rng.integers(0, self.vocab.random_ids.size, int(to_random.sum()))
         inputs[pos[to_random]] = self.vocab.random_ids[draws]
-        return inputs, labels
+        return inputs, labels, sel
 
     def select(
         self, tokens: np.ndarray, rng: np.random.Generator, word_ids: np.ndarray | None = None
@@ -221,14 +249,14 @@ class Masker:
         groups = None
         if sizes.size == 0:
             return Selection(np.zeros(0, dtype=np.int64), None)
-        if self.config.mode == "span":
+        if self.config.mode in SPAN_MODES:
             chosen, span_of_unit = self._spans(sizes.size, rng)
         elif self.config.exact:
             chosen = self._exact_units(sizes, round(self.config.rate * int(maskable.sum())), rng)
         else:
             chosen = rng.random(sizes.size) < self.config.rate
         positions = np.flatnonzero(maskable & chosen[np.maximum(unit, 0)])
-        if self.config.mode == "span":
+        if self.config.mode in SPAN_MODES:
             groups = span_of_unit[unit[positions]]
         return Selection(positions, groups)
 
@@ -246,7 +274,8 @@ class Masker:
         return chosen
 
     def sample_span_lengths(self, n_words: int, rng: np.random.Generator) -> np.ndarray:
-        """(m,) span lengths in words for a sequence of `n_words` words (before placement)."""
+        """(m,) span lengths in words, from the mode's length law (`MaskingConfig.length_pmf`),
+        for a sequence of `n_words` words (before placement)."""
         cfg = self.config
         if cfg.exact:
             budget = round(cfg.rate * n_words)

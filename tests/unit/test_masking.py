@@ -1,5 +1,5 @@
-"""Masking: rates, 80/10/10, specials, whole words (WordPiece, BPE, word ids), spans, exactness,
-determinism."""
+"""Masking: rates, 80/10/10, specials, whole words (WordPiece, BPE, word ids), spans, n-grams,
+exactness, determinism."""
 
 from __future__ import annotations
 
@@ -65,7 +65,7 @@ def run(masker: Masker, seqs: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray,
     return tokens, np.concatenate([o[0] for o in outs]), np.concatenate([o[1] for o in outs])
 
 
-@pytest.mark.parametrize("mode", ["token", "whole_word", "span"])
+@pytest.mark.parametrize("mode", ["token", "whole_word", "span", "ngram"])
 def test_rates_over_a_million_tokens(mode: str) -> None:
     vocab = wordpiece_vocab()
     rng = np.random.default_rng(1)
@@ -85,7 +85,7 @@ def test_rates_over_a_million_tokens(mode: str) -> None:
 
 
 @pytest.mark.parametrize("scheme", ["wordpiece", "bpe"])
-@pytest.mark.parametrize("mode", ["whole_word", "span"])
+@pytest.mark.parametrize("mode", ["whole_word", "span", "ngram"])
 def test_whole_words_are_masked_together(scheme: str, mode: str) -> None:
     vocab = wordpiece_vocab() if scheme == "wordpiece" else bpe_vocab()
     masker = Masker(MaskingConfig(mode=mode, rate=0.3), vocab)
@@ -151,13 +151,49 @@ def test_span_lengths_follow_the_truncated_geometric_law() -> None:
     assert 0.5 * np.abs(empirical - config.span_pmf()).sum() < 0.02
 
 
+def test_ngram_lengths_follow_the_inverse_law() -> None:
+    config = MaskingConfig(mode="ngram")
+    masker = Masker(config, wordpiece_vocab())
+    rng = np.random.default_rng(9)
+    lengths = []
+    for i in range(2400):
+        seq = np.concatenate([[CLS], random_words(rng, 500), [SEP]])  # one word per token
+        groups = masker.select(seq, example_rng(0, 0, i)).groups
+        assert groups is not None
+        lengths.append(np.bincount(groups))  # tokens = words per n-gram
+    n = np.concatenate(lengths)
+    assert n.size >= 100_000 and n.min() >= 1 and n.max() <= config.max_ngram
+    empirical = np.bincount(n, minlength=config.max_ngram + 1)[1:] / n.size
+    law = 1 / np.arange(1, config.max_ngram + 1)
+    assert np.abs(empirical - law / law.sum()).max() < 0.005
+
+
+def test_ngrams_are_runs_of_whole_words() -> None:
+    vocab = wordpiece_vocab()
+    masker = Masker(MaskingConfig(mode="ngram", rate=0.3), vocab)
+    rng = np.random.default_rng(10)
+    for i in range(200):
+        seq = pair(rng, 60, pad=3, max_pieces=4)
+        words = word_groups(seq, vocab)
+        word_of = {p: w for w, group in enumerate(words) for p in group}
+        sel = masker.select(seq, example_rng(0, 0, i))
+        assert sel.groups is not None and sel.positions.size
+        for g in np.unique(sel.groups):
+            members = sel.positions[sel.groups == g]
+            taken = sorted({word_of[p] for p in members.tolist()})
+            # 1..3 consecutive words, every piece of each.
+            assert 1 <= len(taken) <= 3 and taken == list(range(taken[0], taken[-1] + 1))
+            assert set(members.tolist()) == {p for w in taken for p in words[w]}
+
+
 def test_exact_counts() -> None:
     vocab = wordpiece_vocab()
     rng = np.random.default_rng(5)
-    token, word, span = (
-        Masker(MaskingConfig(mode=m, exact=True), vocab) for m in ("token", "whole_word", "span")
+    token, word, span, ngram = (
+        Masker(MaskingConfig(mode=m, exact=True), vocab)
+        for m in ("token", "whole_word", "span", "ngram")
     )
-    word_hits = span_hits = 0
+    word_hits = span_hits = ngram_hits = 0
     for i, n in enumerate(rng.integers(4, 300, 300).tolist()):
         seq = pair(rng, n, pad=n % 5, max_pieces=3)
         k = round(0.15 * n)
@@ -165,19 +201,23 @@ def test_exact_counts() -> None:
         got = word.select(seq, example_rng(0, 0, i)).positions.size
         assert got <= k
         word_hits += got == k
-        # Span mode is exact in words: round(rate * W) words, whole words only.
+        # Span and ngram mode are exact in words: round(rate * W) words, whole words only.
         first_pieces = {g[0] for g in word_groups(seq, vocab)}
-        covered = set(span.select(seq, example_rng(0, 0, i)).positions.tolist())
         budget = round(0.15 * len(first_pieces))
+        covered = set(span.select(seq, example_rng(0, 0, i)).positions.tolist())
         assert len(first_pieces & covered) <= budget
         span_hits += len(first_pieces & covered) == budget
+        covered = set(ngram.select(seq, example_rng(0, 0, i)).positions.tolist())
+        assert len(first_pieces & covered) <= budget
+        ngram_hits += len(first_pieces & covered) == budget
     # Single-piece words almost always fill the whole-word gap; spans fit but in tiny inputs.
-    assert word_hits > 0.95 * 300 and span_hits > 0.95 * 300
+    assert word_hits > 0.95 * 300 and span_hits > 0.95 * 300 and ngram_hits > 0.95 * 300
 
 
-def test_determinism_by_seed_epoch_index() -> None:
-    masker = Masker(MaskingConfig(), wordpiece_vocab())
-    seq = pair(np.random.default_rng(6), 200)
+@pytest.mark.parametrize("mode", ["token", "ngram"])
+def test_determinism_by_seed_epoch_index(mode: str) -> None:
+    masker = Masker(MaskingConfig(mode=mode), wordpiece_vocab())
+    seq = pair(np.random.default_rng(6), 200, max_pieces=3)
     a = masker(seq, example_rng(7, 3, 11))
     assert all((x == y).all() for x, y in zip(a, masker(seq, example_rng(7, 3, 11)), strict=True))
     for other in (example_rng(7, 4, 11), example_rng(7, 3, 12), example_rng(8, 3, 11)):
@@ -193,7 +233,13 @@ def test_no_maskable_tokens() -> None:
 
 @pytest.mark.parametrize(
     "bad",
-    [{"mode": "bogus"}, {"rate": 0.0}, {"mask_prob": 0.95, "random_prob": 0.1}, {"max_span": 0}],
+    [
+        {"mode": "bogus"},
+        {"rate": 0.0},
+        {"mask_prob": 0.95, "random_prob": 0.1},
+        {"max_span": 0},
+        {"max_ngram": 0},
+    ],
 )
 def test_config_errors(bad: dict[str, object]) -> None:
     with pytest.raises(ConfigError):
