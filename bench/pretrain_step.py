@@ -30,8 +30,7 @@ import transformers
 from measure import gemm_peak
 
 from bertforge import FAMILIES, EncoderConfig, PreTrainingModel
-from bertforge.heads import tie_embeddings
-from bertforge.objectives import sample_tokens
+from bertforge.heads.electra import sample_tokens, tie_embeddings
 
 MASK_RATE = 0.15
 # name -> (family, size preset, config overrides, heads: "pair" (NSP/SOP) and/or "rtd")

@@ -11,23 +11,38 @@ from bertforge.training.loop import pretrain as run_pretraining
 from bertforge.training.metrics import plot_run
 from bertforge.training.recipe import load_recipe
 
+DATA = typer.Option(..., "--data", help="Directory written by `build-data`.")
+OUTPUT = typer.Option(..., "--output", "-o", help="Run directory.")
+CONFIG = typer.Option(None, "--config", help="TOML recipe (configs/*.toml).")
+MAX_STEPS = typer.Option(None, "--max-steps")
+BATCH_SIZE = typer.Option(None, "--batch-size", help="Global batch size.")
+LR = typer.Option(None, "--lr", help="Peak learning rate.")
+WARMUP = typer.Option(None, "--warmup-steps")
+SEED = typer.Option(None, "--seed")
+DROPOUT = typer.Option(None, "--dropout", help="Every dropout probability.")
+SAVE_EVERY = typer.Option(None, "--save-every")
+RESUME = typer.Option(False, "--resume", help="Continue from the newest checkpoint.")
+SETS = typer.Option([], "--set", help="key=value, e.g. train.optimizer=lamb")
+DEVICE = typer.Option("cpu", "--device")
+
 
 def pretrain(
-    data: Path = typer.Option(..., "--data", help="Directory written by `build-data`."),
-    output: Path = typer.Option(..., "--output", "-o", help="Run directory."),
-    config: Path | None = typer.Option(None, "--config", help="TOML recipe (configs/*.toml)."),
-    max_steps: int | None = typer.Option(None, "--max-steps"),
-    batch_size: int | None = typer.Option(None, "--batch-size", help="Global batch size."),
-    lr: float | None = typer.Option(None, "--lr", help="Peak learning rate."),
-    warmup_steps: int | None = typer.Option(None, "--warmup-steps"),
-    seed: int | None = typer.Option(None, "--seed"),
-    dropout: float | None = typer.Option(None, "--dropout", help="Every dropout probability."),
-    save_every: int | None = typer.Option(None, "--save-every"),
-    resume: bool = typer.Option(False, "--resume", help="Continue from the newest checkpoint."),
-    overrides: list[str] = typer.Option([], "--set", help="key=value, e.g. train.optimizer=lamb"),
-    device: str = typer.Option("cpu", "--device"),
+    data: Path = DATA,
+    output: Path = OUTPUT,
+    config: Path | None = CONFIG,
+    max_steps: int | None = MAX_STEPS,
+    batch_size: int | None = BATCH_SIZE,
+    lr: float | None = LR,
+    warmup_steps: int | None = WARMUP,
+    seed: int | None = SEED,
+    dropout: float | None = DROPOUT,
+    save_every: int | None = SAVE_EVERY,
+    resume: bool = RESUME,
+    overrides: list[str] = SETS,
+    device: str = DEVICE,
 ) -> None:
-    """Pretrain a BERT on built shards (MLM + NSP/SOP); exports to RUN_DIR/hf at the end."""
+    """Pretrain on built shards with a recipe's objectives (MLM, NSP/SOP, RTD, SBO, ...);
+    exports to RUN_DIR/hf at the end."""
     flags = {
         "train.max_steps": max_steps,
         "train.batch_size": batch_size,
@@ -39,6 +54,60 @@ def pretrain(
         "train.save_every": save_every,
     }
     sets = [f"{k}={v}" for k, v in flags.items() if v is not None] + list(overrides)
+    _run(data, output, config, sets, batch_size, resume, device)
+
+
+def distill(
+    teacher: Path = typer.Option(..., "--teacher", help="HF directory with an MLM head."),
+    data: Path = DATA,
+    output: Path = OUTPUT,
+    config: Path | None = typer.Option(
+        None, "--config", help="TOML recipe (default configs/distilbert-base.toml's settings)."
+    ),
+    max_steps: int | None = MAX_STEPS,
+    batch_size: int | None = BATCH_SIZE,
+    lr: float | None = LR,
+    warmup_steps: int | None = WARMUP,
+    temperature: float | None = typer.Option(None, "--temperature"),
+    seed: int | None = SEED,
+    save_every: int | None = SAVE_EVERY,
+    resume: bool = RESUME,
+    overrides: list[str] = SETS,
+    device: str = DEVICE,
+) -> None:
+    """Distil a teacher into a student of every other layer (DistilBERT): soft-target KL
+    (T = 2) x 5 + MLM x 2 + hidden-state cosine x 1; exports the student to RUN_DIR/hf."""
+    flags = {
+        "distill.teacher": teacher.resolve(),
+        "train.max_steps": max_steps,
+        "train.batch_size": batch_size,
+        "train.lr": lr,
+        "train.warmup_steps": warmup_steps,
+        "distill.temperature": temperature,
+        "train.seed": seed,
+        "train.save_every": save_every,
+    }
+    sets = [f"{k}={v}" for k, v in flags.items() if v is not None]
+    # The published loss unless the recipe or --set names the objectives itself.
+    named = config is not None and load_recipe(config).objectives
+    if not named and not any(o.startswith("objectives.") for o in overrides):
+        sets += [f"objectives.{k}={w}" for k, w in DISTILBERT_LOSS.items()]
+    _run(data, output, config, [*sets, *overrides], batch_size, resume, device)
+
+
+# DistilBERT's loss weights (Sanh et al., 2019): soft targets, MLM, hidden-state cosine.
+DISTILBERT_LOSS = {"distill_ce": 5.0, "mlm": 2.0, "distill_cos": 1.0}
+
+
+def _run(
+    data: Path,
+    output: Path,
+    config: Path | None,
+    sets: list[str],
+    batch_size: int | None,
+    resume: bool,
+    device: str,
+) -> None:
     if resume and config is None and (output / "recipe.toml").exists():
         config = output / "recipe.toml"
     recipe = load_recipe(config, sets)
@@ -52,7 +121,8 @@ def export(
     run_dir: Path = typer.Argument(..., help="A pretraining run directory."),
     output: Path = typer.Option(..., "--output", "-o", help="HF directory to write."),
 ) -> None:
-    """Export the newest checkpoint of a run as an HF BertForPreTraining directory."""
+    """Export the newest checkpoint of a run as the family's HF pretraining class (ELECTRA:
+    discriminator/ and generator/ directories)."""
     typer.echo(f"exported to {export_run(run_dir, output)}")
 
 

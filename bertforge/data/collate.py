@@ -1,6 +1,6 @@
 """`PretrainingCollator`: instances -> a padded batch of torch tensors with the fields the
-run's objectives read (`Objective.fields`): `mlm_labels` (masking the input ids) and
-`nsp_labels` today.
+run's objectives read (`Objective.fields`): `mlm_labels` (masking the input ids),
+`nsp_labels`, and `sbo_targets` (SpanBERT's span boundary targets) today.
 
 Input is a list of `Sample(index, epoch, instance)`: the example's index in the dataset and
 the epoch it is drawn in are what seed its masks (`example_rng`), so the batch is a pure
@@ -17,14 +17,24 @@ import torch
 
 from bertforge.constants import IGNORE_INDEX
 from bertforge.errors import ConfigError, DataError
-from bertforge.objectives.masking import Masker, MaskingConfig, MaskingVocab, example_rng
+from bertforge.objectives.masking import (
+    Masker,
+    MaskingConfig,
+    MaskingVocab,
+    Selection,
+    example_rng,
+)
+from bertforge.objectives.sbo import SBO_KEYS
 
 if TYPE_CHECKING:
     from bertforge.tokenization import Tokenizer
 
 # The objective fields a collator can produce: masked-LM labels (the input ids are masked to
-# match) and sentence-pair labels (from the instances).
-FIELDS = ("mlm_labels", "nsp_labels")
+# match), sentence-pair labels (from the instances) and span boundary targets (from the masked
+# spans: batch keys `SBO_KEYS`).
+FIELDS = ("mlm_labels", "nsp_labels", "sbo_targets")
+# What a collator makes when not told: BERT's two objectives.
+DEFAULT_FIELDS = ("mlm_labels", "nsp_labels")
 
 
 class InstanceLike(Protocol):
@@ -51,8 +61,11 @@ class PretrainingCollator:
 
     Returns int64 tensors: input_ids, token_type_ids, attention_mask (all (B, T)), then
     mlm_labels ((B, T), -100 where nothing is predicted; input_ids masked to match) and
-    nsp_labels ((B,), -1 where none) when asked for. `type_ids=False` gives all-zero token
-    types, for models with `type_vocab_size` 1 (RoBERTa).
+    nsp_labels ((B,), -1 where none) when asked for. "sbo_targets" (span masking only) adds
+    sbo_left, sbo_right and sbo_offset ((B, T) each, -100 where nothing is predicted): for a
+    predicted position i in a span from token s to token e, the positions s - 1 and e + 1 of
+    the span's boundary tokens and i - s. `type_ids=False` gives all-zero token types, for
+    models with `type_vocab_size` 1 (RoBERTa).
     """
 
     def __init__(
@@ -61,7 +74,7 @@ class PretrainingCollator:
         masking: MaskingConfig,
         seed: int,
         *,
-        fields: Sequence[str] = FIELDS,
+        fields: Sequence[str] = DEFAULT_FIELDS,
         pad_to_multiple_of: int | None = None,
         type_ids: bool = True,
     ) -> None:
@@ -71,6 +84,17 @@ class PretrainingCollator:
                 f"the objectives need batch field(s) {', '.join(unknown)} that the "
                 f"pretraining collator cannot make (it makes {', '.join(FIELDS)})"
             )
+        if "sbo_targets" in fields:
+            # Boundaries exist only around SpanBERT's spans: placed apart, one draw per span.
+            if masking.mode != "span":
+                raise ConfigError(
+                    "the span boundary objective (batch field sbo_targets) needs span masking; "
+                    f'set [masking] mode = "span" (it is {masking.mode!r})'
+                )
+            if "mlm_labels" not in fields:
+                raise ConfigError(
+                    "batch field sbo_targets predicts the masked tokens: ask for mlm_labels too"
+                )
         self.vocab = vocab
         self.masking = masking
         self.seed = seed
@@ -100,12 +124,17 @@ class PretrainingCollator:
         masked = "mlm_labels" in self.fields
         input_ids = np.full((len(samples), width), self.vocab.pad_id, dtype=np.int64)
         labels = np.full((len(samples), width), IGNORE_INDEX, dtype=np.int64)
+        spans = None  # (3, B, T): left boundary, right boundary, offset in the span
+        if "sbo_targets" in self.fields:
+            spans = np.full((len(SBO_KEYS), len(samples), width), IGNORE_INDEX, dtype=np.int64)
         for row, (index, epoch, inst) in enumerate(samples):
             ids = self._checked(inst.tokens, index)
             if masked:
                 rng = example_rng(self.seed, 0 if self.masking.static else epoch, index)
-                ids, lab = self._masker(ids, rng, getattr(inst, "word_ids", None))
+                ids, lab, sel = self._masker.mask(ids, rng, getattr(inst, "word_ids", None))
                 labels[row, : lab.size] = lab
+                if spans is not None:
+                    spans[:, row, : lab.size] = span_boundaries(sel, lab.size)
             input_ids[row, : ids.size] = ids
         pos = np.arange(width)[None, :]  # (1, T)
         attention_mask = pos < lengths[:, None]  # (B, T)
@@ -125,6 +154,8 @@ class PretrainingCollator:
         if "nsp_labels" in self.fields:
             pair = [s.instance.label for s in samples]
             batch["nsp_labels"] = torch.tensor(pair, dtype=torch.int64)
+        if spans is not None:
+            batch.update(zip(SBO_KEYS, torch.from_numpy(spans).unbind(0), strict=True))
         return batch
 
     def _checked(self, tokens: np.ndarray, index: int) -> np.ndarray:  # (L,) int64
@@ -136,3 +167,24 @@ class PretrainingCollator:
                 "Rebuild them with this tokenizer or train with the one they were built with"
             )
         return tokens
+
+
+def span_boundaries(sel: Selection, length: int) -> np.ndarray:  # (3, L) int64
+    """SpanBERT's targets for one sequence of `length` tokens: for each selected position i of
+    a span (group) from token s to token e, s - 1, e + 1 and i - s; -100 elsewhere."""
+    out = np.full((len(SBO_KEYS), length), IGNORE_INDEX, dtype=np.int64)
+    pos, groups = sel.positions, sel.groups
+    if groups is None:  # nothing to mask in the sequence
+        return out
+    n_spans = int(groups.max(initial=-1)) + 1
+    first = np.full(n_spans, length, dtype=np.int64)
+    last = np.full(n_spans, -1, dtype=np.int64)
+    np.minimum.at(first, groups, pos)
+    np.maximum.at(last, groups, pos)
+    start, end = first[groups], last[groups]  # (K,)
+    # Spans are never adjacent, so both boundaries are visible tokens; the clamps only matter
+    # for a sequence without [CLS] / [SEP] around its words.
+    out[0, pos] = np.maximum(start - 1, 0)
+    out[1, pos] = np.minimum(end + 1, length - 1)
+    out[2, pos] = pos - start
+    return out

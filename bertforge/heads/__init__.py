@@ -7,6 +7,7 @@ from bertforge.heads.mlm import MLMHead
 from bertforge.heads.nsp import NSPHead
 from bertforge.heads.pretraining import PreTrainingModel, PreTrainingOutput
 from bertforge.heads.rtd import RTDHead
+from bertforge.heads.sbo import SBOHead
 from bertforge.heads.student import student_from_teacher
 from bertforge.heads.task import (
     MultipleChoice,
@@ -24,6 +25,7 @@ __all__ = [
     "PreTrainingOutput",
     "QuestionAnswering",
     "RTDHead",
+    "SBOHead",
     "SequenceClassifier",
     "SequenceHead",
     "SpanHead",

@@ -2,7 +2,8 @@
 
 The heads present decide what it is in HF terms: MLM alone is `...ForMaskedLM` (ELECTRA's
 generator too), MLM + NSP/SOP is `...ForPreTraining`, replaced-token detection alone is
-ELECTRA's discriminator (`ElectraForPreTraining`).
+ELECTRA's discriminator (`ElectraForPreTraining`). SpanBERT's span boundary head has no HF
+class: a run exports it beside the checkpoint (`training/pretrain_model.py`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from bertforge.families import family
 from bertforge.heads.mlm import MLMHead
 from bertforge.heads.nsp import NSPHead
 from bertforge.heads.rtd import RTDHead
+from bertforge.heads.sbo import SBOHead
 from bertforge.models.encoder import Encoder
 from bertforge.models.init import init_weights
 from bertforge.pretrained import Pretrained, TaskMeta
@@ -29,13 +31,21 @@ class PreTrainingOutput:
     mlm_logits: torch.Tensor | None = None  # (M, V) at M selected positions, or (B, T, V)
     nsp_logits: torch.Tensor | None = None  # (B, 2)
     rtd_logits: torch.Tensor | None = None  # (B, T): replaced-token logits
+    sbo_logits: torch.Tensor | None = None  # (M, V): span boundary predictions
 
 
 class PreTrainingModel(Pretrained, nn.Module):
-    """An encoder with any of: an MLM head, an NSP/SOP head, a replaced-token head."""
+    """An encoder with any of: an MLM head, an NSP/SOP head, a replaced-token head, a span
+    boundary head (`sbo`: the longest span it has a position for)."""
 
     def __init__(
-        self, config: EncoderConfig, nsp: bool = True, *, mlm: bool = True, rtd: bool = False
+        self,
+        config: EncoderConfig,
+        nsp: bool = True,
+        *,
+        mlm: bool = True,
+        rtd: bool = False,
+        sbo: int | None = None,
     ) -> None:
         super().__init__()
         self.config = config
@@ -45,7 +55,8 @@ class PreTrainingModel(Pretrained, nn.Module):
         self.mlm = MLMHead(config, shapes.mlm_activation) if mlm else None
         self.nsp = NSPHead(config.hidden_size, shapes.pair_dropout) if nsp else None
         self.rtd = RTDHead(config) if rtd else None
-        for head in (self.mlm, self.nsp, self.rtd):
+        self.sbo = SBOHead(config, sbo) if sbo else None
+        for head in (self.mlm, self.nsp, self.rtd):  # the SBO head initialises itself
             if head is not None:
                 head.apply(lambda m: init_weights(m, config.initializer_range))
 
@@ -67,6 +78,9 @@ class PreTrainingModel(Pretrained, nn.Module):
         attention_mask: torch.Tensor | None = None,  # (B, T)
         token_type_ids: torch.Tensor | None = None,  # (B, T)
         masked_positions: torch.Tensor | None = None,  # (B, T) bool: positions to predict
+        sbo_left: torch.Tensor | None = None,  # (B, T): span boundary targets (collate.py)
+        sbo_right: torch.Tensor | None = None,  # (B, T)
+        sbo_offset: torch.Tensor | None = None,  # (B, T)
     ) -> PreTrainingOutput:
         out = self.encoder(input_ids, attention_mask, token_type_ids)
         hidden = out.last_hidden_state
@@ -79,4 +93,14 @@ class PreTrainingModel(Pretrained, nn.Module):
             result.nsp_logits = self.nsp(out.pooler_output)
         if self.rtd is not None:
             result.rtd_logits = self.rtd(hidden)
+        if self.sbo is not None and sbo_left is not None:
+            rows = masked_positions.nonzero()[:, 0]  # (M,): row-major, as the labels
+            result.sbo_logits = self.sbo(
+                hidden,
+                sbo_left[masked_positions],
+                sbo_right[masked_positions],
+                sbo_offset[masked_positions],
+                rows,
+                self.encoder.embeddings.tokens.weight,
+            )
         return result

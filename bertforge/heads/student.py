@@ -9,11 +9,17 @@ its own family with every other layer instead (DistilRoBERTa is a 6-layer RoBERT
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Self
+
 import torch
+from torch import nn
 
 from bertforge.config import EncoderConfig
 from bertforge.errors import ConfigError
 from bertforge.heads.pretraining import PreTrainingModel
+from bertforge.models.encoder import set_unpadded
 
 
 def _distilbert_can_express(config: EncoderConfig) -> bool:
@@ -59,3 +65,71 @@ def student_from_teacher(teacher: PreTrainingModel, every: int = 2) -> PreTraini
             target.layers[i].load_state_dict(source.layers[source.order[j]].state_dict())
         student.mlm.load_state_dict(teacher.mlm.state_dict())
     return student
+
+
+@dataclass
+class DistillationOutput:
+    mlm_logits: torch.Tensor | None  # (M, V): the student's, at the masked positions
+    student_logits: torch.Tensor | None  # (N, V) at the distillation positions
+    teacher_logits: torch.Tensor | None  # (N, V) at the same positions, no graph
+    student_hidden: torch.Tensor  # (R, H): last hidden states at every real token
+    teacher_hidden: torch.Tensor  # (R, H)
+
+
+class Distillation(nn.Module):
+    """A student trained on its teacher's outputs. Only the student is a submodule: the
+    teacher is frozen, runs in eval mode without gradients, and is neither optimised nor
+    checkpointed (a run reloads it from its recipe)."""
+
+    def __init__(self, teacher: PreTrainingModel, every: int = 2) -> None:
+        super().__init__()
+        self.student = student_from_teacher(teacher, every)
+        teacher.requires_grad_(False)
+        teacher.eval()
+        set_unpadded(teacher)
+        self._teacher = (teacher,)  # a tuple keeps it out of the module tree
+        self.config = self.student.config
+
+    @property
+    def teacher(self) -> PreTrainingModel:
+        return self._teacher[0]
+
+    def _apply(self, fn: Callable[[torch.Tensor], torch.Tensor], recurse: bool = True) -> Self:
+        # .to(device) / .bfloat16() reach the teacher too, though it is not a submodule.
+        self.teacher._apply(fn, recurse)
+        return super()._apply(fn, recurse)
+
+    def train(self, mode: bool = True) -> Distillation:
+        super().train(mode)
+        self.teacher.eval()  # dropout never touches the targets
+        return self
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,  # (B, T)
+        attention_mask: torch.Tensor,  # (B, T)
+        token_type_ids: torch.Tensor | None = None,  # (B, T); a DistilBERT student ignores them
+        masked_positions: torch.Tensor | None = None,  # (B, T) bool: MLM targets
+        distill_positions: torch.Tensor | None = None,  # (B, T) bool: where the KL is taken
+    ) -> DistillationOutput:
+        real = attention_mask.bool()  # (B, T)
+        with torch.no_grad():
+            t_hidden = self.teacher.encoder(input_ids, attention_mask, token_type_ids)
+            t_hidden = t_hidden.last_hidden_state  # (B, T, H)
+            t_logits = None
+            if distill_positions is not None:
+                t_logits = self.teacher.mlm(
+                    t_hidden[distill_positions], self.teacher.encoder.embeddings.tokens.weight
+                )
+        student = self.student
+        s_hidden = student.encoder(input_ids, attention_mask, token_type_ids).last_hidden_state
+        decoder = student.encoder.embeddings.tokens.weight
+        s_logits = mlm_logits = None
+        if distill_positions is not None:
+            s_logits = student.mlm(s_hidden[distill_positions], decoder)  # (N, V)
+            if masked_positions is not None and not (masked_positions & ~distill_positions).any():
+                # One vocabulary projection serves both losses: pick the masked rows.
+                mlm_logits = s_logits[masked_positions[distill_positions]]
+        if masked_positions is not None and mlm_logits is None:
+            mlm_logits = student.mlm(s_hidden[masked_positions], decoder)
+        return DistillationOutput(mlm_logits, s_logits, t_logits, s_hidden[real], t_hidden[real])

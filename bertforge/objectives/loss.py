@@ -62,6 +62,9 @@ class Objective(Protocol):
 
     def loss(self, output: Any, batch: Batch) -> LossSums: ...
 
+    # Optional: `rates(sums) -> {metric: value}` pops metric sums that are not means over the
+    # counted items (e.g. true positives) and returns ratios made from them (precision).
+
 
 def count_targets(objectives: Sequence[Objective], batches: Iterable[Batch]) -> dict[str, int]:
     """Labelled items per objective over the micro-batches of one step: {"mlm": n, ...}.

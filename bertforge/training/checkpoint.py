@@ -52,6 +52,19 @@ def set_rng_state(state: dict[str, Any]) -> None:
     np.random.set_state((name, np.array(keys, dtype=np.uint32), *rest))
 
 
+def _tensors(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """The state dict as safetensors takes it: a tensor reachable under two names (ELECTRA's
+    shared embeddings) is written twice, since the format refuses shared memory; loading
+    copies the same values into it twice."""
+    seen: set[int] = set()
+    out = {}
+    for key, value in model.state_dict().items():
+        ptr = value.untyped_storage().data_ptr()
+        out[key] = value.detach().clone() if ptr in seen else value.detach().contiguous()
+        seen.add(ptr)
+    return out
+
+
 def _write(
     tmp: Path,
     step: int,
@@ -60,10 +73,7 @@ def _write(
     scheduler: torch.optim.lr_scheduler.LRScheduler,
     trainer: dict[str, Any],
 ) -> None:
-    save_file(
-        {k: v.detach().contiguous() for k, v in model.state_dict().items()},
-        str(tmp / "model.safetensors"),
-    )
+    save_file(_tensors(model), str(tmp / "model.safetensors"))
     torch.save(
         {
             "optimizer": optimizer.state_dict(),

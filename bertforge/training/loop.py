@@ -24,8 +24,7 @@ from bertforge.data.loader import PretrainingLoader
 from bertforge.data.shards import ShardedDataset
 from bertforge.errors import BertforgeError, CheckpointError, ConfigError, DataError
 from bertforge.families import family
-from bertforge.heads import PreTrainingModel
-from bertforge.interop.hf import tokenizer_class
+from bertforge.models.encoder import Encoder
 from bertforge.objectives import Objective, pretraining_objectives
 from bertforge.progress import progress_bar
 from bertforge.tokenization import Tokenizer
@@ -38,6 +37,12 @@ from bertforge.training.checkpoint import (
 )
 from bertforge.training.metrics import MetricsLog, plot_run
 from bertforge.training.optim import build_optimizer, linear_schedule
+from bertforge.training.pretrain_model import (
+    build_model,
+    export_model,
+    load_trained,
+    trained_config,
+)
 from bertforge.training.recipe import Recipe, TrainConfig, load_recipe
 from bertforge.training.runtime import seed_everything
 from bertforge.training.step import evaluate, train_step
@@ -90,13 +95,16 @@ def _pretrain(
     eval_set = ShardedDataset(data_dir, "eval") if has_eval else None
 
     seed_everything(cfg.seed)
-    config = recipe.encoder_config(tokenizer.vocab_size, tokenizer.pad_token_id)
-    _check_length(train_set, config, data_dir)
     objectives = run_objectives(recipe, train_set.manifest["objective"])
-    names = {o.name for o in objectives}
-    model = PreTrainingModel(config, nsp="nsp" in names).to(device).train()
-    model.encoder.check_inputs = False  # the collator already range-checked every id
-    model.encoder.unpad = True  # the losses read real positions only; skip the padding
+    # The resolved objectives go into the run's recipe: export and resume rebuild the same model.
+    recipe.objectives = {o.name: o.weight for o in objectives}
+    names = set(recipe.objectives)
+    model = build_model(recipe, tokenizer, names).to(device).train()
+    _check_length(train_set, trained_config(model), data_dir)
+    for module in model.modules():
+        if isinstance(module, Encoder):
+            module.check_inputs = False  # the collator already range-checked every id
+            module.unpad = True  # the losses read real positions only; skip the padding
     optimizer = build_optimizer(model, cfg)
     scheduler = linear_schedule(optimizer, cfg.warmup_steps, cfg.max_steps)
     collator = PretrainingCollator.from_tokenizer(
@@ -104,7 +112,7 @@ def _pretrain(
         recipe.masking,
         cfg.seed,
         fields=sorted({f for o in objectives for f in o.fields}),
-        type_ids=config.type_vocab_size > 1,
+        type_ids=trained_config(model).type_vocab_size > 1,
     )
     loader = PretrainingLoader(
         train_set,
@@ -229,7 +237,7 @@ def run_objectives(recipe: Recipe, data_objective: str) -> list[Objective]:
             f"[objectives] nsp needs sentence-pair shards (build-data --objective nsp or sop); "
             f"these were built as {data_objective!r}: drop nsp or rebuild the data"
         )
-    return pretraining_objectives(weights)
+    return pretraining_objectives(weights, recipe.objective_options())
 
 
 def _check_length(data: ShardedDataset, config: EncoderConfig, data_dir: Path) -> None:
@@ -266,18 +274,17 @@ def _eval_batches(
 
 
 def export(run_dir: Path, output: Path, checkpoint: Path | None = None) -> Path:
-    """Write a checkpoint of `run_dir` (default: the newest) as an HF BertForPreTraining
-    directory with its tokenizer."""
+    """Write a checkpoint of `run_dir` (default: the newest) as the family's HF pretraining
+    class with its tokenizer (ELECTRA: `discriminator/` and `generator/` below `output`)."""
     ckpt = checkpoint or latest_checkpoint(run_dir)
     if ckpt is None:
         raise CheckpointError(f"'{run_dir}' has no complete checkpoint to export")
     tokenizer = Tokenizer.from_pretrained(run_dir / "tokenizer")
     recipe = load_recipe(run_dir / "recipe.toml")
     state = load_model_state(ckpt)
-    config = recipe.encoder_config(tokenizer.vocab_size, tokenizer.pad_token_id)
-    model = PreTrainingModel(config, nsp=any(k.startswith("nsp.") for k in state))
-    model.load_state_dict(state)
-    model.save_pretrained(output)
-    tokenizer.save_pretrained(output, tokenizer_class(config, tokenizer))
+    names = set(recipe.objectives)
+    if not names:  # a run from before the recipe recorded its objectives
+        names = {"mlm", *(["nsp"] if any(k.startswith("nsp.") for k in state) else [])}
+    export_model(load_trained(recipe, tokenizer, names, state), output, tokenizer)
     log.info("exported %s to %s", ckpt, output)
     return output

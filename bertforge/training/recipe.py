@@ -21,7 +21,7 @@ from bertforge.objectives import pretraining_objectives
 from bertforge.objectives.masking import MaskingConfig
 
 log = logging.getLogger(__name__)
-TABLES = ("model", "train", "masking", "objectives")
+TABLES = ("model", "train", "masking", "objectives", "generator", "distill")
 
 
 @dataclass
@@ -77,6 +77,39 @@ class TrainConfig:
 
 
 @dataclass
+class GeneratorConfig:
+    """ELECTRA's generator (objective rtd): its width as a fraction of the discriminator's
+    (hidden size, heads, feed-forward), the same depth, sharing the discriminator's
+    embeddings. The paper's best: 1/4 to 1/2."""
+
+    size: float = 0.25
+
+
+@dataclass
+class DistillConfig:
+    """Distillation (objectives distill_ce / distill_cos): the teacher, an HF directory with
+    an MLM head, ours or downloaded; the student takes every `every`-th teacher layer."""
+
+    teacher: str = ""
+    temperature: float = 2.0  # softens both distributions; the KL term is scaled by T^2
+    every: int = 2
+    masked_only: bool = False  # KL over masked positions only (HF: restrict_ce_to_mask)
+
+    def __post_init__(self) -> None:
+        if self.temperature <= 0:
+            raise ConfigError(f"distill.temperature={self.temperature}; use a positive value")
+        if self.every < 1:
+            raise ConfigError(f"distill.every={self.every}; use 1 or more")
+
+    def checked_teacher(self) -> Path:
+        if not self.teacher:
+            raise ConfigError(
+                "distillation needs a teacher: pass --teacher DIR (or set distill.teacher)"
+            )
+        return Path(self.teacher)
+
+
+@dataclass
 class Recipe:
     family: str = "bert"  # the model family (HF model_type), see bertforge/families
     preset: str = "mini"
@@ -85,6 +118,13 @@ class Recipe:
     masking: MaskingConfig = field(default_factory=MaskingConfig)
     # Objective name -> loss weight; empty: the family's MLM (+ NSP/SOP on pair data).
     objectives: dict[str, float] = field(default_factory=dict)
+    generator: GeneratorConfig = field(default_factory=GeneratorConfig)
+    distill: DistillConfig = field(default_factory=DistillConfig)
+
+    def objective_options(self) -> dict[str, dict[str, Any]]:
+        """Settings of the objectives that have any, by objective name."""
+        kl = {"temperature": self.distill.temperature, "masked_only": self.distill.masked_only}
+        return {"distill_ce": kl}
 
     def encoder_config(self, vocab_size: int, pad_token_id: int) -> EncoderConfig:
         fields = {"vocab_size": vocab_size, "pad_token_id": pad_token_id, **self.model}
@@ -98,6 +138,8 @@ class Recipe:
             "train": dataclasses.asdict(self.train),
             "masking": dataclasses.asdict(self.masking),
             "objectives": self.objectives,
+            "generator": dataclasses.asdict(self.generator),
+            "distill": dataclasses.asdict(self.distill),
         }
         for name, values in tables.items():
             lines.append(f"[{name}]")
@@ -166,7 +208,12 @@ def load_recipe(path: Path | None, overrides: list[str] = ()) -> Recipe:
     tables = {name: dict(data.get(name, {})) for name in TABLES}
     top = {"family": data.get("family", "bert"), "preset": data.get("preset", "mini")}
     _renamed_nsp_weight(tables, where)
-    defaults = {"train": TrainConfig(), "masking": MaskingConfig()}
+    defaults = {
+        "train": TrainConfig(),
+        "masking": MaskingConfig(),
+        "generator": GeneratorConfig(),
+        "distill": DistillConfig(),
+    }
     for item in overrides:
         key, sep, raw = item.partition("=")
         table, _, name = key.strip().rpartition(".")
@@ -196,10 +243,12 @@ def load_recipe(path: Path | None, overrides: list[str] = ()) -> Recipe:
         train=_build(TrainConfig, tables["train"], f"{where} [train]"),
         masking=_build(MaskingConfig, tables["masking"], f"{where} [masking]"),
         objectives={k: float(v) for k, v in tables["objectives"].items()},
+        generator=_build(GeneratorConfig, tables["generator"], f"{where} [generator]"),
+        distill=_build(DistillConfig, tables["distill"], f"{where} [distill]"),
     )
     try:  # validate the family, preset, model overrides and objectives now
         recipe.encoder_config(vocab_size=30522, pad_token_id=0)
-        pretraining_objectives(recipe.objectives)
+        pretraining_objectives(recipe.objectives, recipe.objective_options())
     except BertforgeError as e:
         raise ConfigError(f"{where}: {e}") from None
     return recipe

@@ -49,12 +49,15 @@ class StepStats:
         weighted sum of the objective means that were present."""
         out: dict[str, float] = {"loss": 0.0}
         for o in objectives:
-            acc = self.sums.get(o.name, {})
+            acc = dict(self.sums.get(o.name, {}))
             if not acc.get("count"):
                 continue
+            # An objective may turn some sums into ratios of its own (precision, recall).
+            derived = o.rates(acc) if hasattr(o, "rates") else {}
             for key, value in acc.items():
                 if key != "count":
                     out[f"{o.name}_{key}"] = value / acc["count"]
+            out |= {f"{o.name}_{key}": value for key, value in derived.items()}
             out["loss"] += o.weight * out[f"{o.name}_loss"]
         return out
 

@@ -12,6 +12,7 @@ from torch.testing import assert_close
 from bertforge import EncoderConfig, PreTrainingModel
 from bertforge.data.collate import PretrainingCollator
 from bertforge.data.loader import PretrainingLoader
+from bertforge.heads.electra import sample_tokens
 from bertforge.objectives import (
     LossSums,
     MaskedLM,
@@ -22,7 +23,6 @@ from bertforge.objectives import (
     masked_targets,
     mlm_loss,
     nsp_loss,
-    sample_tokens,
     total_loss,
 )
 

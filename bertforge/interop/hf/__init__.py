@@ -7,7 +7,13 @@ Importing this package installs `HFFormat` as the format behind every module's
 
 from bertforge.config import EncoderConfig
 from bertforge.families import family
-from bertforge.interop.hf.format import Checkpoint, HFFormat, load_checkpoint, load_state
+from bertforge.interop.hf.format import (
+    Checkpoint,
+    HFFormat,
+    load_checkpoint,
+    load_config,
+    load_state,
+)
 from bertforge.pretrained import use_format
 from bertforge.tokenization import Tokenizer
 
@@ -21,4 +27,11 @@ def tokenizer_class(config: EncoderConfig, tokenizer: Tokenizer) -> str | None:
     return fam.hf.tokenizer_class if tokenizer.kind == fam.tokenizer else None
 
 
-__all__ = ["Checkpoint", "HFFormat", "load_checkpoint", "load_state", "tokenizer_class"]
+__all__ = [
+    "Checkpoint",
+    "HFFormat",
+    "load_checkpoint",
+    "load_config",
+    "load_state",
+    "tokenizer_class",
+]

@@ -70,6 +70,14 @@ class Checkpoint:
         return parts
 
 
+def load_config(path: str | Path) -> EncoderConfig:
+    """The model config of an HF directory, without reading its weights."""
+    d = checkpoint_dir(path)
+    hf_config = read_config(d)
+    source = str(d / CONFIG)
+    return config_from_hf(family(hf_config.get("model_type"), source), hf_config, source)
+
+
 def load_checkpoint(path: str | Path) -> Checkpoint:
     d = checkpoint_dir(path)
     hf_config = read_config(d)

@@ -1,0 +1,192 @@
+"""Every pretraining objective through the one loop: ELECTRA (generator MLM + replaced-token
+detection), SpanBERT (MLM + span boundary), ALBERT (n-gram masking + SOP) and DistilBERT
+distillation. Each runs a few dozen steps on a tiny config with a falling loss, and its export
+opens in transformers with the logits bertforge computes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+import transformers
+from safetensors.torch import load_file
+
+from bertforge import PreTrainingModel
+from bertforge.data.builder import BuildConfig, build_data
+from bertforge.errors import ConfigError, DataError
+from bertforge.tokenization import Tokenizer, train_tokenizer
+from bertforge.training.loop import pretrain
+from bertforge.training.recipe import load_recipe
+
+STEPS = 40
+TINY = [
+    "preset=tiny",
+    "model.max_position_embeddings=64",
+    "model.hidden_dropout_prob=0",
+    "model.attention_probs_dropout_prob=0",
+    f"train.max_steps={STEPS}",
+    "train.batch_size=16",
+    "train.micro_batch_size=8",
+    "train.lr=2e-3",
+    "train.warmup_steps=4",
+    f"train.eval_every={STEPS}",
+    "train.eval_batches=1",
+    "train.log_every=1",
+    "train.precision=fp32",
+]
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from pydoc_data.topics import topics
+
+    path = tmp_path_factory.mktemp("corpus") / "corpus.txt"
+    path.write_text("\n\n".join(list(topics.values())[:80]), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def wordpiece(corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> Tokenizer:
+    return train_tokenizer([corpus], "wordpiece", 800)
+
+
+def shards(root: Path, corpus: Path, tok: Tokenizer, objective: str) -> Path:
+    out = root / f"data-{objective}"
+    build_data(tok, [corpus], out, BuildConfig(objective=objective, max_seq_len=48,
+                                               eval_fraction=0.1), workers=0)  # fmt: skip
+    return out
+
+
+def train_records(run: Path) -> list[dict]:
+    records = [json.loads(line) for line in (run / "metrics.jsonl").open()]
+    return [r for r in records if r["split"] == "train"]
+
+
+def assert_falls(train: list[dict], key: str = "loss", by: float = 0.1) -> None:
+    """The mean of the last five steps is at least `by` (a fraction) below the first five's."""
+    first = sum(r[key] for r in train[:5]) / 5
+    last = sum(r[key] for r in train[-5:]) / 5
+    assert last < (1 - by) * first, f"{key}: first steps {first:.3f}, last steps {last:.3f}"
+
+
+def logits_agree(ours: PreTrainingModel, theirs: torch.nn.Module, path: Path, field: str) -> None:
+    ids = Tokenizer.from_pretrained(path)(["a short test", "of the export here"], padding=True,
+                                          return_tensors="pt")  # fmt: skip
+    with torch.no_grad():
+        mine = getattr(ours.eval()(ids["input_ids"], ids["attention_mask"]), field)
+        out = theirs.eval()(input_ids=ids["input_ids"], attention_mask=ids["attention_mask"])
+    keep = ids["attention_mask"].bool()
+    torch.testing.assert_close(mine[keep], out.logits[keep], atol=1e-4, rtol=1e-4)
+
+
+def test_electra(tmp_path: Path, corpus: Path, wordpiece: Tokenizer) -> None:
+    data = shards(tmp_path, corpus, wordpiece, "full-sentences")
+    recipe = load_recipe(
+        Path("configs/electra-small.toml"), ["preset=tiny", *TINY[1:], "generator.size=0.5"]
+    )
+    out = pretrain(recipe, data, tmp_path / "run")
+    train = train_records(tmp_path / "run")
+    assert len(train) == STEPS
+    assert_falls(train, "mlm_loss")
+    assert_falls(train, "rtd_loss")
+    last = train[-1]
+    for key in ("rtd_acc", "rtd_precision", "rtd_recall", "rtd_replaced_share", "mlm_acc"):
+        assert 0.0 <= last[key] <= 1.0
+    # The discriminator beats always answering "original" once it has learnt something.
+    assert last["rtd_acc"] > 1 - last["rtd_replaced_share"] - 0.02
+    disc = transformers.AutoModelForPreTraining.from_pretrained(out / "discriminator")
+    gen = transformers.AutoModelForMaskedLM.from_pretrained(out / "generator")
+    assert type(disc).__name__ == "ElectraForPreTraining"
+    assert type(gen).__name__ == "ElectraForMaskedLM"
+    assert gen.config.hidden_size == disc.config.hidden_size // 2
+    logits_agree(PreTrainingModel.from_pretrained(out / "discriminator"), disc,
+                 out / "discriminator", "rtd_logits")  # fmt: skip
+    logits_agree(PreTrainingModel.from_pretrained(out / "generator"), gen, out / "generator",
+                 "mlm_logits")  # fmt: skip
+    # Shared embeddings: both exports hold the same token table.
+    torch.testing.assert_close(
+        gen.electra.embeddings.word_embeddings.weight,
+        disc.electra.embeddings.word_embeddings.weight,
+    )
+
+
+def test_rtd_needs_an_electra(tmp_path: Path, corpus: Path, wordpiece: Tokenizer) -> None:
+    data = shards(tmp_path, corpus, wordpiece, "full-sentences")
+    recipe = load_recipe(None, [*TINY, "objectives.mlm=1", "objectives.rtd=50"])
+    with pytest.raises(ConfigError, match="rtd trains an ELECTRA"):
+        pretrain(recipe, data, tmp_path / "run")
+
+
+def test_distillation(tmp_path: Path, corpus: Path, wordpiece: Tokenizer) -> None:
+    data = shards(tmp_path, corpus, wordpiece, "full-sentences")
+    teacher_run = tmp_path / "teacher"
+    teacher = pretrain(load_recipe(None, [*TINY, "model.num_hidden_layers=4"]), data, teacher_run)
+    recipe = load_recipe(
+        Path("configs/distilbert-base.toml"), [*TINY, f"distill.teacher={teacher}", "train.grad_clip=1"]
+    )
+    out = pretrain(recipe, data, tmp_path / "run")
+    train = train_records(tmp_path / "run")
+    assert len(train) == STEPS
+    for key in ("distill_ce_loss", "mlm_loss", "distill_cos_loss"):
+        assert key in train[-1]
+    assert_falls(train, "distill_ce_loss")
+    hf = transformers.AutoModelForMaskedLM.from_pretrained(out)
+    assert type(hf).__name__ == "DistilBertForMaskedLM"
+    assert hf.config.n_layers == 2
+    logits_agree(PreTrainingModel.from_pretrained(out), hf, out, "mlm_logits")
+
+
+def test_teacher_with_another_vocabulary(
+    tmp_path: Path, corpus: Path, wordpiece: Tokenizer
+) -> None:
+    data = shards(tmp_path, corpus, wordpiece, "full-sentences")
+    other = train_tokenizer([corpus], "wordpiece", 500)
+    teacher = PreTrainingModel(load_recipe(None, TINY).encoder_config(other.vocab_size, 0), False)
+    teacher.save_pretrained(tmp_path / "teacher")
+    other.save_pretrained(tmp_path / "teacher")
+    recipe = load_recipe(None, [*TINY, f"distill.teacher={tmp_path / 'teacher'}",
+                                "objectives.distill_ce=5", "objectives.mlm=2"])  # fmt: skip
+    with pytest.raises(DataError, match="differs from the data"):
+        pretrain(recipe, data, tmp_path / "run")
+
+
+def test_spanbert(tmp_path: Path, corpus: Path, wordpiece: Tokenizer) -> None:
+    data = shards(tmp_path, corpus, wordpiece, "single")
+    recipe = load_recipe(Path("configs/spanbert-base.toml"), TINY)
+    out = pretrain(recipe, data, tmp_path / "run")
+    train = train_records(tmp_path / "run")
+    assert "sbo_loss" in train[-1] and "nsp_loss" not in train[-1]
+    assert_falls(train, "sbo_loss")
+    assert_falls(train, "mlm_loss")
+    hf = transformers.AutoModelForMaskedLM.from_pretrained(out)
+    assert type(hf).__name__ == "BertForMaskedLM"
+    logits_agree(PreTrainingModel.from_pretrained(out), hf, out, "mlm_logits")
+    sbo = load_file(out / "sbo_head.safetensors")
+    assert sbo["positions.weight"].shape == (64, 128)  # an offset for every position
+    # Resume restores the SBO head with the rest: two more steps from the last checkpoint.
+    more = load_recipe(tmp_path / "run" / "recipe.toml", [f"train.max_steps={STEPS + 2}"])
+    pretrain(more, data, tmp_path / "run", resume=True)
+    assert len(train_records(tmp_path / "run")) == STEPS + 2
+
+
+def test_sbo_needs_span_masking(tmp_path: Path, corpus: Path, wordpiece: Tokenizer) -> None:
+    data = shards(tmp_path, corpus, wordpiece, "single")
+    recipe = load_recipe(None, [*TINY, "objectives.mlm=1", "objectives.sbo=1"])
+    with pytest.raises(ConfigError, match="span"):
+        pretrain(recipe, data, tmp_path / "run")
+
+
+def test_albert_ngrams_and_sop(tmp_path: Path, corpus: Path) -> None:
+    tok = train_tokenizer([corpus], "unigram", 800)
+    data = shards(tmp_path, corpus, tok, "sop")
+    recipe = load_recipe(Path("configs/albert-base.toml"),
+                         [*TINY, "model.embedding_size=32", "train.lr=3e-2"])  # fmt: skip
+    assert recipe.masking.mode == "ngram"
+    out = pretrain(recipe, data, tmp_path / "run")
+    train = train_records(tmp_path / "run")
+    assert "nsp_loss" in train[-1]
+    assert_falls(train, "mlm_loss", by=0.05)  # LAMB's steps are a share of each weight's norm
+    hf = transformers.AutoModelForPreTraining.from_pretrained(out)
+    assert type(hf).__name__ == "AlbertForPreTraining"
