@@ -124,7 +124,8 @@ def test_distillation(tmp_path: Path, corpus: Path, wordpiece: Tokenizer) -> Non
     teacher_run = tmp_path / "teacher"
     teacher = pretrain(load_recipe(None, [*TINY, "model.num_hidden_layers=4"]), data, teacher_run)
     recipe = load_recipe(
-        Path("configs/distilbert-base.toml"), [*TINY, f"distill.teacher={teacher}", "train.grad_clip=1"]
+        Path("configs/distilbert-base.toml"),
+        [*TINY, f"distill.teacher={teacher}", "train.grad_clip=1"],
     )
     out = pretrain(recipe, data, tmp_path / "run")
     train = train_records(tmp_path / "run")
