@@ -287,6 +287,10 @@ class ShardedDataset:
         tokens = np.asarray(self._maps()[shard][offset : offset + len_a + len_b], np.int64)
         return Instance(tokens, len_a, len_b, label)
 
+    def token_arrays(self) -> list[np.ndarray]:
+        """The split's flat token ids, one memory-mapped array per shard."""
+        return self._maps()
+
     @property
     def rows(self) -> np.ndarray:
         """(N, 4) int64 index rows of the split, in order: offset (within the row's shard),

@@ -17,6 +17,7 @@ import torch
 
 from bertforge.atomic import write_text
 from bertforge.config import EncoderConfig
+from bertforge.constants import IGNORE_INDEX
 from bertforge.data.builder import TOKENIZER_DIR
 from bertforge.data.collate import PretrainingCollator
 from bertforge.data.instances import PAIR_OBJECTIVES
@@ -35,7 +36,7 @@ from bertforge.training.checkpoint import (
     load_model_state,
     save_checkpoint,
 )
-from bertforge.training.metrics import MetricsLog, plot_run
+from bertforge.training.metrics import UNIGRAM, MetricsLog, plot_run
 from bertforge.training.optim import build_optimizer, linear_schedule
 from bertforge.training.pretrain_model import (
     build_model,
@@ -144,6 +145,7 @@ def _pretrain(
 
     # Rank 0 evaluates alone, on the unwrapped model: DDP's forward would wait for the others.
     eval_batches = _eval_batches(eval_set, collator, cfg) if eval_set is not None and main else []
+    baseline = _unigram_accuracy(train_set, collator, eval_batches)
     metrics = MetricsLog(run_dir, resume_step=step if resume else None) if main else None
     # After any resume: every rank has loaded the same weights and the same (global) loader state.
     trained = distributed.wrap_model(model)
@@ -196,6 +198,8 @@ def _pretrain(
                     and (step % cfg.eval_every == 0 or step == cfg.max_steps)
                 ):
                     result = evaluate(model, eval_batches, objectives, cfg.precision)
+                    if baseline is not None:
+                        result[UNIGRAM] = baseline
                     metrics.write({"step": step, "split": "eval", **result})
                     log.info("step %d eval %s", step, result)
                 if step % cfg.save_every == 0 or step in (cfg.max_steps, stop_at):
@@ -256,6 +260,26 @@ def _summary(rates: dict[str, float]) -> str:
         f"{k.removesuffix('_acc')} {v:.3f}" for k, v in rates.items() if k.endswith("_acc")
     )
     return f"loss {rates['loss']:.3f} {accs}".strip()
+
+
+def _unigram_accuracy(
+    train_set: ShardedDataset,
+    collator: PretrainingCollator,
+    eval_batches: list[list[dict[str, torch.Tensor]]],
+) -> float | None:
+    """MLM accuracy of always answering the most frequent non-special training token, on the
+    held-out batches: the bar a model that ignores context clears. None without MLM or eval."""
+    labels = [b["mlm_labels"] for group in eval_batches for b in group if "mlm_labels" in b]
+    if not labels:
+        return None
+    vocab = collator.vocab
+    counts = np.zeros(vocab.vocab_size, dtype=np.int64)
+    for tokens in train_set.token_arrays():
+        counts += np.bincount(tokens, minlength=vocab.vocab_size)
+    counts[vocab.is_special] = 0
+    top = int(counts.argmax())
+    targets = torch.cat([x[x != IGNORE_INDEX] for x in labels])
+    return float((targets == top).float().mean()) if targets.numel() else None
 
 
 def _eval_batches(

@@ -46,7 +46,9 @@ def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
 
 
 def plot_run(run_dir: Path) -> Path:
-    """Write `RUN_DIR/loss.png`: training losses (left) and MLM/NSP accuracy (right)."""
+    """Write `RUN_DIR/loss.png`: every objective's training (line) and eval (dots) losses on
+    the left, its accuracies and ratios (precision, recall, agreement) on the right, with the
+    unigram baseline of MLM accuracy when the run measured it."""
     import matplotlib
 
     matplotlib.use("Agg")  # no display on servers/CI
@@ -58,28 +60,35 @@ def plot_run(run_dir: Path) -> Path:
     if not train:
         raise DataError(f"'{run_dir / 'metrics.jsonl'}' has no training records to plot yet")
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(11, 4))
-    steps = [r["step"] for r in train]
-    for key, label in (("loss", "total"), ("mlm_loss", "MLM"), ("nsp_loss", "NSP")):
-        if any(key in r for r in train):
-            ax_loss.plot(steps, [r.get(key) for r in train], label=f"train {label}")
-    if evals:
-        ax_loss.plot(
-            [r["step"] for r in evals], [r["mlm_loss"] for r in evals], "o-", label="eval MLM"
-        )
+    for split, rows, style in (("train", train, "-"), ("eval", evals, "o-")):
+        steps = [r["step"] for r in rows]
+        for key in _keys(rows, LOSS):
+            ax_loss.plot(steps, [r.get(key) for r in rows], style, label=f"{split} {key}")
+        for key in _keys(rows, RATIOS):
+            ax_acc.plot(steps, [r.get(key) for r in rows], style, label=f"{split} {key}")
+    baseline = next((r[UNIGRAM] for r in evals if UNIGRAM in r), None)
+    if baseline is not None:
+        ax_acc.axhline(baseline, color="grey", linestyle=":", label="MLM unigram baseline")
     ax_loss.set(xlabel="step", ylabel="loss", title="loss")
-    ax_loss.legend()
-    for key, label in (("mlm_acc", "MLM acc"), ("nsp_acc", "NSP acc")):
-        if any(key in r for r in train):
-            ax_acc.plot(steps, [r.get(key) for r in train], label=f"train {label}")
-        if any(key in r for r in evals):
-            ax_acc.plot(
-                [r["step"] for r in evals], [r.get(key) for r in evals], "o-", label=f"eval {label}"
-            )
-    ax_acc.set(xlabel="step", ylabel="accuracy", title="accuracy", ylim=(0, 1))
-    ax_acc.legend()
+    ax_loss.legend(fontsize="small")
+    ax_acc.set(xlabel="step", ylabel="accuracy / ratio", title="accuracy", ylim=(0, 1))
+    ax_acc.legend(fontsize="small")
     fig.tight_layout()
     out = run_dir / "loss.png"
     with atomic_path(out) as tmp:
         fig.savefig(tmp, format="png", dpi=100)
     plt.close(fig)
     return out
+
+
+# Metric names the plot draws: losses, and ratios in [0, 1] (the objectives' own names).
+LOSS = ("loss",)
+RATIOS = ("acc", "precision", "recall", "agree")
+UNIGRAM = "mlm_unigram_acc"
+
+
+def _keys(rows: list[dict[str, Any]], suffixes: tuple[str, ...]) -> list[str]:
+    """Keys of `rows` ending in one of `suffixes` (the total loss first), in first-seen order."""
+    keys = dict.fromkeys(k for r in rows for k in r if k.rsplit("_", 1)[-1] in suffixes)
+    keys.pop(UNIGRAM, None)
+    return list(keys)

@@ -14,10 +14,20 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
     args = ["demo", "-o", str(tmp_path), "--max-steps", "30", "--vocab-size", "2000"]
     result = CliRunner().invoke(app, [*args, "--workers", "1"])
     assert result.exit_code == 0, (result.stdout, result.stderr, result.exception)
-    predictions = [line for line in result.stdout.splitlines() if "->" in line]
-    assert len(predictions) == 4
-    for line in predictions:  # five real tokens with probabilities, e.g. "the (0.04)"
-        assert line.count("(") == 5 and "[MASK]" not in line
+    assert result.stdout.count("->") == 4
+    text = " ".join(result.stdout.split())  # rich wraps long lines at the terminal width
+    assert "of 4 prompts" in text and "most frequent word scores" in text
+    summary = json.loads((tmp_path / "run" / "demo.json").read_text())
+    assert [p["expected"] for p in summary["prompts"]] == [
+        "arguments",
+        "error",
+        "raised",
+        "instance",
+    ]
+    for prompt in summary["prompts"]:  # five real tokens each
+        assert len(prompt["top5"]) == 5 and "[MASK]" not in prompt["top5"]
+    hits = sum(p["expected"] in p["top5"] for p in summary["prompts"])
+    assert summary["hits"] == hits and 0 < summary["mlm_unigram_acc"] < 1
     assert (tmp_path / "run" / "loss.png").stat().st_size > 10_000
     records = [
         json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().split("\n") if x
