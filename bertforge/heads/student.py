@@ -99,7 +99,7 @@ class Distillation(nn.Module):
         self.teacher._apply(fn, recurse)
         return super()._apply(fn, recurse)
 
-    def train(self, mode: bool = True) -> Distillation:
+    def train(self, mode: bool = True) -> Self:
         super().train(mode)
         self.teacher.eval()  # dropout never touches the targets
         return self

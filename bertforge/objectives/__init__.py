@@ -1,5 +1,6 @@
 """Objectives: masking (in the collator), and losses as sums + counts behind one protocol
-(`loss.Objective`) for pretraining (MLM, NSP/SOP) and fine-tuning (one per task head)."""
+(`loss.Objective`) for pretraining (MLM, NSP/SOP, RTD, SBO, distillation) and fine-tuning (one
+per task head)."""
 
 from __future__ import annotations
 

@@ -8,6 +8,7 @@ directory.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from pathlib import Path
@@ -98,7 +99,7 @@ def _pretrain(
     seed_everything(cfg.seed)
     objectives = run_objectives(recipe, train_set.manifest["objective"])
     # The resolved objectives go into the run's recipe: export and resume rebuild the same model.
-    recipe.objectives = {o.name: o.weight for o in objectives}
+    recipe = dataclasses.replace(recipe, objectives={o.name: o.weight for o in objectives})
     names = set(recipe.objectives)
     model = build_model(recipe, tokenizer, names).to(device).train()
     _check_length(train_set, trained_config(model), data_dir)

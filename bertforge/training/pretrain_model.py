@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 import torch
@@ -28,7 +27,6 @@ from bertforge.objectives import DISTILL_OBJECTIVES
 from bertforge.tokenization import Tokenizer
 from bertforge.training.recipe import Recipe
 
-log = logging.getLogger(__name__)
 SBO_FILE = "sbo_head.safetensors"
 
 
@@ -52,9 +50,9 @@ def build_model(recipe: Recipe, tokenizer: Tokenizer, names: set[str]) -> nn.Mod
             )
         return ElectraPreTraining(model_config(recipe, tokenizer, names), recipe.generator.size)
     if names & DISTILL_OBJECTIVES:
-        teacher = PreTrainingModel.from_pretrained(recipe.distill.checked_teacher())
-        _check_teacher_vocab(recipe.distill.checked_teacher(), tokenizer)
-        return Distillation(teacher, recipe.distill.every)
+        path = recipe.distill.checked_teacher()
+        _check_teacher_vocab(path, tokenizer)  # before reading its weights
+        return Distillation(PreTrainingModel.from_pretrained(path), recipe.distill.every)
     config = model_config(recipe, tokenizer, names)
     # A position for every offset a span can have in tokens (max_span counts words).
     sbo = config.max_length if "sbo" in names else None

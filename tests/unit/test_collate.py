@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -10,19 +9,12 @@ import pytest
 import torch
 
 from bertforge.data.collate import PretrainingCollator, Sample
+from bertforge.data.shards import Instance
 from bertforge.errors import DataError
 from bertforge.objectives import MaskingConfig, MaskingVocab
 from bertforge.tokenization import Tokenizer
 
 PAD, CLS, SEP, MASK = 0, 1, 2, 3
-
-
-@dataclass
-class Inst:
-    tokens: np.ndarray
-    len_a: int
-    len_b: int
-    label: int
 
 
 def vocab() -> MaskingVocab:
@@ -32,11 +24,11 @@ def vocab() -> MaskingVocab:
     )
 
 
-def inst(n_a: int, n_b: int, label: int = 0) -> Inst:
+def inst(n_a: int, n_b: int, label: int = 0) -> Instance:
     """[CLS] A [SEP] B [SEP] with words 4..; len_a counts [CLS] A [SEP]."""
     a, b = np.arange(4, 4 + n_a), np.arange(50, 50 + n_b)
     tail = [*b, SEP] if n_b else []
-    return Inst(np.array([CLS, *a, SEP, *tail]), n_a + 2, n_b + 1 if n_b else 0, label)
+    return Instance(np.array([CLS, *a, SEP, *tail]), n_a + 2, n_b + 1 if n_b else 0, label)
 
 
 def test_shapes_padding_and_types() -> None:
@@ -94,7 +86,7 @@ def test_dynamic_and_static_masks() -> None:
 
 
 def test_out_of_vocabulary_ids_are_a_data_error() -> None:
-    bad = Inst(np.array([CLS, 4, 100, SEP]), 4, 0, -1)
+    bad = Instance(np.array([CLS, 4, 100, SEP]), 4, 0, -1)
     with pytest.raises(DataError, match="outside the vocabulary"):
         PretrainingCollator(vocab(), MaskingConfig(), seed=0)([Sample(0, 0, bad)])
 
@@ -105,5 +97,5 @@ def test_from_tokenizer(minilm_path: Path) -> None:
     enc = tok("a first segment of text", "and the second one")
     tokens = np.array(enc["input_ids"])
     len_a = enc["token_type_ids"].count(0)
-    batch = collate([Sample(0, 0, Inst(tokens, len_a, len(tokens) - len_a, 0))])
+    batch = collate([Sample(0, 0, Instance(tokens, len_a, len(tokens) - len_a, 0))])
     assert batch["token_type_ids"][0].tolist() == enc["token_type_ids"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from itertools import islice
 
 import numpy as np
@@ -11,6 +10,7 @@ import torch
 
 from bertforge.data.collate import PretrainingCollator
 from bertforge.data.loader import GlobalBatchSampler, PretrainingLoader
+from bertforge.data.shards import Instance
 from bertforge.errors import CheckpointError, ConfigError, DataError
 from bertforge.objectives import MaskingConfig, MaskingVocab
 
@@ -18,20 +18,12 @@ PAD, CLS, SEP, MASK = 0, 1, 2, 3
 N = 50  # examples; with global batches of 8: 6 steps per epoch, 2 examples dropped
 
 
-@dataclass
-class Inst:
-    tokens: np.ndarray
-    len_a: int
-    len_b: int
-    label: int
-
-
-def dataset() -> list[Inst]:
+def dataset() -> list[Instance]:
     rng = np.random.default_rng(0)
     out = []
     for i in range(N):
         a, b = rng.integers(4, 100, 3 + i % 7), rng.integers(4, 100, 2 + i % 5)
-        out.append(Inst(np.array([CLS, *a, SEP, *b, SEP]), a.size + 2, b.size + 1, i % 2))
+        out.append(Instance(np.array([CLS, *a, SEP, *b, SEP]), a.size + 2, b.size + 1, i % 2))
     return out
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -12,6 +10,7 @@ from torch.testing import assert_close
 from bertforge import EncoderConfig, PreTrainingModel
 from bertforge.data.collate import PretrainingCollator
 from bertforge.data.loader import PretrainingLoader
+from bertforge.data.shards import Instance
 from bertforge.heads.electra import sample_tokens
 from bertforge.objectives import (
     LossSums,
@@ -30,14 +29,6 @@ OBJECTIVES = [MaskedLM(), SentencePair()]
 
 PAD, CLS, SEP, MASK = 0, 1, 2, 3
 VOCAB = 64
-
-
-@dataclass
-class Inst:
-    tokens: np.ndarray
-    len_a: int
-    len_b: int
-    label: int
 
 
 def test_mlm_loss_masked_equals_dense() -> None:
@@ -78,7 +69,7 @@ def loader(accumulation_steps: int) -> PretrainingLoader:
     for i in range(32):
         a, b = rng.integers(4, VOCAB, 3 + i % 9), rng.integers(4, VOCAB, 2 + i % 4)
         label = -1 if i % 5 == 0 else i % 2  # some examples without an NSP label
-        data.append(Inst(np.array([CLS, *a, SEP, *b, SEP]), a.size + 2, b.size + 1, label))
+        data.append(Instance(np.array([CLS, *a, SEP, *b, SEP]), a.size + 2, b.size + 1, label))
     tokens = ["[PAD]", "[CLS]", "[SEP]", "[MASK]"] + [f"w{i}" for i in range(VOCAB - 4)]
     vocab = MaskingVocab.from_tokens(
         tokens, special_ids=[CLS, SEP], pad_id=PAD, mask_id=MASK, scheme="wordpiece"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from types import SimpleNamespace
 
 import numpy as np
@@ -12,6 +11,7 @@ import torch.nn.functional as F
 
 from bertforge.config import EncoderConfig
 from bertforge.data.collate import PretrainingCollator, Sample
+from bertforge.data.shards import Instance
 from bertforge.errors import ConfigError
 from bertforge.heads.sbo import SBOHead
 from bertforge.objectives import IGNORE_INDEX, MaskingConfig, MaskingVocab
@@ -22,14 +22,6 @@ N_WORDS = 20  # ids 4.. start words, 4 + N_WORDS.. continue them
 FIELDS = ("mlm_labels", "sbo_targets")
 
 
-@dataclass
-class Inst:
-    tokens: np.ndarray
-    len_a: int
-    len_b: int
-    label: int
-
-
 def vocab() -> MaskingVocab:
     tokens = ["[PAD]", "[CLS]", "[SEP]", "[MASK]"]
     tokens += [f"w{i}" for i in range(N_WORDS)] + [f"##p{i}" for i in range(N_WORDS)]
@@ -38,12 +30,12 @@ def vocab() -> MaskingVocab:
     )
 
 
-def inst(pieces: list[int]) -> Inst:
+def inst(pieces: list[int]) -> Instance:
     """[CLS] words [SEP], word j having pieces[j] pieces (a start, then continuations)."""
     ids = [CLS]
     for j, n in enumerate(pieces):
         ids += [4 + j % N_WORDS] + [4 + N_WORDS + (j + k) % N_WORDS for k in range(1, n)]
-    return Inst(np.array([*ids, SEP]), len(ids) + 1, 0, -1)
+    return Instance(np.array([*ids, SEP]), len(ids) + 1, 0, -1)
 
 
 SAMPLES = [
