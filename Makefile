@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 SHARED ?= ../shared/data
 
-.PHONY: install demo test lint format clean bench-pretrain bench-finetune
+.PHONY: install demo test lint format clean bench-pretrain bench-finetune bench-time-to-quality
 
 install: $(STAMP)
 
@@ -40,3 +40,7 @@ bench-pretrain: $(STAMP)
 
 bench-finetune: $(STAMP)
 	BERTFORGE_SHARED_DATA=$(SHARED) $(PY) bench/finetune_trainer.py --group-by-length
+
+# Two hours on 2 cores: bertforge and a transformers loop, one hour each, BERT-mini MLM.
+bench-time-to-quality: $(STAMP)
+	BERTFORGE_SHARED_DATA=$(SHARED) $(PY) bench/time_to_quality.py --marks 15,30,60 --json bench/time_to_quality.json
