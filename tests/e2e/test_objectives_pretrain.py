@@ -13,7 +13,7 @@ import torch
 import transformers
 from safetensors.torch import load_file
 
-from bertforge import PreTrainingModel
+from bertforge import PreTrainingModel, SequenceClassifier
 from bertforge.data.builder import BuildConfig, build_data
 from bertforge.errors import ConfigError, DataError
 from bertforge.tokenization import Tokenizer, train_tokenizer
@@ -117,6 +117,10 @@ def test_electra(tmp_path: Path, packed: Path) -> None:
                  out / "discriminator", "rtd_logits")  # fmt: skip
     logits_agree(PreTrainingModel.from_pretrained(out / "generator"), gen, out / "generator",
                  "mlm_logits")  # fmt: skip
+    # The discriminator starts a task model like any encoder checkpoint.
+    classifier = SequenceClassifier.from_pretrained(out / "discriminator", num_labels=3)
+    ids = Tokenizer.from_pretrained(out / "discriminator")(["a test"], return_tensors="pt")
+    assert classifier(ids["input_ids"], ids["attention_mask"]).shape == (1, 3)
     # Shared embeddings: both exports hold the same token table.
     torch.testing.assert_close(
         gen.electra.embeddings.word_embeddings.weight,
