@@ -14,11 +14,9 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from bertforge.atomic import write_text
 from bertforge.config import EncoderConfig
-from bertforge.constants import IGNORE_INDEX
 from bertforge.data.builder import TOKENIZER_DIR
 from bertforge.data.collate import PretrainingCollator
 from bertforge.data.instances import PAIR_OBJECTIVES
@@ -37,6 +35,7 @@ from bertforge.training.checkpoint import (
     load_model_state,
     save_checkpoint,
 )
+from bertforge.training.heldout import heldout_batches, unigram_accuracy
 from bertforge.training.metrics import UNIGRAM, MetricsLog, plot_run
 from bertforge.training.optim import build_optimizer, linear_schedule
 from bertforge.training.pretrain_model import (
@@ -45,7 +44,7 @@ from bertforge.training.pretrain_model import (
     load_trained,
     trained_config,
 )
-from bertforge.training.recipe import Recipe, TrainConfig, load_recipe
+from bertforge.training.recipe import Recipe, load_recipe
 from bertforge.training.runtime import seed_everything
 from bertforge.training.step import evaluate, train_step
 
@@ -145,8 +144,8 @@ def _pretrain(
         tokenizer.save_pretrained(run_dir / "tokenizer")
 
     # Rank 0 evaluates alone, on the unwrapped model: DDP's forward would wait for the others.
-    eval_batches = _eval_batches(eval_set, collator, cfg) if eval_set is not None and main else []
-    baseline = _unigram_accuracy(train_set, collator, eval_batches)
+    eval_batches = heldout_batches(eval_set, collator, cfg) if eval_set is not None and main else []
+    baseline = unigram_accuracy(train_set, collator, eval_batches)
     metrics = MetricsLog(run_dir, resume_step=step if resume else None) if main else None
     # After any resume: every rank has loaded the same weights and the same (global) loader state.
     trained = distributed.wrap_model(model)
@@ -261,41 +260,6 @@ def _summary(rates: dict[str, float]) -> str:
         f"{k.removesuffix('_acc')} {v:.3f}" for k, v in rates.items() if k.endswith("_acc")
     )
     return f"loss {rates['loss']:.3f} {accs}".strip()
-
-
-def _unigram_accuracy(
-    train_set: ShardedDataset,
-    collator: PretrainingCollator,
-    eval_batches: list[list[dict[str, torch.Tensor]]],
-) -> float | None:
-    """MLM accuracy of always answering the most frequent non-special training token, on the
-    held-out batches: the bar a model that ignores context clears. None without MLM or eval."""
-    labels = [b["mlm_labels"] for group in eval_batches for b in group if "mlm_labels" in b]
-    if not labels:
-        return None
-    vocab = collator.vocab
-    counts = np.zeros(vocab.vocab_size, dtype=np.int64)
-    for tokens in train_set.token_arrays():
-        counts += np.bincount(tokens, minlength=vocab.vocab_size)
-    counts[vocab.is_special] = 0
-    top = int(counts.argmax())
-    targets = torch.cat([x[x != IGNORE_INDEX] for x in labels])
-    return float((targets == top).float().mean()) if targets.numel() else None
-
-
-def _eval_batches(
-    eval_set: ShardedDataset, collator: PretrainingCollator, cfg: TrainConfig
-) -> list[list[dict[str, torch.Tensor]]]:
-    """A fixed held-out sample: the same batches (and masks) at every evaluation."""
-    loader = PretrainingLoader(
-        eval_set,
-        collator,
-        global_batch_size=min(cfg.batch_size, len(eval_set)),
-        seed=cfg.seed,
-        accumulation_steps=1,
-    )
-    it = iter(loader)
-    return [next(it) for _ in range(min(cfg.eval_batches, loader.steps_per_epoch))]
 
 
 def export(run_dir: Path, output: Path, checkpoint: Path | None = None) -> Path:
