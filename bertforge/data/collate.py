@@ -1,6 +1,7 @@
 """`PretrainingCollator`: instances -> a padded batch of torch tensors with the fields the
 run's objectives read (`Objective.fields`): `mlm_labels` (masking the input ids),
-`nsp_labels`, and `sbo_targets` (SpanBERT's span boundary targets) today.
+`nsp_labels`, `sbo_targets` (SpanBERT's span boundary targets) and `sample_uniforms` (the
+draws ELECTRA's generator samples its replacements with).
 
 Input is a list of `Sample(index, epoch, instance)`: the example's index in the dataset and
 the epoch it is drawn in are what seed its masks (`example_rng`), so the batch is a pure
@@ -30,9 +31,9 @@ if TYPE_CHECKING:
     from bertforge.tokenization import Tokenizer
 
 # The objective fields a collator can produce: masked-LM labels (the input ids are masked to
-# match), sentence-pair labels (from the instances) and span boundary targets (from the masked
-# spans: batch keys `SBO_KEYS`).
-FIELDS = ("mlm_labels", "nsp_labels", "sbo_targets")
+# match), sentence-pair labels (from the instances), span boundary targets (from the masked
+# spans: batch keys `SBO_KEYS`) and one uniform draw per token for sampling.
+FIELDS = ("mlm_labels", "nsp_labels", "sbo_targets", "sample_uniforms")
 # What a collator makes when not told: BERT's two objectives.
 DEFAULT_FIELDS = ("mlm_labels", "nsp_labels")
 
@@ -64,8 +65,9 @@ class PretrainingCollator:
     nsp_labels ((B,), -1 where none) when asked for. "sbo_targets" (span masking only) adds
     sbo_left, sbo_right and sbo_offset ((B, T) each, -100 where nothing is predicted): for a
     predicted position i in a span from token s to token e, the positions s - 1 and e + 1 of
-    the span's boundary tokens and i - s. `type_ids=False` gives all-zero token types, for
-    models with `type_vocab_size` 1 (RoBERTa).
+    the span's boundary tokens and i - s. "sample_uniforms" adds (B, T) float32 draws in
+    [0, 1) from each example's own generator, after its masks. `type_ids=False` gives
+    all-zero token types, for models with `type_vocab_size` 1 (RoBERTa).
     """
 
     def __init__(
@@ -84,16 +86,16 @@ class PretrainingCollator:
                 f"the objectives need batch field(s) {', '.join(unknown)} that the "
                 f"pretraining collator cannot make (it makes {', '.join(FIELDS)})"
             )
-        if "sbo_targets" in fields:
-            # Boundaries exist only around SpanBERT's spans: placed apart, one draw per span.
-            if masking.mode != "span":
+        # Boundaries exist only around SpanBERT's spans: placed apart, one draw per span.
+        if "sbo_targets" in fields and masking.mode != "span":
+            raise ConfigError(
+                "the span boundary objective (batch field sbo_targets) needs span masking; "
+                f'set [masking] mode = "span" (it is {masking.mode!r})'
+            )
+        for field in ("sbo_targets", "sample_uniforms"):
+            if field in fields and "mlm_labels" not in fields:
                 raise ConfigError(
-                    "the span boundary objective (batch field sbo_targets) needs span masking; "
-                    f'set [masking] mode = "span" (it is {masking.mode!r})'
-                )
-            if "mlm_labels" not in fields:
-                raise ConfigError(
-                    "batch field sbo_targets predicts the masked tokens: ask for mlm_labels too"
+                    f"batch field {field} serves the masked tokens: ask for mlm_labels too"
                 )
         self.vocab = vocab
         self.masking = masking
@@ -127,6 +129,9 @@ class PretrainingCollator:
         spans = None  # (3, B, T): left boundary, right boundary, offset in the span
         if "sbo_targets" in self.fields:
             spans = np.full((len(SBO_KEYS), len(samples), width), IGNORE_INDEX, dtype=np.int64)
+        uniforms = None  # (B, T)
+        if "sample_uniforms" in self.fields:
+            uniforms = np.zeros((len(samples), width), dtype=np.float32)
         for row, (index, epoch, inst) in enumerate(samples):
             ids = self._checked(inst.tokens, index)
             if masked:
@@ -135,6 +140,8 @@ class PretrainingCollator:
                 labels[row, : lab.size] = lab
                 if spans is not None:
                     spans[:, row, : lab.size] = span_boundaries(sel, lab.size)
+                if uniforms is not None:  # drawn after the masks, which stay as they were
+                    uniforms[row, : lab.size] = rng.random(lab.size, dtype=np.float32)
             input_ids[row, : ids.size] = ids
         pos = np.arange(width)[None, :]  # (1, T)
         attention_mask = pos < lengths[:, None]  # (B, T)
@@ -156,6 +163,8 @@ class PretrainingCollator:
             batch["nsp_labels"] = torch.tensor(pair, dtype=torch.int64)
         if spans is not None:
             batch.update(zip(SBO_KEYS, torch.from_numpy(spans).unbind(0), strict=True))
+        if uniforms is not None:
+            batch["sample_uniforms"] = torch.from_numpy(uniforms)
         return batch
 
     def _checked(self, tokens: np.ndarray, index: int) -> np.ndarray:  # (L,) int64

@@ -41,14 +41,15 @@ class ReplacedTokenDetection:
 
     weight: float = 50.0
     name: str = "rtd"
-    # The generator's masks: the discriminator sees the originals with samples in their place.
-    fields: tuple[str, ...] = ("mlm_labels",)
+    # The generator's masks (the discriminator sees the originals with samples in their place)
+    # and the uniform draws the generator samples them with.
+    fields: tuple[str, ...] = ("mlm_labels", "sample_uniforms")
 
     def count(self, batch: Batch) -> int:
         return int(batch["attention_mask"].sum())
 
     def inputs(self, batch: Batch) -> dict[str, torch.Tensor]:
-        return {"mlm_labels": batch["mlm_labels"]}
+        return {"mlm_labels": batch["mlm_labels"], "sample_uniforms": batch["sample_uniforms"]}
 
     def loss(self, output: Any, batch: Batch) -> LossSums:
         return rtd_loss(output.rtd_logits, output.replaced, batch["attention_mask"])

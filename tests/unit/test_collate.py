@@ -10,7 +10,7 @@ import torch
 
 from bertforge.data.collate import PretrainingCollator, Sample
 from bertforge.data.shards import Instance
-from bertforge.errors import DataError
+from bertforge.errors import ConfigError, DataError
 from bertforge.objectives import MaskingConfig, MaskingVocab
 from bertforge.tokenization import Tokenizer
 
@@ -99,3 +99,25 @@ def test_from_tokenizer(minilm_path: Path) -> None:
     len_a = enc["token_type_ids"].count(0)
     batch = collate([Sample(0, 0, Instance(tokens, len_a, len(tokens) - len_a, 0))])
     assert batch["token_type_ids"][0].tolist() == enc["token_type_ids"]
+
+
+def test_sampling_draws_belong_to_the_example() -> None:
+    """ELECTRA's draws: one uniform per real token, a function of (seed, epoch, example)
+    alone, drawn after the masks so that asking for them changes no mask."""
+    fields = ["mlm_labels", "sample_uniforms"]
+    with_draws = PretrainingCollator(vocab(), MaskingConfig(), seed=3, fields=fields)
+    plain = PretrainingCollator(vocab(), MaskingConfig(), seed=3, fields=["mlm_labels"])
+    samples = [Sample(i, 1, inst(10 + 5 * i, 8)) for i in range(3)]
+    batch = with_draws(samples)
+    draws = batch["sample_uniforms"]  # (B, T)
+    assert draws.dtype == torch.float32 and draws.shape == batch["input_ids"].shape
+    real = batch["attention_mask"].bool()
+    assert ((draws[real] >= 0) & (draws[real] < 1)).all() and (draws[~real] == 0).all()
+    assert draws[real].std() > 0.2  # spread over [0, 1), not a constant
+    assert torch.equal(batch["mlm_labels"], plain(samples)["mlm_labels"])
+    alone = with_draws([samples[1]])["sample_uniforms"][0]
+    assert torch.equal(alone, draws[1, : alone.numel()])
+    later = with_draws([s._replace(epoch=2) for s in samples])["sample_uniforms"]
+    assert not torch.equal(later, draws)
+    with pytest.raises(ConfigError, match="sample_uniforms serves the masked tokens"):
+        PretrainingCollator(vocab(), MaskingConfig(), seed=0, fields=["sample_uniforms"])

@@ -113,8 +113,11 @@ def test_accumulation_equals_one_big_batch() -> None:
 def test_sampled_tokens_follow_the_softmax() -> None:
     logits = torch.tensor([[0.0, 1.0, 2.0, -1.0], [5.0, 0.0, 0.0, 0.0]]).repeat(20000, 1)
     g = torch.Generator().manual_seed(0)
-    draws = sample_tokens(logits, g).view(20000, 2)
+    draws = sample_tokens(logits, torch.rand(40000, generator=g)).view(20000, 2)
     for row in range(2):
         freq = torch.bincount(draws[:, row], minlength=4).float() / 20000
         assert_close(freq, logits[row].softmax(-1), atol=0.01, rtol=0.0)
     assert sample_tokens(torch.tensor([[0.0, float("-inf")]])).item() == 0
+    # The draw picks the token: below 1/3 the first of three equal ones, above 2/3 the last.
+    flat = torch.zeros(2, 3)
+    assert sample_tokens(flat, torch.tensor([0.3, 0.7])).tolist() == [0, 2]

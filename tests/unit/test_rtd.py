@@ -100,3 +100,22 @@ def test_pair_labels_sampling_and_gradients() -> None:
     assert (
         disc.tokens.weight.grad is not None and model.discriminator.rtd.out.weight.grad is not None
     )
+
+
+def test_samples_follow_the_given_draws() -> None:
+    """With the collator's draws the replacements are a function of the batch: the same
+    draws give the same corrupted input, other draws another."""
+    config = FAMILIES["electra"].config("tiny", **{**SMALL, "embedding_size": 32})
+    model = ElectraPreTraining(config, generator_size=0.5).eval()
+    ids = torch.randint(5, config.vocab_size, (2, 12))
+    picked = torch.rand(2, 12) < 0.5
+    labels = torch.where(picked, ids, torch.full_like(ids, -100))
+    inputs = (ids.masked_fill(picked, 3), torch.ones_like(ids), torch.zeros_like(ids), picked)
+    draws = torch.rand(2, 12)
+    with torch.no_grad():
+        a = model(*inputs, labels, draws)
+        torch.manual_seed(123)  # the global RNG plays no part
+        b = model(*inputs, labels, draws)
+        c = model(*inputs, labels, torch.rand(2, 12))
+    assert torch.equal(a.replaced, b.replaced) and torch.equal(a.rtd_logits, b.rtd_logits)
+    assert not torch.equal(a.rtd_logits, c.rtd_logits)
