@@ -5,11 +5,13 @@
 - CoNLL-2003 NER: `read_conll`, `ner_labels`, `encode_token_examples`,
   `predictions_to_tags`.
 - SQuAD-format QA: `read_squad`, `encode_train_features`, `encode_eval_features`,
-  `postprocess_predictions`, `squad_evaluate`.
+  `postprocess_predictions`, `squad_evaluate`; CMRC 2018 (Chinese) is scored by
+  `cmrc_evaluate`.
 - `compute(metric_names, predictions, labels)` for everything but SQuAD.
 """
 
 from bertforge.tasks.classification import Example, encode_examples
+from bertforge.tasks.cmrc_eval import cmrc_evaluate
 from bertforge.tasks.conll import Sentence, ner_labels, read_conll
 from bertforge.tasks.glue import GLUE_TASKS, GlueTask, get_task, read_glue
 from bertforge.tasks.metrics import METRICS, compute, entity_report
@@ -33,6 +35,7 @@ __all__ = [
     "GlueTask",
     "Sentence",
     "SquadExample",
+    "cmrc_evaluate",
     "compute",
     "encode_eval_features",
     "encode_examples",
