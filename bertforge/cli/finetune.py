@@ -1,4 +1,4 @@
-"""`finetune {glue,classify,ner,squad}`, `evaluate` and `predict`."""
+"""`finetune {glue,classify,ner,squad,cmrc}`, `evaluate` and `predict`."""
 
 from __future__ import annotations
 
@@ -173,12 +173,28 @@ def classify(
     _run(info, model, output, loop)
 
 
+# NER file layouts: CoNLL columns (word ... TAG, IOB1 or IOB2) and one character per line
+# (`字 B-LOC`, strict BIO, as Chinese NER sets ship), with their usual train/dev file names.
+NER_FORMATS = {"conll": ("eng.train", "eng.testa"), "char-bio": ("train.txt", "dev.txt")}
+
+
 @app.command("ner")
 @loop_options
 def ner(
     model: Path = MODEL,
-    data: Path = typer.Option(..., "--data", help="CoNLL-2003 folder (eng.train, eng.testa)."),
+    data: Path = typer.Option(..., "--data", help="Folder with the train and dev files."),
     output: Path = OUTPUT,
+    file_format: str = typer.Option(
+        "conll",
+        "--format",
+        help="conll (word ... TAG, IOB1/IOB2) or char-bio (one character per line, BIO).",
+    ),
+    train_file: str | None = typer.Option(
+        None, "--train-file", help="In --data; default eng.train (conll), train.txt (char-bio)."
+    ),
+    dev_file: str | None = typer.Option(
+        None, "--dev-file", help="In --data; default eng.testa (conll), dev.txt (char-bio)."
+    ),
     strategy: str = STRATEGY,
     max_length: int | None = MAX_LENGTH,
     stride: int | None = typer.Option(
@@ -191,9 +207,13 @@ def ner(
     loop: dict[str, Any],
 ) -> None:
     """Fine-tune a named-entity tagger; scored by entity-level F1 (seqeval-style)."""
-    files = {"train": "eng.train", "dev": "eng.testa"}
+    if file_format not in NER_FORMATS:
+        raise ConfigError(f"--format {file_format!r} is not one of {', '.join(NER_FORMATS)}")
+    default_train, default_dev = NER_FORMATS[file_format]
+    files = {"train": train_file or default_train, "dev": dev_file or default_dev}
+    scheme = tasks.ner_scheme(file_format)
     # Labels from both splits so a type seen only in dev still has an output.
-    sentences = [s for f in files.values() for s in tasks.read_conll(data / f)]
+    sentences = [s for f in files.values() for s in tasks.read_conll(data / f, scheme)]
     info = TaskInfo(
         kind="ner",
         metrics=["entity_f1", "entity_precision", "entity_recall"],
@@ -201,8 +221,8 @@ def ner(
         max_length=max_length,
         stride=stride,
         strategy=strategy,
-        source="conll2003",
-        data={"dir": str(data.resolve()), **files},
+        source="conll2003" if file_format == "conll" else "custom",
+        data={"dir": str(data.resolve()), **files, "format": file_format},
     )
     _run(info, model, output, loop)
 
@@ -239,6 +259,40 @@ def squad(
             "train": _find(data, f"train-v{version}"),
             "dev": _find(data, f"dev-v{version}"),
         },
+    )
+    _run(info, model, output, loop)
+
+
+@app.command("cmrc")
+@loop_options
+def cmrc(
+    model: Path = MODEL,
+    data: Path = typer.Option(..., "--data", help="Folder with the CMRC 2018 JSON files."),
+    train_file: str = typer.Option(
+        "cmrc2018_train.json", "--train-file", help="In --data; e.g. cmrc2018_trial.json."
+    ),
+    dev_file: str = typer.Option("cmrc2018_dev.json", "--dev-file", help="In --data."),
+    output: Path = OUTPUT,
+    strategy: str = STRATEGY,
+    max_length: int | None = MAX_LENGTH,
+    doc_stride: int = typer.Option(128, "--doc-stride"),
+    *,
+    loop: dict[str, Any],
+) -> None:
+    """Fine-tune Chinese extractive QA on CMRC 2018 (SQuAD format, character spans); scored by
+    the official CMRC 2018 EM and character F1 (0-100)."""
+    for name in (train_file, dev_file):
+        if not (data / name).is_file():
+            hint = " (no train file? pass --train-file cmrc2018_trial.json)" * (name == train_file)
+            raise DataError(f"'{data / name}' does not exist{hint}")
+    info = TaskInfo(
+        kind="squad",
+        metrics=["f1", "exact_match"],
+        max_length=max_length,
+        doc_stride=doc_stride,
+        strategy=strategy,
+        source="cmrc2018",
+        data={"dir": str(data.resolve()), "train": train_file, "dev": dev_file},
     )
     _run(info, model, output, loop)
 

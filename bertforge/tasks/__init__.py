@@ -12,7 +12,7 @@
 
 from bertforge.tasks.classification import Example, encode_examples
 from bertforge.tasks.cmrc_eval import cmrc_evaluate
-from bertforge.tasks.conll import Sentence, ner_labels, read_conll
+from bertforge.tasks.conll import Sentence, ner_labels, ner_scheme, read_conll
 from bertforge.tasks.glue import GLUE_TASKS, GlueTask, get_task, read_glue
 from bertforge.tasks.metrics import METRICS, compute, entity_report
 from bertforge.tasks.squad import Answer, SquadExample, read_squad
@@ -44,6 +44,7 @@ __all__ = [
     "entity_report",
     "get_task",
     "ner_labels",
+    "ner_scheme",
     "postprocess_predictions",
     "predictions_to_tags",
     "read_conll",

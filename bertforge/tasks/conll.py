@@ -2,6 +2,8 @@
 
 Tags come out in IOB2 (every entity starts with B-), whatever the file used; the original
 CoNLL-2003 release is IOB1, where B- only separates two adjacent entities of the same type.
+Chinese NER sets put one character per line (`字 B-LOC`, "char-bio"): the same reader, held to
+strict BIO (`ner_scheme`).
 """
 
 from __future__ import annotations
@@ -29,10 +31,17 @@ class Sentence:
     guid: str
 
 
+def ner_scheme(file_format: str) -> str:
+    """How tags are read for a file format: CoNLL files may be IOB1 (guessed), char-bio files
+    are BIO, so an I- that opens an entity is an error there, not a convention."""
+    return "iob2" if file_format == "char-bio" else "auto"
+
+
 def _check_tag(path: Path, line: int, tag: str) -> None:
     if tag != "O" and not (tag[:2] in ("B-", "I-") and len(tag) > 2):
         raise DataError(
-            f"{path}:{line}: tag {tag!r} is not O, B-TYPE or I-TYPE; only IOB1/IOB2 files are read"
+            f"{path}:{line}: tag {tag!r} is not O, B-TYPE or I-TYPE; only IOB1/IOB2 (BIO) files "
+            "are read: convert BIOES/BMES tags first (S- to B-, M- and E- to I-)"
         )
 
 
@@ -105,8 +114,8 @@ def read_conll(path: str | Path, scheme: str = "auto") -> list[Sentence]:
     opening = _first_opening_i(parsed)
     if scheme == "iob2" and opening is not None:
         raise DataError(
-            f"{path}:{opening[0]}: {opening[1]!r} starts an entity, which IOB2 forbids; "
-            "read the file with scheme='iob1' or 'auto'"
+            f"{path}:{opening[0]}: {opening[1]!r} starts an entity, which BIO (IOB2) forbids; "
+            "fix the tag, or read the file as IOB1 (scheme='auto', `finetune ner --format conll`)"
         )
     if scheme == "auto":
         scheme = "iob1" if opening is not None else "iob2"

@@ -158,12 +158,19 @@ class NERTask(TaskKind):
         return [Tagging()]
 
     def read(self, info: TaskInfo, split: str) -> list[Any]:
-        return tasks.read_conll(Path(info.data["dir"]) / info.data[split])
+        scheme = tasks.ner_scheme(info.data.get("format", "conll"))
+        return tasks.read_conll(Path(info.data["dir"]) / info.data[split], scheme)
 
     def read_inputs(self, info: TaskInfo, path: Path) -> list[Any]:
-        lines = [line.split() for line in read_text(path).splitlines() if line.strip()]
+        """One sentence a line: whitespace-separated words, or characters for char-bio runs."""
+        chars = info.data.get("format") == "char-bio"
+        lines = [
+            [c for c in line if not c.isspace()] if chars else line.split()
+            for line in read_text(path).splitlines()
+            if line.strip()
+        ]
         if not lines:
-            raise DataError(f"'{path}' is empty; expected one whitespace-tokenized sentence a line")
+            raise DataError(f"'{path}' is empty; expected one sentence a line")
         return [Sentence(w, ["O"] * len(w), f"{path.name}:{i}") for i, w in enumerate(lines, 1)]
 
     def encode(
@@ -232,9 +239,12 @@ class SquadTask(TaskKind):
         )
 
     def score(self, info: TaskInfo, split: Split, rows: list[Any]) -> dict[str, float]:
-        result = tasks.squad_evaluate(split.examples, self.answers(split, rows))
-        # EM and F1; v2.0 data adds the HasAns_*/NoAns_* breakdown of evaluate-v2.0.py.
-        return {k: v for k, v in result.items() if k != "total"}
+        answers = self.answers(split, rows)
+        if info.source == "cmrc2018":  # Chinese: its own normalisation and character F1
+            result = tasks.cmrc_evaluate(split.examples, answers)
+        else:  # v2.0 data adds the HasAns_*/NoAns_* breakdown of evaluate-v2.0.py
+            result = tasks.squad_evaluate(split.examples, answers)
+        return {k: v for k, v in result.items() if k not in ("total", "skipped")}
 
     def records(self, info: TaskInfo, split: Split, rows: list[Any]) -> list[dict[str, Any]]:
         answers = self.answers(split, rows)

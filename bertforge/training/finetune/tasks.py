@@ -37,7 +37,7 @@ class TaskInfo:
     stride: int | None = None  # NER: long sentences become windows sharing this many tokens
     strategy: str = "full"
     prompt: dict[str, Any] | None = None  # template and verbalizer of --strategy prompt
-    source: str = "custom"  # GLUE task name, "conll2003", "squad" or "custom"
+    source: str = "custom"  # GLUE task name, "conll2003", "squad", "cmrc2018" or "custom"
     data: dict[str, Any] = field(default_factory=dict)  # paths and column names
 
     def __post_init__(self) -> None:
