@@ -49,6 +49,11 @@ def build_data(
         False, "--skip-bad-utf8", help="Replace invalid UTF-8 (with a warning) instead of failing."
     ),
     dupe_factor: int = typer.Option(1, "--dupe-factor", help="Passes over the corpus (nsp/sop)."),
+    segmenter: str = typer.Option(
+        "none",
+        "--segmenter",
+        help="Word segmenter for whole-word masking of Chinese: jieba | none | module:function.",
+    ),
     force: bool = typer.Option(False, "--force", help="Rebuild even if --output is up to date."),
 ) -> None:
     """Build pretraining shards (NSP, SOP, full-sentences or single) from raw text."""
@@ -63,6 +68,7 @@ def build_data(
         shard_size_tokens=shard_size_tokens,
         skip_bad_utf8=skip_bad_utf8,
         dupe_factor=dupe_factor,
+        segmenter=segmenter,
     )
     config.validate()  # before loading the tokenizer: bad flags fail fast
     tok = Tokenizer.from_pretrained(tokenizer)

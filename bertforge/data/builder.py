@@ -46,6 +46,7 @@ from bertforge.data.workers import chunked, results, worker_pool
 from bertforge.errors import ConfigError, DataError, TokenizerError
 from bertforge.progress import bytes_progress_bar
 from bertforge.tokenization import Tokenizer
+from bertforge.tokenization.segmenters import get_segmenter
 
 logger = logging.getLogger(__name__)
 
@@ -66,8 +67,10 @@ class BuildConfig:
     shard_size_tokens: int = DEFAULT_SHARD_TOKENS
     skip_bad_utf8: bool = False
     dupe_factor: int = 1
+    segmenter: str = "none"  # word segmenter for whole-word masking (tokenization/segmenters)
 
     def validate(self) -> None:
+        get_segmenter(self.segmenter)  # unknown or not installed: fail before reading text
         if self.objective not in OBJECTIVES:
             raise ConfigError(f"objective {self.objective!r}; use one of {', '.join(OBJECTIVES)}")
         if self.doc_format not in DOC_FORMATS:
@@ -214,9 +217,11 @@ def _build(
         raise TokenizerError("full-sentences needs a separator token; the tokenizer has none")
     dtype = token_dtype(tokenizer.vocab_size)
     numbers, entries = count(), []
+    segmenter = get_segmenter(cfg.segmenter)
+    specials = None if segmenter is None else sorted(tokenizer.special_ids)
     writers = {
         name: ShardWriter(out, name, layout, dtype, cfg.shard_size_tokens, cfg.max_seq_len,
-                          numbers, entries)
+                          numbers, entries, specials)
         for name in SPLITS
     }  # fmt: skip
     splits = {
@@ -231,7 +236,7 @@ def _build(
     )  # fmt: skip
     doc_id = sentences = 0
     with (
-        worker_pool(workers, tokenizer.backend, budget // 2 if pair else budget) as pool,
+        worker_pool(workers, tokenizer.backend, budget // 2 if pair else budget, segmenter) as pool,
         bytes_progress_bar(disable=not progress) as bar,
     ):
         task = bar.add_task("build-data", total=sum(map(text_size, files)), tokens=0)
@@ -280,6 +285,7 @@ def _build(
         "token_dtype": dtype.name,
         "special_ids": special_ids,
         "layout": layout.to_json(),
+        "word_starts": segmenter is not None,  # shards hold words-*.bin
         "shards": entries,
         "counts": counts,
     }

@@ -5,6 +5,9 @@ An output directory holds, per shard XXXXX (numbered across splits in write orde
   has fewer than 65,536 ids else uint32;
 - `index-XXXXX.npy`: int64 (N, 4) rows (offset in tokens within the shard, len_a incl. its
   specials, len_b incl. its specials or 0, label);
+- `words-XXXXX.bin` (builds with a word segmenter, format 2): one uint8 of flags per token,
+  parallel to the tokens; `WORD_START` marks the first token of a word (special tokens
+  included), so an instance's word ids are the running count of starts;
 - `manifest.json`, written last and atomically: without a valid one the directory is an
   incomplete build. It holds format_version, the build parameters (objective, max_seq_len,
   seed, short_seq_prob, tokenizer_fingerprint, `build`: inputs and the other options),
@@ -31,11 +34,27 @@ from bertforge.atomic import atomic_path
 from bertforge.data.instances import Draft
 from bertforge.errors import DataError
 
-FORMAT_VERSION = 1
+# 2: optional per-token word flags (`words-*.bin`). Version 1 builds (no flags) still read.
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 MANIFEST = "manifest.json"
 SPLITS = ("train", "eval")
-_FILES = ("tokens", "index")  # the files of one shard, as manifest keys
-_OURS = re.compile(r"(tokens-\d{5}\.bin|index-\d{5}\.npy|manifest\.json)(\..*\.tmp)?")
+_FILES = ("tokens", "index", "words")  # the files a shard may have, as manifest keys
+_OURS = re.compile(r"((tokens|words)-\d{5}\.bin|index-\d{5}\.npy|manifest\.json)(\..*\.tmp)?")
+
+WORD_START = 1  # flag: the token begins a word
+# While a build runs, a token's flags ride above its id in int64 arrays, so that instance
+# making (which only cuts and joins token arrays) carries them along untouched.
+FLAG_SHIFT = 32
+_ID_MASK = (1 << FLAG_SHIFT) - 1
+
+
+def pack_flags(ids: np.ndarray, flags: np.ndarray) -> np.ndarray:  # (N,) int64
+    return ids.astype(np.int64) | (flags.astype(np.int64) << FLAG_SHIFT)
+
+
+def unpack_flags(packed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # ids, flags (uint8)
+    return packed & _ID_MASK, (packed >> FLAG_SHIFT).astype(np.uint8)
 
 
 def token_dtype(vocab_size: int) -> np.dtype:
@@ -101,7 +120,10 @@ def _specials_around(ids: list[int], seq_ids: list[int | None], groups: int) -> 
 
 
 class ShardWriter:
-    """Appends drafts of one split to shards of about `shard_tokens` tokens each."""
+    """Appends drafts of one split to shards of about `shard_tokens` tokens each.
+
+    With `special_ids` (a build with a word segmenter) the drafts' tokens carry packed flags,
+    written to `words-*.bin`; special tokens always start a word."""
 
     def __init__(
         self,
@@ -113,11 +135,14 @@ class ShardWriter:
         max_seq_len: int,
         numbers: count,
         entries: list[dict[str, Any]],
+        special_ids: list[int] | None = None,
     ) -> None:
         self.directory, self.split, self.layout, self.dtype = directory, split, layout, dtype
         self.shard_tokens, self.max_seq_len = shard_tokens, max_seq_len
         self._numbers, self._entries = numbers, entries  # shared between the splits' writers
+        self._specials = None if special_ids is None else np.array(special_ids, dtype=np.int64)
         self._buf: np.ndarray | None = None  # allocated on first use; pages fill as written
+        self._flags: np.ndarray | None = None  # (same) word flags, with a segmenter
         self._pos = 0
         self._rows: list[tuple[int, int, int, int]] = []
         self.tokens = 0  # written so far, buffered ones included
@@ -126,6 +151,8 @@ class ShardWriter:
     def add(self, draft: Draft) -> None:
         if self._buf is None:
             self._buf = np.empty(self.shard_tokens + self.max_seq_len, dtype=self.dtype)
+            if self._specials is not None:
+                self._flags = np.empty(self.shard_tokens + self.max_seq_len, dtype=np.uint8)
         if draft.b:
             pre, mid, post = self.layout.pair
             parts = (pre, *draft.a, mid, *draft.b, post)
@@ -137,7 +164,13 @@ class ShardWriter:
         if size > self.max_seq_len:
             raise AssertionError(f"instance of {size} tokens > max_seq_len {self.max_seq_len}")
         end = self._pos + size
-        np.concatenate(parts, out=self._buf[self._pos : end], casting="unsafe")
+        if self._flags is None:
+            np.concatenate(parts, out=self._buf[self._pos : end], casting="unsafe")
+        else:
+            ids, flags = unpack_flags(np.concatenate(parts, dtype=np.int64))
+            flags[np.isin(ids, self._specials)] |= WORD_START
+            self._buf[self._pos : end] = ids
+            self._flags[self._pos : end] = flags
         len_a = len_a or size
         self._rows.append((self._pos, len_a, size - len_a, draft.label))
         self._pos = end
@@ -161,12 +194,15 @@ class ShardWriter:
             "instances": len(self._rows),
             "tokens_count": self._pos,
         }
+        if self._flags is not None:
+            flags = memoryview(self._flags[: self._pos])
+            entry.update(_write(self.directory / f"words-{number:05d}.bin", flags, "words"))
         self._entries.append(entry)
         self._pos, self._rows = 0, []
 
     def close(self) -> None:
         self.flush()
-        self._buf = None
+        self._buf = self._flags = None
 
 
 def _write(path: Path, data: memoryview, key: str) -> dict[str, Any]:
@@ -193,13 +229,15 @@ def read_manifest(directory: Path) -> dict[str, Any]:
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
         version = manifest["format_version"]
-        files = [(s[key], s[f"{key}_bytes"]) for s in manifest["shards"] for key in _FILES]
+        files = [
+            (s[key], s[f"{key}_bytes"]) for s in manifest["shards"] for key in _FILES if key in s
+        ]
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as e:
         raise DataError(incomplete.format(f"{MANIFEST} is unreadable: {e!r}")) from None
-    if version != FORMAT_VERSION:
+    if version not in READABLE_VERSIONS:
         raise DataError(
-            f"'{path}' has format_version {version}; this bertforge reads {FORMAT_VERSION}, "
-            "re-run build-data"
+            f"'{path}' has format_version {version}; this bertforge reads "
+            f"{', '.join(map(str, READABLE_VERSIONS))}: re-run build-data"
         )
     for name, size in files:
         file = Path(directory) / name
@@ -224,12 +262,14 @@ def verify_file(path: Path, sha256: str) -> None:
 @dataclass
 class Instance:
     """One pretraining example: tokens (L,) int64 with specials, [0, len_a) is segment A with
-    its specials, [len_a, len_a + len_b) is B; label 0/1 for NSP/SOP, -1 when none."""
+    its specials, [len_a, len_a + len_b) is B; label 0/1 for NSP/SOP, -1 when none.
+    `word_ids` (L,) int64 (equal ids = one word) when the build ran a word segmenter."""
 
     tokens: np.ndarray
     len_a: int
     len_b: int
     label: int
+    word_ids: np.ndarray | None = None
 
     def token_type_ids(self, b_type: int = 1) -> np.ndarray:
         """(L,) int64: 0 over A, `b_type` over B (the manifest's `layout.segment_b_type`)."""
@@ -254,12 +294,13 @@ class ShardedDataset:
         self._shards = [s for s in self.manifest["shards"] if s["split"] == split]
         if verify:
             for shard in self._shards:
-                for key in _FILES:
+                for key in (k for k in _FILES if k in shard):
                     verify_file(self.directory / shard[key], shard[f"{key}_sha256"])
         self._index = [np.load(self.directory / s["index"]) for s in self._shards]
         sizes = [len(ix) for ix in self._index]
         self._ends = np.cumsum(sizes, dtype=np.int64)
         self._tokens: list[np.ndarray] | None = None
+        self._words: list[np.ndarray | None] | None = None
 
     def _maps(self) -> list[np.ndarray]:
         # Opened lazily so that pickling (DataLoader workers with spawn) never copies shards.
@@ -268,10 +309,16 @@ class ShardedDataset:
             self._tokens = [
                 np.memmap(self.directory / s["tokens"], dtype=dtype, mode="r") for s in self._shards
             ]
+            self._words = [
+                np.memmap(self.directory / s["words"], dtype=np.uint8, mode="r")
+                if "words" in s
+                else None
+                for s in self._shards
+            ]
         return self._tokens
 
     def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_tokens": None}
+        return {**self.__dict__, "_tokens": None, "_words": None}
 
     def __len__(self) -> int:
         return int(self._ends[-1]) if len(self._ends) else 0
@@ -284,8 +331,13 @@ class ShardedDataset:
         shard = int(np.searchsorted(self._ends, i, side="right"))
         row = self._index[shard][i - (int(self._ends[shard - 1]) if shard else 0)]
         offset, len_a, len_b, label = (int(x) for x in row)
-        tokens = np.asarray(self._maps()[shard][offset : offset + len_a + len_b], np.int64)
-        return Instance(tokens, len_a, len_b, label)
+        end = offset + len_a + len_b
+        tokens = np.asarray(self._maps()[shard][offset:end], np.int64)
+        words = self._words[shard] if self._words is not None else None
+        word_ids = None
+        if words is not None:
+            word_ids = np.cumsum(words[offset:end] & WORD_START, dtype=np.int64) - 1
+        return Instance(tokens, len_a, len_b, label, word_ids)
 
     def token_arrays(self) -> list[np.ndarray]:
         """The split's flat token ids, one memory-mapped array per shard."""

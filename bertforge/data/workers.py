@@ -3,6 +3,9 @@
 Documents are grouped into chunks (at most `CHUNK_CHARS` characters / `CHUNK_DOCS` documents;
 the grouping never depends on the worker count). Each chunk is one task; results come back in
 chunk order with at most 2 * workers chunks in flight, so memory does not grow with the corpus.
+
+With a word segmenter, each token also gets its word-start flag, packed above its id
+(`shards.pack_flags`), so that the instance code carries flags along without knowing them.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ from tokenizers import Tokenizer as BackendTokenizer
 
 from bertforge.data.readers import ReadStats
 from bertforge.data.sentences import split_sentences
+from bertforge.data.shards import WORD_START, pack_flags
+from bertforge.tokenization.segmenters import Segmenter, word_starts
 
 CHUNK_CHARS = 1 << 18  # characters of text per task
 CHUNK_DOCS = 512  # documents per task at most
@@ -45,12 +50,13 @@ class SentenceEncoder:
     "[SEP]") take the normal path.
     """
 
-    def __init__(self, backend: Any) -> None:
+    def __init__(self, backend: Any, segmenter: Segmenter | None = None) -> None:
         self.backend = backend
+        self.segmenter = segmenter
         self.plain: Any = None
         spec = json.loads(backend.to_str())
         norm = spec.get("normalizer") or {}
-        if norm.get("type") != "BertNormalizer":
+        if norm.get("type") != "BertNormalizer" or segmenter is not None:
             return
         self.plain = BackendTokenizer.from_str(backend.to_str())
         self.plain.normalizer = None
@@ -60,7 +66,11 @@ class SentenceEncoder:
         self.raw_first = sorted({t[0] for t in raw if t})
         self.raw = re.compile("|".join(map(re.escape, raw))) if raw else None
 
-    def encode(self, sentences: list[str]) -> list[list[int]]:
+    def encode(self, sentences: list[str]) -> list[Any]:
+        """Ids per sentence; with a segmenter, int64 arrays with the word-start flags packed."""
+        if self.segmenter is not None:
+            encodings = self._offsets(sentences)
+            return [self._segmented(s, e) for s, e in zip(sentences, encodings, strict=True)]
         if self.plain is None:
             return [e.ids for e in self._batch(self.backend, sentences)]
         fast_at, fast, slow_at, slow = [], [], [], []
@@ -82,6 +92,15 @@ class SentenceEncoder:
                 out[i] = e.ids
         return out
 
+    def _offsets(self, sentences: list[str]) -> list[Any]:
+        return self.backend.encode_batch(sentences, add_special_tokens=False) if sentences else []
+
+    def _segmented(self, sentence: str, encoding: Any) -> np.ndarray:  # (N,) int64
+        assert self.segmenter is not None
+        words = self.segmenter(sentence)
+        starts = word_starts(sentence, encoding.offsets, words, self.segmenter.name)
+        return pack_flags(np.asarray(encoding.ids, dtype=np.int64), starts * WORD_START)
+
     @staticmethod
     def _batch(backend: Any, sentences: list[str]) -> list[Any]:
         return backend.encode_batch_fast(sentences, add_special_tokens=False) if sentences else []
@@ -90,19 +109,22 @@ class SentenceEncoder:
 _worker: dict[str, Any] = {}
 
 
-def _init_worker(backend: Any, piece_len: int, threads: bool) -> None:
+def _init_worker(
+    backend: Any, piece_len: int, threads: bool, segmenter: Segmenter | None = None
+) -> None:
     """`backend`: the `tokenizers.Tokenizer`; sentences longer than `piece_len` are cut."""
     if not threads:  # one process per core already; the tokenizer's own threads would contend
         os.environ["TOKENIZERS_PARALLELISM"] = "false"
-    _worker.update(encoder=SentenceEncoder(backend), piece_len=piece_len)
+    _worker.update(encoder=SentenceEncoder(backend, segmenter), piece_len=piece_len)
 
 
 def tokenize_chunk(docs: list[list[str]]) -> Result:
     """Split and tokenize one chunk of documents (in a worker).
 
-    Returns ids (T,) int32, piece lengths (P,) int32 (sentences of at most `piece_len` tokens,
-    longer ones cut into near-equal pieces, empty ones dropped), and per document its number
-    of pieces (D,) and of non-empty sentences (D,).
+    Returns ids (T,) int32 (int64 with packed word-start flags under a segmenter), piece
+    lengths (P,) int32 (sentences of at most `piece_len` tokens, longer ones cut into
+    near-equal pieces, empty ones dropped), and per document its number of pieces (D,) and of
+    non-empty sentences (D,).
     """
     sentences: list[str] = []
     per_doc = np.zeros(len(docs) + 1, dtype=np.int64)
@@ -110,9 +132,11 @@ def tokenize_chunk(docs: list[list[str]]) -> Result:
         for paragraph in doc:
             sentences += split_sentences(paragraph)
         per_doc[d + 1] = len(sentences)
-    encoded = _worker["encoder"].encode(sentences)
+    encoder = _worker["encoder"]
+    encoded = encoder.encode(sentences)
     lens = np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded))
-    ids = np.fromiter(chain.from_iterable(encoded), dtype=np.int32, count=int(lens.sum()))
+    dtype = np.int32 if encoder.segmenter is None else np.int64
+    ids = np.fromiter(chain.from_iterable(encoded), dtype=dtype, count=int(lens.sum()))
     owner = np.repeat(np.arange(len(docs)), np.diff(per_doc))  # document of each sentence
     keep = lens > 0
     lens, owner = lens[keep], owner[keep]
@@ -127,16 +151,18 @@ def tokenize_chunk(docs: list[list[str]]) -> Result:
 
 
 @contextlib.contextmanager
-def worker_pool(workers: int, backend: Any, piece_len: int) -> Iterator[Any]:
+def worker_pool(
+    workers: int, backend: Any, piece_len: int, segmenter: Segmenter | None = None
+) -> Iterator[Any]:
     """A process pool, or None to tokenize in this process (workers 0 or 1)."""
     if workers <= 1:
-        _init_worker(backend, piece_len, True)
+        _init_worker(backend, piece_len, True, segmenter)
         yield None
         return
     # fork: workers start in milliseconds instead of re-importing torch. Call this before any
     # thread starts in this process (e.g. the progress bar's).
     ctx = mp.get_context("fork" if sys.platform == "linux" else None)
-    with ctx.Pool(workers, _init_worker, (backend, piece_len, False)) as pool:
+    with ctx.Pool(workers, _init_worker, (backend, piece_len, False, segmenter)) as pool:
         yield pool
 
 

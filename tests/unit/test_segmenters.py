@@ -1,0 +1,72 @@
+"""Word segmenters and the word-start flags they give tokens."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+
+from bertforge.errors import ConfigError, DataError
+from bertforge.tokenization.segmenters import Segmenter, get_segmenter, word_starts
+
+
+def offsets_of(text: str, pieces: list[str]) -> list[tuple[int, int]]:
+    """Character offsets of consecutive `pieces` in `text` (spaces skipped)."""
+    out, at = [], 0
+    for p in pieces:
+        at = text.index(p, at)
+        out.append((at, at + len(p)))
+        at += len(p)
+    return out
+
+
+def test_tokens_start_words_where_the_segmenter_cuts() -> None:
+    text = "我来到北京清华大学，学习machine learning。"
+    words = ["我", "来到", "北京", "清华大学", "，", "学习", "machine", " ", "learning", "。"]
+    tokens = ["我", "来", "到", "北", "京", "清", "华", "大", "学", "，", "学", "习",
+              "mach", "ine", "learn", "ing", "。"]  # fmt: skip
+    starts = word_starts(text, offsets_of(text, tokens), words)
+    assert starts.astype(int).tolist() == [1, 1, 0, 1, 0, 1, 0, 0, 0, 1, 1, 0, 1, 0, 1, 0, 1]
+
+
+def test_text_outside_any_word_is_a_gap() -> None:
+    # A segmenter that drops spaces: the tokens after a gap still start their own word.
+    text = "北京 大学"
+    starts = word_starts(text, offsets_of(text, ["北", "京", "大", "学"]), ["北京", "大学"])
+    assert starts.tolist() == [True, False, True, False]
+    assert word_starts("", [], []).shape == (0,)
+
+
+def test_words_out_of_order_are_a_data_error() -> None:
+    with pytest.raises(DataError, match="must return words in order"):
+        word_starts("北京大学", [(0, 1)], ["大学", "北京"], "mine")
+
+
+def test_names_and_callables() -> None:
+    assert get_segmenter("none") is None and get_segmenter(None) is None
+    chars = get_segmenter("builtins:list")  # any str -> list[str] callable, by import path
+    assert isinstance(chars, Segmenter) and chars("北京") == ["北", "京"]
+    with pytest.raises(ConfigError, match="unknown; use jieba, none or 'module:function'"):
+        get_segmenter("ltp")
+    with pytest.raises(ConfigError, match="cannot be loaded"):
+        get_segmenter("no_such_module:cut")
+
+
+def test_jieba_segments_and_pickles_by_name() -> None:
+    import pickle
+
+    jieba = get_segmenter("jieba")
+    assert jieba is not None and jieba("我来到北京清华大学") == ["我", "来到", "北京", "清华大学"]
+    copy = pickle.loads(pickle.dumps(jieba))
+    assert copy._fn is None and copy("北京大学") == jieba("北京大学")
+
+
+def test_missing_jieba_says_how_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "jieba", None)  # import jieba now raises ImportError
+    with pytest.raises(ConfigError, match="pip install jieba"):
+        get_segmenter("jieba")
+
+
+def test_flags_are_bools() -> None:
+    assert word_starts("ab", [(0, 1), (1, 2)], ["ab"]).dtype == np.bool_
