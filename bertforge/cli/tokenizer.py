@@ -27,6 +27,13 @@ def train_tokenizer(
     min_frequency: int = typer.Option(
         2, "--min-frequency", min=1, help="wordpiece and bpe only (unigram ignores it)."
     ),
+    limit_alphabet: int | None = typer.Option(
+        None,
+        "--limit-alphabet",
+        min=1,
+        help="wordpiece: initial characters kept (default: the 1000 most frequent plus every "
+        "CJK character seen --min-frequency times, one token each as in bert-base-chinese).",
+    ),
 ) -> None:
     """Train a tokenizer on text files and save it in HF format."""
     tok = train(
@@ -35,6 +42,7 @@ def train_tokenizer(
         vocab_size=vocab_size,
         lowercase=lowercase,
         min_frequency=min_frequency,
+        limit_alphabet=limit_alphabet,
         show_progress=True,
     )
     tok.save_pretrained(output)

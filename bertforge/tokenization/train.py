@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from itertools import chain, islice
 from pathlib import Path
@@ -31,6 +32,35 @@ logger = logging.getLogger(__name__)
 
 _BATCH = 1000  # lines per trainer batch: fewer Python->Rust crossings than line by line
 _BYTE_ALPHABET = 256
+# WordPiece's initial characters when not told: the most frequent 1000 (as BERT's tooling
+# does, so that rare symbols do not take two entries each: "x" and "##x"), plus every CJK
+# character seen at least min_frequency times, each of which is a word of its own.
+BASE_ALPHABET = 1000
+
+
+def _is_cjk(ch: str) -> bool:
+    """BERT's Chinese rule: the CJK Unified Ideographs blocks and their extensions."""
+    cp = ord(ch)
+    return (
+        0x4E00 <= cp <= 0x9FFF
+        or 0x3400 <= cp <= 0x4DBF
+        or 0x20000 <= cp <= 0x2A6DF
+        or 0x2A700 <= cp <= 0x2CEAF
+        or 0xF900 <= cp <= 0xFAFF
+        or 0x2F800 <= cp <= 0x2FA1F
+    )
+
+
+def auto_alphabet(paths: list[Path], min_frequency: int) -> int:
+    """`BASE_ALPHABET` plus the number of CJK characters seen at least `min_frequency` times."""
+    counts: Counter[str] = Counter()
+    for path in paths:
+        for line in iter_lines(path):
+            counts.update(line)
+    cjk = sum(1 for ch, n in counts.items() if n >= min_frequency and _is_cjk(ch))
+    if cjk:
+        logger.info("%d CJK characters seen %d+ times join the alphabet", cjk, min_frequency)
+    return BASE_ALPHABET + cjk
 
 
 def _train(backend: BackendTokenizer, trainer: trainers.Trainer, paths: list[Path]) -> int:
@@ -154,7 +184,7 @@ def train_tokenizer(
     lowercase: bool | None = None,
     min_frequency: int = 2,
     special_tokens: list[str] | None = None,
-    limit_alphabet: int = 1000,
+    limit_alphabet: int | None = None,
     show_progress: bool = False,
     model_max_length: int = 512,
 ) -> Tokenizer:
@@ -163,7 +193,9 @@ def train_tokenizer(
     kind "wordpiece": the BERT pipeline, lowercasing (and accent stripping) by default, specials
     [PAD]=0 [UNK] [CLS] [SEP] [MASK]. kind "bpe": RoBERTa byte-level BPE, cased by default,
     specials <s>=0 <pad> </s> <unk> <mask>. `special_tokens` are extra specials appended after
-    those. `limit_alphabet` caps WordPiece's initial characters; BPE always starts from bytes.
+    those. `limit_alphabet` caps WordPiece's initial characters (default: the 1000 most
+    frequent plus every CJK character seen `min_frequency` times, BERT's Chinese rule: each
+    CJK character is its own token and `##` never continues one); BPE starts from bytes.
     kind "unigram": ALBERT's SentencePiece Unigram, trained by `sentencepiece` (deterministic,
     `min_frequency` and `limit_alphabet` do not apply), lowercased by default like albert-base-v2,
     specials <pad>=0 <unk>=1 [CLS]=2 [SEP]=3 [MASK]=4; `vocab_size` is then an upper bound that
@@ -188,6 +220,9 @@ def train_tokenizer(
             paths, specials, added, vocab_size, lower, show_progress, model_max_length
         )
     else:
+        if limit_alphabet is None:
+            wordpiece = kind == "wordpiece"
+            limit_alphabet = auto_alphabet(paths, min_frequency) if wordpiece else BASE_ALPHABET
         backend, count = _train_with_tokenizers(
             kind,
             paths,
