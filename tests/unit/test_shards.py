@@ -15,9 +15,11 @@ from bertforge.data.builder import BuildConfig, build_data
 from bertforge.data.instances import Draft
 from bertforge.data.shards import (
     FORMAT_VERSION,
+    WORD_START,
     Layout,
     ShardedDataset,
     ShardWriter,
+    pack_flags,
     token_dtype,
     write_manifest,
 )
@@ -101,6 +103,31 @@ def test_uint32_ids_round_trip(tmp_path: Path) -> None:
     assert len(ds) == 3 and len(entries) == 2  # a shard flushes once 10 tokens are buffered
     assert ds[2].tokens.tolist() == [1, 70_000, 99_999, 2, 99_999, 70_000, 2]
     assert (ds[2].len_a, ds[2].len_b, ds[1].label) == (4, 3, 1)
+
+
+def test_word_flags_round_trip_as_word_ids(tmp_path: Path) -> None:
+    """Format 2: packed word-start flags go to words-*.bin; specials (here 1 and 2) always
+    start a word; an instance's word ids count the starts; a corrupt flags file is refused."""
+    one = np.array([1], dtype=np.int32)
+    layout = Layout((one, one * 2), (one, one * 2, one * 2), 1)
+    entries: list[dict] = []
+    writer = ShardWriter(tmp_path, "train", layout, np.dtype(np.uint16), 100, 16, count(),
+                         entries, special_ids=[1, 2])  # fmt: skip
+    a = pack_flags(np.array([10, 11, 12]), np.array([WORD_START, 0, WORD_START]))
+    b = pack_flags(np.array([13, 14]), np.array([0, 0]))  # a piece cut inside a word
+    writer.add(Draft([a], [b], 0, 0, 0))
+    writer.close()
+    write_manifest(tmp_path, {"format_version": 2, "token_dtype": "uint16", "shards": entries})
+    x = ShardedDataset(tmp_path)[0]
+    assert x.tokens.tolist() == [1, 10, 11, 12, 2, 13, 14, 2]
+    assert x.word_ids is not None and x.word_ids.tolist() == [0, 1, 1, 2, 3, 3, 3, 4]
+    words = tmp_path / entries[0]["words"]
+    words.write_bytes(bytes([1, 1, 1, 1, 1, 1, 1, 1]))
+    with pytest.raises(DataError, match=r"shard '.*words-00000.bin' is corrupt"):
+        ShardedDataset(tmp_path)
+    write_manifest(tmp_path, {"format_version": 3, "token_dtype": "uint16", "shards": entries})
+    with pytest.raises(DataError, match="format_version 3; this bertforge reads 1, 2"):
+        ShardedDataset(tmp_path)
 
 
 def test_corrupt_truncated_or_unfinished_builds_are_refused(
