@@ -54,6 +54,11 @@ def build_data(
         "--segmenter",
         help="Word segmenter for whole-word masking of Chinese: jieba | none | module:function.",
     ),
+    lexicon: Path | None = typer.Option(
+        None,
+        "--lexicon",
+        help="Entities, one per line (UTF-8), masked whole by [masking] mode = knowledge.",
+    ),
     force: bool = typer.Option(False, "--force", help="Rebuild even if --output is up to date."),
 ) -> None:
     """Build pretraining shards (NSP, SOP, full-sentences or single) from raw text."""
@@ -69,6 +74,7 @@ def build_data(
         skip_bad_utf8=skip_bad_utf8,
         dupe_factor=dupe_factor,
         segmenter=segmenter,
+        lexicon=None if lexicon is None else str(lexicon),
     )
     config.validate()  # before loading the tokenizer: bad flags fail fast
     tok = Tokenizer.from_pretrained(tokenizer)

@@ -15,6 +15,7 @@ by (seed, k).
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import random
 import resource
@@ -46,7 +47,7 @@ from bertforge.data.workers import chunked, results, worker_pool
 from bertforge.errors import ConfigError, DataError, TokenizerError
 from bertforge.progress import bytes_progress_bar
 from bertforge.tokenization import Tokenizer
-from bertforge.tokenization.segmenters import get_segmenter
+from bertforge.tokenization.segmenters import Lexicon, get_segmenter
 
 logger = logging.getLogger(__name__)
 
@@ -68,9 +69,17 @@ class BuildConfig:
     skip_bad_utf8: bool = False
     dupe_factor: int = 1
     segmenter: str = "none"  # word segmenter for whole-word masking (tokenization/segmenters)
+    lexicon: str | None = None  # entities (one per line) for knowledge masking
 
     def validate(self) -> None:
         get_segmenter(self.segmenter)  # unknown or not installed: fail before reading text
+        if self.lexicon is not None:
+            if self.segmenter == "none":
+                raise ConfigError(
+                    "a lexicon marks entities among a segmenter's words; pass a segmenter too "
+                    "(--segmenter jieba)"
+                )
+            Lexicon(self.lexicon)  # missing, empty or not UTF-8: say so now
         if self.objective not in OBJECTIVES:
             raise ConfigError(f"objective {self.objective!r}; use one of {', '.join(OBJECTIVES)}")
         if self.doc_format not in DOC_FORMATS:
@@ -192,6 +201,8 @@ def _params(tokenizer: Tokenizer, files: list[Path], cfg: BuildConfig) -> dict[s
         {"path": str(f.resolve()), "bytes": f.stat().st_size, "mtime_ns": f.stat().st_mtime_ns}
         for f in files
     ]
+    if cfg.lexicon is not None:  # what the entities are, not only where they were read
+        build["lexicon_sha256"] = hashlib.sha256(Path(cfg.lexicon).read_bytes()).hexdigest()
     top = {k: getattr(cfg, k) for k in _TOP_LEVEL}
     return {**top, "tokenizer_fingerprint": tokenizer.fingerprint(), "build": build}
 
@@ -218,6 +229,7 @@ def _build(
     dtype = token_dtype(tokenizer.vocab_size)
     numbers, entries = count(), []
     segmenter = get_segmenter(cfg.segmenter)
+    lexicon = None if cfg.lexicon is None else Lexicon(cfg.lexicon)
     specials = None if segmenter is None else sorted(tokenizer.special_ids)
     writers = {
         name: ShardWriter(out, name, layout, dtype, cfg.shard_size_tokens, cfg.max_seq_len,
@@ -236,7 +248,9 @@ def _build(
     )  # fmt: skip
     doc_id = sentences = 0
     with (
-        worker_pool(workers, tokenizer.backend, budget // 2 if pair else budget, segmenter) as pool,
+        worker_pool(
+            workers, tokenizer.backend, budget // 2 if pair else budget, segmenter, lexicon
+        ) as pool,
         bytes_progress_bar(disable=not progress) as bar,
     ):
         task = bar.add_task("build-data", total=sum(map(text_size, files)), tokens=0)
@@ -286,6 +300,7 @@ def _build(
         "special_ids": special_ids,
         "layout": layout.to_json(),
         "word_starts": segmenter is not None,  # shards hold words-*.bin
+        "unit_starts": lexicon is not None,  # ... with knowledge-masking units
         "shards": entries,
         "counts": counts,
     }

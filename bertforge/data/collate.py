@@ -42,7 +42,8 @@ class InstanceLike(Protocol):
     """What the collator reads from a dataset item (`bertforge.data.shards.Instance`).
 
     An item may also carry `word_ids` ((L,) int, equal ids = one word) for whole-word and span
-    masking of pre-segmented text (e.g. Chinese); it is read with `getattr` when present.
+    masking of pre-segmented text (e.g. Chinese), and `unit_ids` (knowledge-masking units);
+    they are read with `getattr` when present.
     """
 
     tokens: np.ndarray  # (L,) int: special tokens included
@@ -136,7 +137,8 @@ class PretrainingCollator:
             ids = self._checked(inst.tokens, index)
             if masked:
                 rng = example_rng(self.seed, 0 if self.masking.static else epoch, index)
-                ids, lab, sel = self._masker.mask(ids, rng, getattr(inst, "word_ids", None))
+                words, units = getattr(inst, "word_ids", None), getattr(inst, "unit_ids", None)
+                ids, lab, sel = self._masker.mask(ids, rng, words, units)
                 labels[row, : lab.size] = lab
                 if spans is not None:
                     spans[:, row, : lab.size] = span_boundaries(sel, lab.size)

@@ -43,6 +43,7 @@ _FILES = ("tokens", "index", "words")  # the files a shard may have, as manifest
 _OURS = re.compile(r"((tokens|words)-\d{5}\.bin|index-\d{5}\.npy|manifest\.json)(\..*\.tmp)?")
 
 WORD_START = 1  # flag: the token begins a word
+UNIT_START = 2  # flag: it begins a unit of knowledge masking (an entity, or a word outside one)
 # While a build runs, a token's flags ride above its id in int64 arrays, so that instance
 # making (which only cuts and joins token arrays) carries them along untouched.
 FLAG_SHIFT = 32
@@ -168,7 +169,7 @@ class ShardWriter:
             np.concatenate(parts, out=self._buf[self._pos : end], casting="unsafe")
         else:
             ids, flags = unpack_flags(np.concatenate(parts, dtype=np.int64))
-            flags[np.isin(ids, self._specials)] |= WORD_START
+            flags[np.isin(ids, self._specials)] |= WORD_START | UNIT_START
             self._buf[self._pos : end] = ids
             self._flags[self._pos : end] = flags
         len_a = len_a or size
@@ -263,13 +264,15 @@ def verify_file(path: Path, sha256: str) -> None:
 class Instance:
     """One pretraining example: tokens (L,) int64 with specials, [0, len_a) is segment A with
     its specials, [len_a, len_a + len_b) is B; label 0/1 for NSP/SOP, -1 when none.
-    `word_ids` (L,) int64 (equal ids = one word) when the build ran a word segmenter."""
+    `word_ids` (L,) int64 (equal ids = one word) when the build ran a word segmenter, and
+    `unit_ids` (the same for knowledge-masking units) when it also had a lexicon."""
 
     tokens: np.ndarray
     len_a: int
     len_b: int
     label: int
     word_ids: np.ndarray | None = None
+    unit_ids: np.ndarray | None = None
 
     def token_type_ids(self, b_type: int = 1) -> np.ndarray:
         """(L,) int64: 0 over A, `b_type` over B (the manifest's `layout.segment_b_type`)."""
@@ -334,10 +337,14 @@ class ShardedDataset:
         end = offset + len_a + len_b
         tokens = np.asarray(self._maps()[shard][offset:end], np.int64)
         words = self._words[shard] if self._words is not None else None
-        word_ids = None
-        if words is not None:
-            word_ids = np.cumsum(words[offset:end] & WORD_START, dtype=np.int64) - 1
-        return Instance(tokens, len_a, len_b, label, word_ids)
+        if words is None:
+            return Instance(tokens, len_a, len_b, label)
+        flags = np.asarray(words[offset:end])
+        word_ids = np.cumsum(flags & WORD_START, dtype=np.int64) - 1
+        unit_ids = None
+        if self.manifest.get("unit_starts"):
+            unit_ids = np.cumsum((flags & UNIT_START) > 0, dtype=np.int64) - 1
+        return Instance(tokens, len_a, len_b, label, word_ids, unit_ids)
 
     def token_arrays(self) -> list[np.ndarray]:
         """The split's flat token ids, one memory-mapped array per shard."""

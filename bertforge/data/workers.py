@@ -26,8 +26,14 @@ from tokenizers import Tokenizer as BackendTokenizer
 
 from bertforge.data.readers import ReadStats
 from bertforge.data.sentences import split_sentences
-from bertforge.data.shards import WORD_START, pack_flags
-from bertforge.tokenization.segmenters import Segmenter, word_starts
+from bertforge.data.shards import UNIT_START, WORD_START, pack_flags
+from bertforge.tokenization.segmenters import (
+    Lexicon,
+    Segmenter,
+    knowledge_spans,
+    unit_starts,
+    word_spans,
+)
 
 CHUNK_CHARS = 1 << 18  # characters of text per task
 CHUNK_DOCS = 512  # documents per task at most
@@ -50,9 +56,11 @@ class SentenceEncoder:
     "[SEP]") take the normal path.
     """
 
-    def __init__(self, backend: Any, segmenter: Segmenter | None = None) -> None:
+    def __init__(
+        self, backend: Any, segmenter: Segmenter | None = None, lexicon: Lexicon | None = None
+    ) -> None:
         self.backend = backend
-        self.segmenter = segmenter
+        self.segmenter, self.lexicon = segmenter, lexicon
         self.plain: Any = None
         spec = json.loads(backend.to_str())
         norm = spec.get("normalizer") or {}
@@ -96,10 +104,15 @@ class SentenceEncoder:
         return self.backend.encode_batch(sentences, add_special_tokens=False) if sentences else []
 
     def _segmented(self, sentence: str, encoding: Any) -> np.ndarray:  # (N,) int64
+        """Ids with flags: where words start, and (with a lexicon) where the units of
+        knowledge masking start: entities whole, the words outside them."""
         assert self.segmenter is not None
-        words = self.segmenter(sentence)
-        starts = word_starts(sentence, encoding.offsets, words, self.segmenter.name)
-        return pack_flags(np.asarray(encoding.ids, dtype=np.int64), starts * WORD_START)
+        words = word_spans(sentence, self.segmenter(sentence), self.segmenter.name)
+        flags = unit_starts(words, encoding.offsets) * WORD_START
+        if self.lexicon is not None:
+            units = knowledge_spans(words, self.lexicon.find(sentence))
+            flags |= unit_starts(units, encoding.offsets) * UNIT_START
+        return pack_flags(np.asarray(encoding.ids, dtype=np.int64), flags)
 
     @staticmethod
     def _batch(backend: Any, sentences: list[str]) -> list[Any]:
@@ -110,12 +123,16 @@ _worker: dict[str, Any] = {}
 
 
 def _init_worker(
-    backend: Any, piece_len: int, threads: bool, segmenter: Segmenter | None = None
+    backend: Any,
+    piece_len: int,
+    threads: bool,
+    segmenter: Segmenter | None = None,
+    lexicon: Lexicon | None = None,
 ) -> None:
     """`backend`: the `tokenizers.Tokenizer`; sentences longer than `piece_len` are cut."""
     if not threads:  # one process per core already; the tokenizer's own threads would contend
         os.environ["TOKENIZERS_PARALLELISM"] = "false"
-    _worker.update(encoder=SentenceEncoder(backend, segmenter), piece_len=piece_len)
+    _worker.update(encoder=SentenceEncoder(backend, segmenter, lexicon), piece_len=piece_len)
 
 
 def tokenize_chunk(docs: list[list[str]]) -> Result:
@@ -152,17 +169,22 @@ def tokenize_chunk(docs: list[list[str]]) -> Result:
 
 @contextlib.contextmanager
 def worker_pool(
-    workers: int, backend: Any, piece_len: int, segmenter: Segmenter | None = None
+    workers: int,
+    backend: Any,
+    piece_len: int,
+    segmenter: Segmenter | None = None,
+    lexicon: Lexicon | None = None,
 ) -> Iterator[Any]:
     """A process pool, or None to tokenize in this process (workers 0 or 1)."""
     if workers <= 1:
-        _init_worker(backend, piece_len, True, segmenter)
+        _init_worker(backend, piece_len, True, segmenter, lexicon)
         yield None
         return
     # fork: workers start in milliseconds instead of re-importing torch. Call this before any
     # thread starts in this process (e.g. the progress bar's).
     ctx = mp.get_context("fork" if sys.platform == "linux" else None)
-    with ctx.Pool(workers, _init_worker, (backend, piece_len, False, segmenter)) as pool:
+    args = (backend, piece_len, False, segmenter, lexicon)
+    with ctx.Pool(workers, _init_worker, args) as pool:
         yield pool
 
 

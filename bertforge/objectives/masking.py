@@ -27,6 +27,11 @@ per-token word-id array). Special tokens and padding are never maskable.
   last span, as SpanBERT does.
 - ngram (ALBERT, Lan et al. 2020): spans of n = 1..`max_ngram` words with P(n) ∝ 1/n, placed
   and counted exactly as in span mode (only the length law differs).
+- knowledge (ERNIE, Sun et al. 2019): per sequence, with probability `knowledge_prob`, whole
+  knowledge units (entities from a lexicon, the segmenter's words outside them: the data's
+  `unit_ids`, else its `word_ids`) are selected as whole words are; otherwise single tokens
+  (ERNIE's character-level masking). ERNIE's reader makes this choice per data file, with a
+  probability listed beside each file; here it is per sequence, so it mixes within a batch.
 
 The 80/10/10 replacement is decided per span in span and ngram mode (SpanBERT), per token
 otherwise (BERT).
@@ -46,7 +51,7 @@ from bertforge.errors import ConfigError, TokenizerError
 if TYPE_CHECKING:
     from bertforge.tokenization import Tokenizer
 
-MODES = ("token", "whole_word", "span", "ngram")
+MODES = ("token", "whole_word", "span", "ngram", "knowledge")
 # Modes that place runs of whole words (`Masker._spans`) rather than picking units one by one.
 SPAN_MODES = ("span", "ngram")
 # The character that opens a word's first piece, for vocabularies that mark starts, not ends.
@@ -65,7 +70,7 @@ def example_rng(seed: int, epoch: int, index: int) -> np.random.Generator:
 class MaskingConfig:
     """How many tokens to predict, how they are grouped, and what replaces them."""
 
-    mode: str = "token"  # "token" | "whole_word" | "span" | "ngram"
+    mode: str = "token"  # "token" | "whole_word" | "span" | "ngram" | "knowledge"
     rate: float = 0.15  # fraction of maskable tokens to predict
     mask_prob: float = 0.8  # of the predicted: shown as the mask token
     random_prob: float = 0.1  # of the predicted: shown as a random token (the rest unchanged)
@@ -74,6 +79,7 @@ class MaskingConfig:
     max_span: int = 10  # longest span, in words
     max_ngram: int = 3  # longest n-gram, in words (ALBERT)
     static: bool = False  # same masks every epoch (the collator fixes the epoch to 0)
+    knowledge_prob: float = 0.5  # knowledge mode: share of sequences masked by whole units
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -92,6 +98,8 @@ class MaskingConfig:
             )
         if self.max_ngram < 1:
             raise ConfigError(f"max_ngram {self.max_ngram}: use max_ngram >= 1, e.g. 3")
+        if not 0.0 <= self.knowledge_prob <= 1.0:
+            raise ConfigError(f"knowledge_prob {self.knowledge_prob}; use a value in [0, 1]")
 
     def span_pmf(self) -> np.ndarray:  # (max_span,): P(length = 1..max_span)
         lengths = np.arange(1, self.max_span + 1)
@@ -208,11 +216,12 @@ class Masker:
         tokens: np.ndarray,  # (L,) int
         rng: np.random.Generator,
         word_ids: np.ndarray | None = None,  # (L,) int: tokens with equal ids form one word
+        unit_ids: np.ndarray | None = None,  # (L,) int: knowledge units, the same way
     ) -> tuple[np.ndarray, np.ndarray, Selection]:  # input_ids (L,), labels (L,), selection
         """As `__call__`, plus the `Selection` behind the labels (span boundary targets need
         each position's span)."""
         tokens = np.asarray(tokens, dtype=np.int64)
-        sel = self.select(tokens, rng, word_ids)
+        sel = self.select(tokens, rng, word_ids, unit_ids)
         pos = sel.positions
         labels = np.full(tokens.shape, IGNORE_INDEX, dtype=np.int64)
         labels[pos] = tokens[pos]
@@ -230,13 +239,26 @@ class Masker:
         return inputs, labels, sel
 
     def select(
-        self, tokens: np.ndarray, rng: np.random.Generator, word_ids: np.ndarray | None = None
+        self,
+        tokens: np.ndarray,
+        rng: np.random.Generator,
+        word_ids: np.ndarray | None = None,
+        unit_ids: np.ndarray | None = None,
     ) -> Selection:
         """Positions to predict in one sequence (see the module docstring for the law)."""
         tokens = np.asarray(tokens, dtype=np.int64)
         maskable = ~self.vocab.is_special[tokens]
         prev_maskable = np.concatenate([[False], maskable[:-1]])
-        if self.config.mode == "token":
+        if self.config.mode == "knowledge":
+            units = unit_ids if unit_ids is not None else word_ids
+            if units is None:
+                raise ConfigError(
+                    "knowledge masking needs words: build the data with --segmenter (and "
+                    "--lexicon for entities)"
+                )
+            # One draw per sequence: whole units, or single tokens (ERNIE's two levels).
+            word_ids = units if rng.random() < self.config.knowledge_prob else None
+        if self.config.mode == "token" or (self.config.mode == "knowledge" and word_ids is None):
             cont = np.zeros_like(maskable)
         elif word_ids is not None:
             word_ids = np.asarray(word_ids)

@@ -20,6 +20,7 @@ import importlib
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -82,29 +83,101 @@ def _resolve(name: str) -> Callable[[str], list[str]]:
     return fn
 
 
-def word_starts(
-    text: str, offsets: Sequence[tuple[int, int]], words: Sequence[str], segmenter: str = ""
-) -> np.ndarray:
-    """(N,) bool: which of the N tokens (character `offsets` into `text`) begin a word.
+Span = tuple[int, int]  # characters [start, end) of a sentence
 
-    A token belongs to the word holding its first character; it starts a word when the token
-    before it belongs to another one. Text between words (spaces) counts as its own gap, so
-    a token there starts a word too.
-    """
-    lengths = np.array([len(w) for w in words], dtype=np.int64)  # (W,)
-    ends = np.empty(len(words), dtype=np.int64)  # (W,) character end of each word
-    at = 0
-    for i, word in enumerate(words):
+
+def word_spans(text: str, words: Sequence[str], segmenter: str = "") -> list[Span]:
+    """Where each of the segmenter's `words` lies in `text` (they must come in order)."""
+    spans, at = [], 0
+    for word in words:
         found = text.find(word, at)
         if found < 0:
             raise DataError(
                 f"segmenter {segmenter!r} returned {word!r}, which is not in the text after "
                 f"character {at} of {text[:80]!r}; a segmenter must return words in order"
             )
-        at = ends[i] = found + len(word)
-    # Every word start and end is a boundary, so words and the gaps between them each get
-    # their own index; a token's index is that of its first character.
-    bounds = np.unique(np.concatenate(([0], ends - lengths, ends)))
+        at = found + len(word)
+        spans.append((found, at))
+    return spans
+
+
+def unit_starts(spans: Sequence[Span], offsets: Sequence[Span]) -> np.ndarray:
+    """(N,) bool: which of N tokens (character `offsets`) begin a unit of `spans` (ordered,
+    disjoint). A token belongs to the unit holding its first character and starts one when
+    the token before belongs elsewhere; text outside every span is a gap of its own."""
+    edges = np.array([x for span in spans for x in span], dtype=np.int64).reshape(-1)
+    # Every start and end is a boundary, so units and gaps each get their own index.
+    bounds = np.unique(np.concatenate(([0], edges)))
     first = np.fromiter((o[0] for o in offsets), dtype=np.int64, count=len(offsets))  # (N,)
     unit = np.searchsorted(bounds, first, side="right")  # (N,)
     return np.concatenate(([True], unit[1:] != unit[:-1])) if len(first) else np.zeros(0, bool)
+
+
+def word_starts(
+    text: str, offsets: Sequence[Span], words: Sequence[str], segmenter: str = ""
+) -> np.ndarray:
+    """(N,) bool: which tokens (character `offsets` into `text`) begin one of `words`."""
+    return unit_starts(word_spans(text, words, segmenter), offsets)
+
+
+class Lexicon:
+    """Entities for ERNIE-style knowledge masking: one entry per line of a UTF-8 file,
+    matched leftmost-longest and without overlap (`find`)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        try:
+            raw = self.path.read_bytes()
+        except OSError as e:
+            raise DataError(f"lexicon '{self.path}' cannot be read: {e.strerror}") from None
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as e:
+            line = raw[: e.start].count(b"\n") + 1
+            raise DataError(
+                f"lexicon '{self.path}' is not UTF-8 (line {line}, byte {e.start}); convert it, "
+                f"e.g. `iconv -f gbk -t utf-8`"
+            ) from None
+        entries = {line.strip() for line in text.splitlines()} - {""}
+        if not entries:
+            raise DataError(f"lexicon '{self.path}' has no entries; one entity per line")
+        self.entries = frozenset(entries)
+        # Lengths to try at a position, longest first, by its first character.
+        by_first: dict[str, set[int]] = {}
+        for entry in entries:
+            by_first.setdefault(entry[0], set()).add(len(entry))
+        self._lengths = {ch: sorted(n, reverse=True) for ch, n in by_first.items()}
+
+    def find(self, text: str) -> list[tuple[int, int]]:
+        """Character spans [start, end) of entries in `text`, leftmost-longest first."""
+        spans, i = [], 0
+        while i < len(text):
+            for n in self._lengths.get(text[i], ()):
+                if text[i : i + n] in self.entries:
+                    spans.append((i, i + n))
+                    i += n
+                    break
+            else:
+                i += 1
+        return spans
+
+
+def knowledge_spans(words: Sequence[Span], entities: Sequence[Span]) -> list[Span]:
+    """The units of knowledge masking, in order: every entity whole, and the words outside
+    entities (of a word an entity cuts, the parts outside it)."""
+    units: list[Span] = []
+    e = 0
+    for start, end in words:
+        at = start
+        while at < end:
+            while e < len(entities) and entities[e][1] <= at:
+                e += 1
+            if e < len(entities) and entities[e][0] <= at:  # inside entity e
+                if not units or units[-1] != entities[e]:
+                    units.append(entities[e])
+                at = entities[e][1]
+            else:
+                cut = min(end, entities[e][0]) if e < len(entities) else end
+                units.append((at, cut))
+                at = cut
+    return units

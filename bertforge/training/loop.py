@@ -92,6 +92,11 @@ def _pretrain(
         )
     tokenizer = Tokenizer.from_pretrained(data_dir / TOKENIZER_DIR)
     train_set.check_tokenizer(tokenizer)
+    if recipe.masking.mode == "knowledge" and not train_set.manifest.get("word_starts"):
+        raise ConfigError(
+            f"knowledge masking needs words, and '{data_dir}' was built without a segmenter; "
+            "rebuild it with `build-data --segmenter jieba [--lexicon FILE]`"
+        )
     has_eval = any(s["split"] == "eval" for s in train_set.manifest["shards"])
     eval_set = ShardedDataset(data_dir, "eval") if has_eval else None
 

@@ -224,6 +224,37 @@ def test_determinism_by_seed_epoch_index(mode: str) -> None:
         assert not (masker(seq, other)[1] == a[1]).all()
 
 
+def test_knowledge_masking_mixes_whole_units_and_single_tokens() -> None:
+    """ERNIE: per sequence, whole units (entities, words) with knowledge_prob, else tokens."""
+    vocab = wordpiece_vocab()
+    masker = Masker(MaskingConfig(mode="knowledge", rate=0.3, knowledge_prob=0.4), vocab)
+    rng = np.random.default_rng(5)
+    by_units = 0
+    n = 2000
+    for i in range(n):
+        tokens = pair(rng, 40)
+        maskable = ~vocab.is_special[tokens]
+        units = np.cumsum(
+            (rng.random(tokens.size) < 0.3) | ~maskable | np.r_[False, ~maskable[:-1]]
+        )
+        chosen = masker.select(tokens, example_rng(0, 0, i), None, units).positions
+        whole = all(
+            set(chosen[units[chosen] == u]) == set(np.flatnonzero((units == u) & maskable))
+            for u in np.unique(units[chosen])
+        )
+        by_units += whole
+    # Token-level sequences almost never pick only whole multi-token units by chance.
+    assert abs(by_units / n - 0.4) < 0.05, by_units / n
+    everything = Masker(MaskingConfig(mode="knowledge", knowledge_prob=1.0), vocab)
+    tokens = np.array([CLS, 5, 6, 7, 8, SEP])
+    chosen = everything.select(
+        tokens, example_rng(0, 0, 1), np.arange(6), np.array([0, 1, 1, 1, 1, 2])
+    )
+    assert chosen.positions.tolist() in ([], [1, 2, 3, 4])  # the one unit, whole or not at all
+    with pytest.raises(ConfigError, match="knowledge masking needs words"):
+        everything.select(tokens, example_rng(0, 0, 1))
+
+
 def test_no_maskable_tokens() -> None:
     inputs, labels = Masker(MaskingConfig(mode="span"), wordpiece_vocab())(
         np.array([CLS, SEP, PAD]), example_rng(0, 0, 0)
@@ -239,6 +270,7 @@ def test_no_maskable_tokens() -> None:
         {"mask_prob": 0.95, "random_prob": 0.1},
         {"max_span": 0},
         {"max_ngram": 0},
+        {"knowledge_prob": 1.5},
     ],
 )
 def test_config_errors(bad: dict[str, object]) -> None:

@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import re
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from bertforge.errors import ConfigError, DataError
-from bertforge.tokenization.segmenters import Segmenter, get_segmenter, word_starts
+from bertforge.tokenization.segmenters import (
+    Lexicon,
+    Segmenter,
+    get_segmenter,
+    knowledge_spans,
+    unit_starts,
+    word_spans,
+    word_starts,
+)
 
 
 def offsets_of(text: str, pieces: list[str]) -> list[tuple[int, int]]:
@@ -70,3 +80,37 @@ def test_missing_jieba_says_how_to_install(monkeypatch: pytest.MonkeyPatch) -> N
 
 def test_flags_are_bools() -> None:
     assert word_starts("ab", [(0, 1), (1, 2)], ["ab"]).dtype == np.bool_
+
+
+def test_lexicon_matches_leftmost_longest(tmp_path: Path) -> None:
+    path = tmp_path / "entities.txt"
+    path.write_text("北京\n北京大学\n清华大学\n\n大学城\n", encoding="utf-8")
+    lexicon = Lexicon(path)
+    text = "我在北京大学城看见清华大学"
+    # 北京大学 beats 北京 at 2; 大学城 then overlaps it and is not taken.
+    assert [text[s:e] for s, e in lexicon.find(text)] == ["北京大学", "清华大学"]
+    assert lexicon.find("没有") == []
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [(b"\xb1\xb1\xbe\xa9\n", "is not UTF-8 (line 1"), (b"\n \n", "has no entries")],
+)
+def test_lexicon_errors_name_the_file(tmp_path: Path, content: bytes, message: str) -> None:
+    path = tmp_path / "bad.txt"
+    path.write_bytes(content)
+    with pytest.raises(DataError, match=re.escape(message)) as err:
+        Lexicon(path)
+    assert "bad.txt" in str(err.value)
+    with pytest.raises(DataError, match="cannot be read"):
+        Lexicon(tmp_path / "missing.txt")
+
+
+def test_knowledge_units_are_entities_whole_and_words_outside() -> None:
+    text = "我在北京大学城看书"
+    words = word_spans(text, ["我", "在", "北京", "大学城", "看书"])
+    units = knowledge_spans(words, [(2, 6)])  # the entity 北京大学 cuts the word 大学城
+    assert [text[s:e] for s, e in units] == ["我", "在", "北京大学", "城", "看书"]
+    assert knowledge_spans(words, []) == words
+    offsets = [(i, i + 1) for i in range(len(text))]
+    assert unit_starts(units, offsets).astype(int).tolist() == [1, 1, 1, 0, 0, 0, 1, 1, 0]

@@ -1,0 +1,150 @@
+"""Each Chinese recipe (configs/*-zh.toml) on a tiny config: Chinese text segmented by jieba
+(and a lexicon of entities for ERNIE), a few dozen steps with a falling loss, and an export
+that transformers opens with the MLM logits bertforge computes (NEZHA: that bertforge
+reopens, transformers 5 having no NEZHA)."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import transformers
+
+from bertforge import PreTrainingModel
+from bertforge.data.builder import BuildConfig, build_data
+from bertforge.data.shards import ShardedDataset
+from bertforge.errors import ConfigError
+from bertforge.tokenization import Tokenizer, train_tokenizer
+from bertforge.tokenization.segmenters import get_segmenter
+from bertforge.training.loop import pretrain
+from bertforge.training.recipe import load_recipe
+
+REPO = Path(__file__).resolve().parents[2]
+STEPS = 40
+TINY = [
+    "preset=tiny",
+    "model.max_position_embeddings=64",
+    "model.hidden_dropout_prob=0",
+    "model.attention_probs_dropout_prob=0",
+    f"train.max_steps={STEPS}",
+    "train.batch_size=16",
+    "train.micro_batch_size=8",
+    "train.lr=2e-3",
+    "train.warmup_steps=4",
+    "train.optimizer=adamw",
+    f"train.eval_every={STEPS}",
+    "train.eval_batches=1",
+    "train.log_every=1",
+    "train.precision=fp32",
+]
+# recipe -> (shard objective, transformers class of the export or None for NEZHA)
+RECIPES = {
+    "bert-wwm-zh": ("nsp", "BertForPreTraining"),
+    "roberta-wwm-ext-zh": ("full-sentences", "BertForMaskedLM"),
+    "ernie-zh": ("nsp", "BertForPreTraining"),
+    "nezha-zh": ("nsp", None),
+}
+
+
+@pytest.fixture(scope="module")
+def zh_text(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    wiki = shared_data / "corpus" / "zh" / "zhwiki_AA_wiki_00.txt"
+    if not wiki.is_file():
+        pytest.skip(f"{wiki} not found")
+    lines = [x for x in wiki.read_text(encoding="utf-8").splitlines()[:300]
+             if not x.startswith(("<doc", "</doc"))]  # fmt: skip
+    path = tmp_path_factory.mktemp("zh") / "zh.txt"
+    path.write_text("\n\n".join(lines), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def tokenizer(zh_text: Path) -> Tokenizer:
+    return train_tokenizer([zh_text], "wordpiece", 4000)
+
+
+@pytest.fixture(scope="module")
+def lexicon(zh_text: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Entities: the 200 most frequent pairs of adjacent jieba words (e.g. 中华人民共和国)."""
+    jieba = get_segmenter("jieba")
+    assert jieba is not None
+    words = [w for w in jieba(zh_text.read_text(encoding="utf-8")) if len(w) > 1]
+    pairs = Counter(a + b for a, b in itertools.pairwise(words))
+    path = tmp_path_factory.mktemp("lexicon") / "entities.txt"
+    path.write_text("\n".join(p for p, _ in pairs.most_common(200)) + "\n", encoding="utf-8")
+    return path
+
+
+def build(root: Path, text: Path, tok: Tokenizer, objective: str, lexicon: Path | None) -> Path:
+    entities = None if lexicon is None else str(lexicon)
+    cfg = BuildConfig(objective=objective, max_seq_len=64, eval_fraction=0.05,
+                      segmenter="jieba", lexicon=entities)  # fmt: skip
+    return build_data(tok, [text], root / "data", cfg, workers=0).directory
+
+
+@pytest.mark.parametrize("name", list(RECIPES))
+def test_chinese_recipe_pretrains_and_exports(
+    name: str, zh_text: Path, tokenizer: Tokenizer, lexicon: Path, tmp_path: Path
+) -> None:
+    objective, hf_class = RECIPES[name]
+    data = build(tmp_path, zh_text, tokenizer, objective, lexicon if name == "ernie-zh" else None)
+    recipe = load_recipe(REPO / "configs" / f"{name}.toml", TINY)
+    exported = pretrain(recipe, data, tmp_path / "run")
+    records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").open()]
+    train = [r for r in records if r["split"] == "train"]
+    first, last = (np.mean([r["mlm_loss"] for r in part]) for part in (train[:5], train[-5:]))
+    assert last < 0.9 * first, (first, last)
+    assert (tmp_path / "run" / "recipe.toml").read_text().count("mode = ") == 1
+    ours = PreTrainingModel.from_pretrained(exported).eval()
+    ids = Tokenizer.from_pretrained(exported)(["数学是研究数量的学科", "北京大学"], padding=True,
+                                             return_tensors="pt")  # fmt: skip
+    with torch.no_grad():
+        mine = ours(ids["input_ids"], ids["attention_mask"]).mlm_logits
+    if hf_class is None:
+        assert ours.config.model_type == "nezha"
+        return
+    auto = transformers.AutoModelForPreTraining if "PreTraining" in hf_class else (
+        transformers.AutoModelForMaskedLM)  # fmt: skip
+    theirs = auto.from_pretrained(exported).eval()
+    assert type(theirs).__name__ == hf_class
+    with torch.no_grad():
+        out = theirs(input_ids=ids["input_ids"], attention_mask=ids["attention_mask"])
+    logits = out.prediction_logits if hasattr(out, "prediction_logits") else out.logits
+    real = ids["attention_mask"].bool()
+    torch.testing.assert_close(mine[real], logits[real], atol=1e-4, rtol=1e-4)
+
+
+def test_ernie_units_hold_lexicon_entities_whole(
+    zh_text: Path, tokenizer: Tokenizer, lexicon: Path, tmp_path: Path
+) -> None:
+    data = ShardedDataset(build(tmp_path, zh_text, tokenizer, "single", lexicon))
+    assert data.manifest["unit_starts"] is True
+    entities = set(lexicon.read_text(encoding="utf-8").split())
+    whole = 0
+    for i in range(len(data)):
+        inst = data[i]
+        assert inst.unit_ids is not None and inst.word_ids is not None
+        pieces = tokenizer.convert_ids_to_tokens(inst.tokens.tolist())
+        for u in np.unique(inst.unit_ids):
+            text = "".join(p for p, at in zip(pieces, inst.unit_ids, strict=True) if at == u)
+            if text in entities:
+                whole += 1
+                # An entity is one unit but several words (the pairs of words it was made of).
+                assert len(np.unique(inst.word_ids[inst.unit_ids == u])) >= 2
+    assert whole > 50
+
+
+def test_knowledge_masking_without_words_is_refused(
+    zh_text: Path, tokenizer: Tokenizer, tmp_path: Path
+) -> None:
+    cfg = BuildConfig(objective="nsp", max_seq_len=64, eval_fraction=0.0)
+    data = build_data(tokenizer, [zh_text], tmp_path / "plain", cfg).directory
+    with pytest.raises(ConfigError, match="knowledge masking needs words"):
+        pretrain(load_recipe(REPO / "configs" / "ernie-zh.toml", TINY), data, tmp_path / "run")
+    with pytest.raises(ConfigError, match="pass a segmenter too"):
+        BuildConfig(lexicon=str(zh_text)).validate()
