@@ -59,6 +59,11 @@ def build_data(
         "--lexicon",
         help="Entities, one per line (UTF-8), masked whole by [masking] mode = knowledge.",
     ),
+    jsonl_entities: str | None = typer.Option(
+        None,
+        "--jsonl-entities",
+        help="Field of .jsonl records with [[start, end], ...] entity spans (knowledge masking).",
+    ),
     force: bool = typer.Option(False, "--force", help="Rebuild even if --output is up to date."),
 ) -> None:
     """Build pretraining shards (NSP, SOP, full-sentences or single) from raw text."""
@@ -75,6 +80,7 @@ def build_data(
         dupe_factor=dupe_factor,
         segmenter=segmenter,
         lexicon=None if lexicon is None else str(lexicon),
+        jsonl_entities=jsonl_entities,
     )
     config.validate()  # before loading the tokenizer: bad flags fail fast
     tok = Tokenizer.from_pretrained(tokenizer)

@@ -70,15 +70,16 @@ class BuildConfig:
     dupe_factor: int = 1
     segmenter: str = "none"  # word segmenter for whole-word masking (tokenization/segmenters)
     lexicon: str | None = None  # entities (one per line) for knowledge masking
+    jsonl_entities: str | None = None  # JSONL field of [start, end] entity spans, the same
 
     def validate(self) -> None:
         get_segmenter(self.segmenter)  # unknown or not installed: fail before reading text
+        if (self.lexicon or self.jsonl_entities) and self.segmenter == "none":
+            raise ConfigError(
+                "a lexicon or entity spans mark entities among a segmenter's words; pass a "
+                "segmenter too (--segmenter jieba)"
+            )
         if self.lexicon is not None:
-            if self.segmenter == "none":
-                raise ConfigError(
-                    "a lexicon marks entities among a segmenter's words; pass a segmenter too "
-                    "(--segmenter jieba)"
-                )
             Lexicon(self.lexicon)  # missing, empty or not UTF-8: say so now
         if self.objective not in OBJECTIVES:
             raise ConfigError(f"objective {self.objective!r}; use one of {', '.join(OBJECTIVES)}")
@@ -244,12 +245,17 @@ def _build(
     stats, cuts = ReadStats(), deque()
     docs = read_documents(
         files, doc_format=cfg.doc_format, jsonl_field=cfg.jsonl_field,
-        skip_bad_utf8=cfg.skip_bad_utf8, stats=stats,
+        jsonl_entities=cfg.jsonl_entities, skip_bad_utf8=cfg.skip_bad_utf8, stats=stats,
     )  # fmt: skip
     doc_id = sentences = 0
     with (
         worker_pool(
-            workers, tokenizer.backend, budget // 2 if pair else budget, segmenter, lexicon
+            workers,
+            tokenizer.backend,
+            budget // 2 if pair else budget,
+            segmenter,
+            lexicon,
+            cfg.jsonl_entities is not None,
         ) as pool,
         bytes_progress_bar(disable=not progress) as bar,
     ):
@@ -300,7 +306,8 @@ def _build(
         "special_ids": special_ids,
         "layout": layout.to_json(),
         "word_starts": segmenter is not None,  # shards hold words-*.bin
-        "unit_starts": lexicon is not None,  # ... with knowledge-masking units
+        # ... with knowledge-masking units
+        "unit_starts": lexicon is not None or cfg.jsonl_entities is not None,
         "shards": entries,
         "counts": counts,
     }

@@ -12,8 +12,9 @@ import re
 import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from itertools import chain
+from itertools import chain, pairwise
 from pathlib import Path
+from typing import Any
 
 from bertforge.errors import DataError
 from bertforge.textio import open_binary, resolve_files, utf8_error
@@ -98,7 +99,14 @@ def _line_docs(lines: Iterator[str]) -> Iterator[list[str]]:
             yield [text]
 
 
-def _jsonl_docs(lines: Iterator[str], path: Path, key: str) -> Iterator[list[str]]:
+# Entity spans of JSONL records travel inside the text, between two Unicode noncharacters
+# (never in interchanged text), through sentence splitting to the workers (`take_marks`).
+ENTITY_OPEN, ENTITY_CLOSE = "\ufdd0", "\ufdd1"
+
+
+def _jsonl_docs(
+    lines: Iterator[str], path: Path, key: str, entities: str | None = None
+) -> Iterator[list[str]]:
     for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
@@ -111,8 +119,49 @@ def _jsonl_docs(lines: Iterator[str], path: Path, key: str) -> Iterator[list[str
             raise DataError(
                 f"'{path}' line {number} has no text field '{key}'; pass --jsonl-field NAME"
             )
+        if entities is not None:
+            value = _mark_entities(value, record.get(entities, []), f"'{path}' line {number}")
         # Each line of the field is a paragraph: sentences do not run across them.
         yield [p.strip() for p in value.splitlines() if p.strip()]
+
+
+def _mark_entities(text: str, spans: Any, where: str) -> str:
+    """`text` with each [start, end) character span of `spans` wrapped in the entity marks."""
+    if ENTITY_OPEN in text or ENTITY_CLOSE in text:
+        raise DataError(f"{where}: the text holds U+FDD0/U+FDD1, reserved for entity marks")
+    pairs = isinstance(spans, list) and all(
+        isinstance(x, list) and len(x) == 2 and all(isinstance(i, int) for i in x) for x in spans
+    )
+    ordered = sorted(spans) if pairs else []
+    inside = all(0 <= s < e <= len(text) for s, e in ordered)
+    disjoint = all(a[1] <= b[0] for a, b in pairwise(ordered))
+    if not (pairs and inside and disjoint):
+        raise DataError(
+            f"{where}: entities must be [[start, end], ...] character spans inside the text, "
+            f"not overlapping; got {json.dumps(spans)[:120]}"
+        )
+    for s, e in reversed(ordered):
+        text = text[:s] + ENTITY_OPEN + text[s:e] + ENTITY_CLOSE + text[e:]
+    return text
+
+
+def take_marks(text: str) -> tuple[str, list[tuple[int, int]]]:
+    """`text` without entity marks, and the [start, end) spans they enclosed. A mark whose
+    partner a sentence split cut away closes (or opens) at the sentence's end (start)."""
+    if ENTITY_OPEN not in text and ENTITY_CLOSE not in text:
+        return text, []
+    out, spans, start = [], [], None
+    for ch in text:
+        if ch == ENTITY_OPEN:
+            start = len(out)
+        elif ch == ENTITY_CLOSE:
+            spans.append((0 if start is None else start, len(out)))
+            start = None
+        else:
+            out.append(ch)
+    if start is not None:
+        spans.append((start, len(out)))
+    return "".join(out), [(s, e) for s, e in spans if e > s]
 
 
 def _is_heading(line: str) -> bool:
@@ -159,10 +208,12 @@ def read_documents(
     *,
     doc_format: str = "blank-line",
     jsonl_field: str = "text",
+    jsonl_entities: str | None = None,
     skip_bad_utf8: bool = False,
     stats: ReadStats | None = None,
 ) -> Iterator[list[str]]:
-    """Documents (lists of paragraph strings, possibly empty) of each file in turn."""
+    """Documents (lists of paragraph strings, possibly empty) of each file in turn.
+    `jsonl_entities` names a field of [start, end] entity spans, marked in the text."""
     if doc_format not in DOC_FORMATS:
         raise DataError(f"--doc-format {doc_format!r}; choose one of {', '.join(DOC_FORMATS)}")
     stats = stats if stats is not None else ReadStats()
@@ -174,6 +225,6 @@ def read_documents(
         elif fmt == "line":
             yield from _line_docs(lines)
         elif fmt == "jsonl":
-            yield from _jsonl_docs(lines, path, jsonl_field)
+            yield from _jsonl_docs(lines, path, jsonl_field, jsonl_entities)
         else:
             yield from _wiki_docs(lines)

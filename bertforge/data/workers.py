@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 from tokenizers import Tokenizer as BackendTokenizer
 
-from bertforge.data.readers import ReadStats
+from bertforge.data.readers import ReadStats, take_marks
 from bertforge.data.sentences import split_sentences
 from bertforge.data.shards import UNIT_START, WORD_START, pack_flags
 from bertforge.tokenization.segmenters import (
@@ -57,10 +57,15 @@ class SentenceEncoder:
     """
 
     def __init__(
-        self, backend: Any, segmenter: Segmenter | None = None, lexicon: Lexicon | None = None
+        self,
+        backend: Any,
+        segmenter: Segmenter | None = None,
+        lexicon: Lexicon | None = None,
+        marked: bool = False,
     ) -> None:
         self.backend = backend
         self.segmenter, self.lexicon = segmenter, lexicon
+        self.marked = marked  # sentences carry entity marks (JSONL entity spans)
         self.plain: Any = None
         spec = json.loads(backend.to_str())
         norm = spec.get("normalizer") or {}
@@ -77,8 +82,9 @@ class SentenceEncoder:
     def encode(self, sentences: list[str]) -> list[Any]:
         """Ids per sentence; with a segmenter, int64 arrays with the word-start flags packed."""
         if self.segmenter is not None:
-            encodings = self._offsets(sentences)
-            return [self._segmented(s, e) for s, e in zip(sentences, encodings, strict=True)]
+            plain = [take_marks(s) if self.marked else (s, []) for s in sentences]
+            encodings = self._offsets([text for text, _ in plain])
+            return [self._segmented(*p, e) for p, e in zip(plain, encodings, strict=True)]
         if self.plain is None:
             return [e.ids for e in self._batch(self.backend, sentences)]
         fast_at, fast, slow_at, slow = [], [], [], []
@@ -103,14 +109,21 @@ class SentenceEncoder:
     def _offsets(self, sentences: list[str]) -> list[Any]:
         return self.backend.encode_batch(sentences, add_special_tokens=False) if sentences else []
 
-    def _segmented(self, sentence: str, encoding: Any) -> np.ndarray:  # (N,) int64
-        """Ids with flags: where words start, and (with a lexicon) where the units of
-        knowledge masking start: entities whole, the words outside them."""
+    def _segmented(
+        self, sentence: str, marked: list[tuple[int, int]], encoding: Any
+    ) -> np.ndarray:  # (N,) int64
+        """Ids with flags: where words start, and (with entities: `marked` spans, lexicon
+        matches) where the units of knowledge masking start: entities whole, the words
+        outside them."""
         assert self.segmenter is not None
         words = word_spans(sentence, self.segmenter(sentence), self.segmenter.name)
         flags = unit_starts(words, encoding.offsets) * WORD_START
-        if self.lexicon is not None:
-            units = knowledge_spans(words, self.lexicon.find(sentence))
+        if self.lexicon is not None or self.marked:
+            found = self.lexicon.find(sentence) if self.lexicon is not None else []
+            # Marked spans first; a lexicon match overlapping one gives way.
+            free = [f for f in found if all(f[1] <= s or e <= f[0] for s, e in marked)]
+            entities = sorted(marked + free)
+            units = knowledge_spans(words, entities)
             flags |= unit_starts(units, encoding.offsets) * UNIT_START
         return pack_flags(np.asarray(encoding.ids, dtype=np.int64), flags)
 
@@ -128,11 +141,13 @@ def _init_worker(
     threads: bool,
     segmenter: Segmenter | None = None,
     lexicon: Lexicon | None = None,
+    marked: bool = False,
 ) -> None:
     """`backend`: the `tokenizers.Tokenizer`; sentences longer than `piece_len` are cut."""
     if not threads:  # one process per core already; the tokenizer's own threads would contend
         os.environ["TOKENIZERS_PARALLELISM"] = "false"
-    _worker.update(encoder=SentenceEncoder(backend, segmenter, lexicon), piece_len=piece_len)
+    encoder = SentenceEncoder(backend, segmenter, lexicon, marked)
+    _worker.update(encoder=encoder, piece_len=piece_len)
 
 
 def tokenize_chunk(docs: list[list[str]]) -> Result:
@@ -174,16 +189,17 @@ def worker_pool(
     piece_len: int,
     segmenter: Segmenter | None = None,
     lexicon: Lexicon | None = None,
+    marked: bool = False,
 ) -> Iterator[Any]:
     """A process pool, or None to tokenize in this process (workers 0 or 1)."""
     if workers <= 1:
-        _init_worker(backend, piece_len, True, segmenter, lexicon)
+        _init_worker(backend, piece_len, True, segmenter, lexicon, marked)
         yield None
         return
     # fork: workers start in milliseconds instead of re-importing torch. Call this before any
     # thread starts in this process (e.g. the progress bar's).
     ctx = mp.get_context("fork" if sys.platform == "linux" else None)
-    args = (backend, piece_len, False, segmenter, lexicon)
+    args = (backend, piece_len, False, segmenter, lexicon, marked)
     with ctx.Pool(workers, _init_worker, args) as pool:
         yield pool
 

@@ -20,7 +20,7 @@ from bertforge.data.builder import BuildConfig, build_data
 from bertforge.data.shards import ShardedDataset
 from bertforge.errors import ConfigError
 from bertforge.tokenization import Tokenizer, train_tokenizer
-from bertforge.tokenization.segmenters import get_segmenter
+from bertforge.tokenization.segmenters import Lexicon, get_segmenter
 from bertforge.training.loop import pretrain
 from bertforge.training.recipe import load_recipe
 
@@ -119,10 +119,29 @@ def test_chinese_recipe_pretrains_and_exports(
     torch.testing.assert_close(mine[real], logits[real], atol=1e-4, rtol=1e-4)
 
 
-def test_ernie_units_hold_lexicon_entities_whole(
-    zh_text: Path, tokenizer: Tokenizer, lexicon: Path, tmp_path: Path
+def jsonl_with_spans(text: Path, lexicon: Path, out: Path) -> Path:
+    """The text as JSONL records, one per paragraph, entities given as character spans."""
+    entities = Lexicon(lexicon)
+    rows = [
+        {"text": p, "entities": [list(span) for span in entities.find(p)]}
+        for p in text.read_text(encoding="utf-8").split("\n\n")
+    ]
+    out.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows), encoding="utf-8")
+    return out
+
+
+@pytest.mark.parametrize("source", ["lexicon", "jsonl spans"])
+def test_ernie_units_hold_entities_whole(
+    source: str, zh_text: Path, tokenizer: Tokenizer, lexicon: Path, tmp_path: Path
 ) -> None:
-    data = ShardedDataset(build(tmp_path, zh_text, tokenizer, "single", lexicon))
+    if source == "lexicon":
+        built = build(tmp_path, zh_text, tokenizer, "single", lexicon)
+    else:
+        records = jsonl_with_spans(zh_text, lexicon, tmp_path / "zh.jsonl")
+        cfg = BuildConfig(objective="single", max_seq_len=64, eval_fraction=0.0,
+                          segmenter="jieba", jsonl_entities="entities")  # fmt: skip
+        built = build_data(tokenizer, [records], tmp_path / "data", cfg, workers=0).directory
+    data = ShardedDataset(built)
     assert data.manifest["unit_starts"] is True
     entities = set(lexicon.read_text(encoding="utf-8").split())
     whole = 0

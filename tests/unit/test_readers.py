@@ -12,7 +12,15 @@ import pytest
 
 from bertforge.data.builder import BuildConfig, build_data
 from bertforge.data.embedded import write_embedded_corpus
-from bertforge.data.readers import ReadStats, read_documents, resolve_inputs, text_size
+from bertforge.data.readers import (
+    ENTITY_CLOSE,
+    ENTITY_OPEN,
+    ReadStats,
+    read_documents,
+    resolve_inputs,
+    take_marks,
+    text_size,
+)
 from bertforge.data.sentences import split_sentences
 from bertforge.errors import DataError
 from bertforge.tokenization import Tokenizer
@@ -55,6 +63,26 @@ def test_jsonl_field_and_errors(tmp_path: Path) -> None:
     f.write_text('{"text": "ok"}\n{not json\n', "utf-8")
     with pytest.raises(DataError, match=r"a.jsonl' line 2 is not valid JSON"):
         docs(f)
+
+
+def test_jsonl_entity_spans_travel_as_marks(tmp_path: Path) -> None:
+    f = tmp_path / "a.jsonl"
+    text = "我在北京大学读书。\n清华大学也好。"
+    rows = [{"text": text, "ents": [[2, 6], [10, 14]]}, {"text": "没有实体。"}]
+    f.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n", "utf-8")
+    (doc, other) = docs(f, jsonl_entities="ents")
+    assert [take_marks(p) for p in doc] == [
+        ("我在北京大学读书。", [(2, 6)]),
+        ("清华大学也好。", [(0, 4)]),
+    ]
+    assert other == ["没有实体。"] and take_marks(other[0]) == ("没有实体。", [])
+    # A sentence split that cuts an entity closes it at the cut.
+    assert take_marks(ENTITY_OPEN + "北京") == ("北京", [(0, 2)])
+    assert take_marks("大学" + ENTITY_CLOSE + "读书") == ("大学读书", [(0, 2)])
+    for bad in ([[2, 99]], [[2, 6], [5, 8]], [["2", 6]], "2-6"):
+        f.write_text(json.dumps({"text": text, "ents": bad}) + "\n", "utf-8")
+        with pytest.raises(DataError, match=r"a.jsonl' line 1: entities must be \[\[start, end\]"):
+            docs(f, jsonl_entities="ents")
 
 
 def test_wiki_format_is_detected_and_drops_titles_and_headings(tmp_path: Path) -> None:
