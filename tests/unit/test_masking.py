@@ -24,10 +24,14 @@ def wordpiece_vocab() -> MaskingVocab:
     )
 
 
-def bpe_vocab() -> MaskingVocab:
-    tokens = SPECIALS + [f"Ġw{i}" for i in range(N_WORDS)] + [f"p{i}" for i in range(N_WORDS)]
+def marked_vocab(scheme: str) -> MaskingVocab:
+    """Byte-level BPE (`Ġ`) or SentencePiece (`▁`): the marker opens a word."""
+    marker = {"bpe": "Ġ", "unigram": "\u2581"}[scheme]
+    tokens = (
+        SPECIALS + [f"{marker}w{i}" for i in range(N_WORDS)] + [f"p{i}" for i in range(N_WORDS)]
+    )
     return MaskingVocab.from_tokens(
-        tokens, special_ids=range(5), pad_id=PAD, mask_id=MASK, scheme="bpe"
+        tokens, special_ids=range(5), pad_id=PAD, mask_id=MASK, scheme=scheme
     )
 
 
@@ -84,16 +88,16 @@ def test_rates_over_a_million_tokens(mode: str) -> None:
     assert abs(random.size / selected.sum() - 0.1) < 0.01
 
 
-@pytest.mark.parametrize("scheme", ["wordpiece", "bpe"])
+@pytest.mark.parametrize("scheme", ["wordpiece", "bpe", "unigram"])
 @pytest.mark.parametrize("mode", ["whole_word", "span", "ngram"])
 def test_whole_words_are_masked_together(scheme: str, mode: str) -> None:
-    vocab = wordpiece_vocab() if scheme == "wordpiece" else bpe_vocab()
+    vocab = wordpiece_vocab() if scheme == "wordpiece" else marked_vocab(scheme)
     masker = Masker(MaskingConfig(mode=mode, rate=0.3), vocab)
     rng = np.random.default_rng(2)
     for i in range(200):
         seq = pair(rng, 60, pad=3, max_pieces=4)
-        if scheme == "bpe":
-            # Same word structure: start ids get the Ġ form, continuations the bare form.
+        if scheme != "wordpiece":
+            # Same word structure: start ids get the marked form, continuations the bare form.
             assert (vocab.is_continuation[seq] == wordpiece_vocab().is_continuation[seq]).all()
         chosen = set(masker.select(seq, example_rng(0, 0, i)).positions.tolist())
         for group in word_groups(seq, vocab):
