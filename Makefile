@@ -5,7 +5,8 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 SHARED ?= ../shared/data
 
-.PHONY: install demo test lint format clean bench-pretrain bench-finetune bench-time-to-quality
+.PHONY: install demo test lint format clean bench-pretrain bench-finetune bench-time-to-quality \
+	bench-families bench-segmenter
 
 install: $(STAMP)
 
@@ -43,4 +44,11 @@ bench-finetune: $(STAMP)
 
 # Two hours on 2 cores: bertforge and a transformers loop, one hour each, BERT-mini MLM.
 bench-time-to-quality: $(STAMP)
-	BERTFORGE_SHARED_DATA=$(SHARED) $(PY) bench/time_to_quality.py --marks 15,30,60 --json bench/time_to_quality.json
+	BERTFORGE_SHARED_DATA=$(SHARED) $(PY) bench/time_to_quality.py --marks 15,30,60 --sst2 --json bench/time_to_quality.json
+
+# About 2.5 hours on 2 cores: five families 20 minutes each, a distilled student, SST-2 for all.
+bench-families: $(STAMP)
+	BERTFORGE_SHARED_DATA=$(SHARED) $(PY) bench/family_compare.py --minutes 20 --json bench/family_compare.json
+
+bench-segmenter: $(STAMP)
+	BERTFORGE_SHARED_DATA=$(SHARED) $(PY) bench/segmenter_cost.py

