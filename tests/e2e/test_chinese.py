@@ -265,3 +265,26 @@ def test_chnsenticorp_through_classify(
     accuracy = json.loads((run / "eval_results.json").read_text())["accuracy"]
     majority = max(sum(r.startswith(lab) for r in dev) for lab in "01") / len(dev)
     assert accuracy > majority + 0.05, (accuracy, majority)
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--segmenter", "ltp"], "segmenter 'ltp' is unknown"),
+        (["--segmenter", "no_such_pkg:cut"], "cannot be loaded"),
+        (["--segmenter", "jieba", "--lexicon", "LEXICON"], "is not UTF-8 (line 1"),
+        (["--lexicon", "LEXICON"], "pass a segmenter too"),
+    ],
+)
+def test_build_data_bad_segmentation_inputs_exit_2(
+    extra: list[str], message: str, tmp_path: Path, minilm_path: Path
+) -> None:
+    text = tmp_path / "zh.txt"
+    text.write_text("北京大学。清华大学。\n", encoding="utf-8")
+    lexicon = tmp_path / "gbk.txt"
+    lexicon.write_bytes("北京大学\n".encode("gbk"))
+    args = [str(lexicon) if a == "LEXICON" else a for a in extra]
+    result = runner.invoke(app, ["build-data", "--tokenizer", str(minilm_path), "--input",
+                                 str(text), "--output", str(tmp_path / "out"), *args])  # fmt: skip
+    assert result.exit_code == 2, result.output
+    assert message in result.output and len(result.output.strip().splitlines()) == 1
