@@ -247,19 +247,8 @@ def squad(
     """Fine-tune extractive QA on SQuAD v1.1 or v2.0; scored by the official EM/F1 (0-100)."""
     if version not in ("1.1", "2.0"):
         raise ConfigError(f"--squad-version {version!r} is not one of 1.1, 2.0")
-    info = TaskInfo(
-        kind="squad",
-        metrics=["f1", "exact_match"],
-        max_length=max_length,
-        doc_stride=doc_stride,
-        strategy=strategy,
-        source="squad",
-        data={
-            "dir": str(data.resolve()),
-            "train": _find(data, f"train-v{version}"),
-            "dev": _find(data, f"dev-v{version}"),
-        },
-    )
+    train, dev = _find(data, f"train-v{version}"), _find(data, f"dev-v{version}")
+    info = _qa_info("squad", data, train, dev, max_length, doc_stride, strategy)
     _run(info, model, output, loop)
 
 
@@ -281,20 +270,36 @@ def cmrc(
 ) -> None:
     """Fine-tune Chinese extractive QA on CMRC 2018 (SQuAD format, character spans); scored by
     the official CMRC 2018 EM and character F1 (0-100)."""
-    for name in (train_file, dev_file):
-        if not (data / name).is_file():
-            hint = " (no train file? pass --train-file cmrc2018_trial.json)" * (name == train_file)
-            raise DataError(f"'{data / name}' does not exist{hint}")
-    info = TaskInfo(
+    if not (data / train_file).is_file():
+        raise DataError(
+            f"'{data / train_file}' does not exist; without the train file, train on the trial "
+            "set: --train-file cmrc2018_trial.json"
+        )
+    if not (data / dev_file).is_file():
+        raise DataError(f"'{data / dev_file}' does not exist; pass --dev-file NAME")
+    info = _qa_info("cmrc2018", data, train_file, dev_file, max_length, doc_stride, strategy)
+    _run(info, model, output, loop)
+
+
+def _qa_info(
+    source: str,
+    data: Path,
+    train: str,
+    dev: str,
+    max_length: int | None,
+    doc_stride: int,
+    strategy: str,
+) -> TaskInfo:
+    """Extractive QA on SQuAD-format files in `data`, scored by EM and F1 (F1 picks `best/`)."""
+    return TaskInfo(
         kind="squad",
         metrics=["f1", "exact_match"],
         max_length=max_length,
         doc_stride=doc_stride,
         strategy=strategy,
-        source="cmrc2018",
-        data={"dir": str(data.resolve()), "train": train_file, "dev": dev_file},
+        source=source,
+        data={"dir": str(data.resolve()), "train": train, "dev": dev},
     )
-    _run(info, model, output, loop)
 
 
 def _find(folder: Path, stem: str) -> str:
