@@ -167,8 +167,10 @@ def tokenize_chunk(docs: list[list[str]]) -> Result:
     encoder = _worker["encoder"]
     encoded = encoder.encode(sentences)
     lens = np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded))
-    dtype = np.int32 if encoder.segmenter is None else np.int64
-    ids = np.fromiter(chain.from_iterable(encoded), dtype=dtype, count=int(lens.sum()))
+    if encoder.segmenter is None:
+        ids = np.fromiter(chain.from_iterable(encoded), dtype=np.int32, count=int(lens.sum()))
+    else:  # int64 arrays, flags packed
+        ids = np.concatenate(encoded) if encoded else np.zeros(0, dtype=np.int64)
     owner = np.repeat(np.arange(len(docs)), np.diff(per_doc))  # document of each sentence
     keep = lens > 0
     lens, owner = lens[keep], owner[keep]
