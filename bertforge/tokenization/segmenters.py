@@ -3,7 +3,8 @@
 Whole-word masking needs words. WordPiece `##`, byte-level BPE `Ġ` and SentencePiece `▁`
 mark them inside the vocabulary, but a Chinese WordPiece vocabulary has one token per
 character and no mark, so `build-data --segmenter NAME` cuts each sentence into words in its
-workers and stores, for every token, whether it starts one (`word_starts`). Names:
+workers and stores, for every token, whether it starts one (`word_spans`, `unit_starts`).
+Names:
 
 - "jieba": the jieba segmenter (`pip install jieba`), precise mode with its HMM for unknown
   words; pure Python, about 0.2 MB/s per core;
@@ -121,13 +122,6 @@ def unit_starts(spans: Sequence[Span], offsets: Sequence[Span]) -> np.ndarray:
     first = np.fromiter((o[0] for o in offsets), dtype=np.int64, count=len(offsets))  # (N,)
     unit = np.searchsorted(bounds, first, side="right")  # (N,)
     return np.concatenate(([True], unit[1:] != unit[:-1])) if len(first) else np.zeros(0, bool)
-
-
-def word_starts(
-    text: str, offsets: Sequence[Span], words: Sequence[str], segmenter: str = ""
-) -> np.ndarray:
-    """(N,) bool: which tokens (character `offsets` into `text`) begin one of `words`."""
-    return unit_starts(word_spans(text, words, segmenter), offsets)
 
 
 class Lexicon:

@@ -17,8 +17,14 @@ from bertforge.tokenization.segmenters import (
     knowledge_spans,
     unit_starts,
     word_spans,
-    word_starts,
 )
+
+
+def word_starts(
+    text: str, offsets: list[tuple[int, int]], words: list[str], name: str = ""
+) -> np.ndarray:
+    """(N,) bool: which tokens begin one of the segmenter's `words` (as the workers do)."""
+    return unit_starts(word_spans(text, words, name), offsets)
 
 
 def offsets_of(text: str, pieces: list[str]) -> list[tuple[int, int]]:
