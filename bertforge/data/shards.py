@@ -7,7 +7,8 @@ An output directory holds, per shard XXXXX (numbered across splits in write orde
   specials, len_b incl. its specials or 0, label);
 - `words-XXXXX.bin` (builds with a word segmenter, format 2): one uint8 of flags per token,
   parallel to the tokens; `WORD_START` marks the first token of a word (special tokens
-  included), so an instance's word ids are the running count of starts;
+  included), so an instance's word ids are the running count of starts, and `UNIT_START`
+  the first of a knowledge-masking unit (builds with entities, manifest `unit_starts`);
 - `manifest.json`, written last and atomically: without a valid one the directory is an
   incomplete build. It holds format_version, the build parameters (objective, max_seq_len,
   seed, short_seq_prob, tokenizer_fingerprint, `build`: inputs and the other options),
