@@ -115,7 +115,8 @@ def read_conll(path: str | Path, scheme: str = "auto") -> list[Sentence]:
     if scheme == "iob2" and opening is not None:
         raise DataError(
             f"{path}:{opening[0]}: {opening[1]!r} starts an entity, which BIO (IOB2) forbids; "
-            "fix the tag, or read the file as IOB1 (scheme='auto', `finetune ner --format conll`)"
+            "fix the tag, or read the file as IOB1 (scheme='iob1' or 'auto'; `finetune ner "
+            "--format conll`)"
         )
     if scheme == "auto":
         scheme = "iob1" if opening is not None else "iob2"
