@@ -1,0 +1,159 @@
+"""Which masking helps a small Chinese model: characters, whole words, or knowledge units?
+
+One corpus (the shared Chinese Wikipedia sample, plus the CMRC 2018 trial passages), one
+Chinese WordPiece vocabulary trained on it, one `build-data --segmenter rjieba --lexicon`
+build (its shards carry word and knowledge-unit flags, so all three maskings read the same
+instances), then BERT-mini pretrained for the same wall time with `[masking] mode` = token
+(character level), whole_word (jieba words) and knowledge (ERNIE: the Wikipedia article
+titles as the entity lexicon, words outside them, half the sequences at character level).
+
+Each model, and the same model untrained, is then fine-tuned on:
+- ChnSentiCorp (`finetune classify`; the shared CSV split 4:1 by row), 2 epochs, median of
+  `--seeds` seeds, dev accuracy;
+- CMRC 2018 (`finetune cmrc`, trial file as train, scored on the official dev file with the
+  CMRC metric), 2 epochs, one seed.
+There is no Chinese NER set in the shared data; `finetune ner --format char-bio` is tested on
+synthetic sentences only.
+
+    .venv/bin/python bench/chinese_masking.py [--minutes 30] [--work DIR] [--json OUT]
+        [--limit N (a dry run: N examples per fine-tuning)]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import re
+import statistics
+import tempfile
+from pathlib import Path
+
+import torch
+from sst2_transfer import scratch
+from time_to_quality import steady_rate
+
+from bertforge.cli.main import app
+from bertforge.data.builder import BuildConfig, build_data
+from bertforge.tokenization import train_tokenizer
+from bertforge.training.loop import pretrain
+from bertforge.training.metrics import read_metrics
+from bertforge.training.recipe import load_recipe
+
+SHARED = Path(
+    os.environ.get("BERTFORGE_SHARED_DATA", Path(__file__).parents[2] / "shared" / "data")
+)
+RECIPE = Path(__file__).parents[1] / "configs" / "bert-mini.toml"
+MASKINGS = ("token", "whole_word", "knowledge")
+_TITLE = re.compile(r'<doc [^>]*title="([^"]+)"')
+
+
+def corpus(work: Path) -> tuple[Path, Path]:
+    """The pretraining text (documents separated by blank lines) and the title lexicon."""
+    wiki = (SHARED / "corpus" / "zh" / "zhwiki_AA_wiki_00.txt").read_text(encoding="utf-8")
+    docs, titles, doc = [], [], []
+    for line in wiki.splitlines():
+        if m := _TITLE.match(line):
+            titles.append(m.group(1))
+        elif line.startswith("</doc"):
+            docs.append("\n".join(doc[1:]))  # the first line repeats the title
+            doc = []
+        elif line.strip():
+            doc.append(line)
+    trial = json.loads((SHARED / "squad-format" / "cmrc2018" / "cmrc2018_trial.json").read_text())
+    docs += [p["context"] for a in trial["data"] for p in a["paragraphs"]]
+    text, lexicon = work / "zh.txt", work / "titles.txt"
+    text.write_text("\n\n".join(docs) + "\n", encoding="utf-8")
+    lexicon.write_text("\n".join(t for t in titles if len(t) > 1) + "\n", encoding="utf-8")
+    return text, lexicon
+
+
+def sets(args: argparse.Namespace, mode: str, steps: int) -> list[str]:
+    return [
+        f"masking.mode={mode}",
+        f"train.max_steps={steps}",
+        f"train.warmup_steps={max(1, steps // 10)}",
+        f"train.lr={args.lr}",
+        "train.batch_size=128",
+        "train.micro_batch_size=32",
+        "train.precision=bf16",
+        f"train.save_every={steps}",
+        "train.keep_last=1",
+        f"train.eval_every={steps}",
+        "train.eval_batches=8",
+        "objectives.mlm=1",
+        "objectives.nsp=1",
+    ]
+
+
+def finetune(argv: list[str], out: Path) -> list[dict]:
+    app([*argv, "--output", str(out)], standalone_mode=False)
+    return [r for r in read_metrics(out) if r["split"] == "dev"]
+
+
+def downstream(model: Path, args: argparse.Namespace, work: Path) -> dict:
+    reviews = SHARED / "corpus" / "zh" / "ChnSentiCorp_htl_all.csv"
+    header, *rows = reviews.read_text(encoding="utf-8-sig").splitlines()
+    split = {"train": [r for i, r in enumerate(rows) if i % 5], "dev": rows[::5]}
+    for name, part in split.items():
+        (work / f"senti-{name}.csv").write_text("\n".join([header, *part]) + "\n", "utf-8")
+    limit = ["--max-train-examples", str(args.limit), "--max-eval-examples", str(args.limit)]
+    limit = limit if args.limit else []
+    senti = [
+        finetune(["finetune", "classify", "--model", str(model), "--train",
+                  str(work / "senti-train.csv"), "--dev", str(work / "senti-dev.csv"),
+                  "--text-column", "review", "--epochs", "2", "--lr", "1e-4",
+                  "--seed", str(seed), *limit], work / f"senti-{seed}")[-1]["accuracy"]
+        for seed in args.seeds
+    ]  # fmt: skip
+    cmrc = finetune(["finetune", "cmrc", "--model", str(model), "--data",
+                     str(SHARED / "squad-format" / "cmrc2018"), "--train-file",
+                     "cmrc2018_trial.json", "--epochs", "2", "--lr", "1e-4",
+                     "--max-length", "384", *limit], work / "cmrc")[-1]  # fmt: skip
+    return {
+        "chnsenticorp_acc": statistics.median(senti),
+        "chnsenticorp_runs": senti,
+        "cmrc_f1": cmrc["f1"],
+        "cmrc_em": cmrc["exact_match"],
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--minutes", type=float, default=30.0)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--seeds", default="1,2,3")
+    ap.add_argument("--limit", type=int, help="Fine-tune and score on N examples (a dry run).")
+    ap.add_argument("--work", type=Path)
+    ap.add_argument("--json", type=Path)
+    args = ap.parse_args()
+    args.seeds = [int(s) for s in args.seeds.split(",")]
+    args.work = args.work or Path(tempfile.mkdtemp(prefix="zh-masking-"))
+    args.work.mkdir(parents=True, exist_ok=True)
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", os.cpu_count() or 1)))
+    text, lexicon = corpus(args.work)
+    tok = train_tokenizer([text], "wordpiece", 8000)
+    cfg = BuildConfig(objective="nsp", max_seq_len=128, eval_fraction=0.02,
+                      segmenter="rjieba", lexicon=str(lexicon))  # fmt: skip
+    data = build_data(tok, [text], args.work / "data", cfg, workers=2).directory
+    rows: dict[str, dict] = {}
+    for mode in MASKINGS:
+        rate = steady_rate(RECIPE, data, sets(args, mode, 30))
+        steps = max(1, math.floor(args.minutes * 60 * rate))
+        run = args.work / mode
+        hf = pretrain(load_recipe(RECIPE, sets(args, mode, steps)), data, run)
+        assert hf is not None
+        evals = [r for r in read_metrics(run) if r["split"] == "eval"]
+        rows[mode] = {"steps": steps, "eval": evals[-1], "hf": str(hf)}
+        rows[mode].update(downstream(hf, args, args.work / f"ft-{mode}"))
+        print(mode, json.dumps({k: v for k, v in rows[mode].items() if k != "eval"}))
+    untrained = scratch(Path(rows["token"]["hf"]), args.work / "no-pretraining")
+    rows["no pretraining"] = downstream(untrained, args, args.work / "ft-none")
+    print(json.dumps(rows, indent=1))
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=1) + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
