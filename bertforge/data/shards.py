@@ -142,7 +142,10 @@ class ShardWriter:
         self.directory, self.split, self.layout, self.dtype = directory, split, layout, dtype
         self.shard_tokens, self.max_seq_len = shard_tokens, max_seq_len
         self._numbers, self._entries = numbers, entries  # shared between the splits' writers
-        self._specials = None if special_ids is None else np.array(special_ids, dtype=np.int64)
+        self._special: np.ndarray | None = None  # (V,) bool lookup, with a segmenter
+        if special_ids is not None:
+            self._special = np.zeros(max(special_ids, default=0) + 1, dtype=bool)
+            self._special[special_ids] = True
         self._buf: np.ndarray | None = None  # allocated on first use; pages fill as written
         self._flags: np.ndarray | None = None  # (same) word flags, with a segmenter
         self._pos = 0
@@ -153,7 +156,7 @@ class ShardWriter:
     def add(self, draft: Draft) -> None:
         if self._buf is None:
             self._buf = np.empty(self.shard_tokens + self.max_seq_len, dtype=self.dtype)
-            if self._specials is not None:
+            if self._special is not None:
                 self._flags = np.empty(self.shard_tokens + self.max_seq_len, dtype=np.uint8)
         if draft.b:
             pre, mid, post = self.layout.pair
@@ -170,7 +173,10 @@ class ShardWriter:
             np.concatenate(parts, out=self._buf[self._pos : end], casting="unsafe")
         else:
             ids, flags = unpack_flags(np.concatenate(parts, dtype=np.int64))
-            flags[np.isin(ids, self._specials)] |= WORD_START | UNIT_START
+            assert self._special is not None
+            special = ids < self._special.size
+            special[special] = self._special[ids[special]]
+            flags[special] |= WORD_START | UNIT_START
             self._buf[self._pos : end] = ids
             self._flags[self._pos : end] = flags
         len_a = len_a or size

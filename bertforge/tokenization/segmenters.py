@@ -23,6 +23,7 @@ import importlib
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from itertools import accumulate
 from pathlib import Path
 
 import numpy as np
@@ -99,6 +100,9 @@ Span = tuple[int, int]  # characters [start, end) of a sentence
 
 def word_spans(text: str, words: Sequence[str], segmenter: str = "") -> list[Span]:
     """Where each of the segmenter's `words` lies in `text` (they must come in order)."""
+    if "".join(words) == text:  # jieba's words tile the text: no search needed
+        ends = accumulate(map(len, words))
+        return [(end - len(w), end) for w, end in zip(words, ends, strict=True)]
     spans, at = [], 0
     for word in words:
         found = text.find(word, at)
@@ -116,11 +120,12 @@ def unit_starts(spans: Sequence[Span], offsets: Sequence[Span]) -> np.ndarray:
     """(N,) bool: which of N tokens (character `offsets`) begin a unit of `spans` (ordered,
     disjoint). A token belongs to the unit holding its first character and starts one when
     the token before belongs elsewhere; text outside every span is a gap of its own."""
-    edges = np.array([x for span in spans for x in span], dtype=np.int64).reshape(-1)
-    # Every start and end is a boundary, so units and gaps each get their own index.
-    bounds = np.unique(np.concatenate(([0], edges)))
-    first = np.fromiter((o[0] for o in offsets), dtype=np.int64, count=len(offsets))  # (N,)
-    unit = np.searchsorted(bounds, first, side="right")  # (N,)
+    # Every start and end is a boundary, so units and gaps each get their own index. Ordered
+    # disjoint spans give non-decreasing edges (an end may equal the next start), which is
+    # all a sorted search needs.
+    edges = np.array([x for span in spans for x in span], dtype=np.int64)  # (2W,)
+    first = np.array([o[0] for o in offsets], dtype=np.int64)  # (N,)
+    unit = np.searchsorted(edges, first, side="right")  # (N,)
     return np.concatenate(([True], unit[1:] != unit[:-1])) if len(first) else np.zeros(0, bool)
 
 
