@@ -43,7 +43,7 @@ from bertforge.data.shards import (
     token_dtype,
     write_manifest,
 )
-from bertforge.data.workers import chunked, results, worker_pool
+from bertforge.data.workers import SentenceEncoder, chunked, results, worker_pool
 from bertforge.errors import ConfigError, DataError, TokenizerError
 from bertforge.progress import bytes_progress_bar
 from bertforge.tokenization import Tokenizer
@@ -242,6 +242,8 @@ def _build(
                          tokenizer.sep_token_id, writer.add)
         for name, writer in writers.items()
     }  # fmt: skip
+    marked = cfg.jsonl_entities is not None  # entity spans ride in the text as marks
+    encoder = SentenceEncoder(tokenizer.backend, segmenter, lexicon, marked)
     stats, cuts = ReadStats(), deque()
     docs = read_documents(
         files, doc_format=cfg.doc_format, jsonl_field=cfg.jsonl_field,
@@ -249,14 +251,7 @@ def _build(
     )  # fmt: skip
     doc_id = sentences = 0
     with (
-        worker_pool(
-            workers,
-            tokenizer.backend,
-            budget // 2 if pair else budget,
-            segmenter,
-            lexicon,
-            cfg.jsonl_entities is not None,
-        ) as pool,
+        worker_pool(workers, encoder, budget // 2 if pair else budget) as pool,
         bytes_progress_bar(disable=not progress) as bar,
     ):
         task = bar.add_task("build-data", total=sum(map(text_size, files)), tokens=0)

@@ -135,18 +135,10 @@ class SentenceEncoder:
 _worker: dict[str, Any] = {}
 
 
-def _init_worker(
-    backend: Any,
-    piece_len: int,
-    threads: bool,
-    segmenter: Segmenter | None = None,
-    lexicon: Lexicon | None = None,
-    marked: bool = False,
-) -> None:
-    """`backend`: the `tokenizers.Tokenizer`; sentences longer than `piece_len` are cut."""
+def _init_worker(encoder: SentenceEncoder, piece_len: int, threads: bool) -> None:
+    """Sentences longer than `piece_len` tokens are cut into pieces."""
     if not threads:  # one process per core already; the tokenizer's own threads would contend
         os.environ["TOKENIZERS_PARALLELISM"] = "false"
-    encoder = SentenceEncoder(backend, segmenter, lexicon, marked)
     _worker.update(encoder=encoder, piece_len=piece_len)
 
 
@@ -185,24 +177,16 @@ def tokenize_chunk(docs: list[list[str]]) -> Result:
 
 
 @contextlib.contextmanager
-def worker_pool(
-    workers: int,
-    backend: Any,
-    piece_len: int,
-    segmenter: Segmenter | None = None,
-    lexicon: Lexicon | None = None,
-    marked: bool = False,
-) -> Iterator[Any]:
+def worker_pool(workers: int, encoder: SentenceEncoder, piece_len: int) -> Iterator[Any]:
     """A process pool, or None to tokenize in this process (workers 0 or 1)."""
     if workers <= 1:
-        _init_worker(backend, piece_len, True, segmenter, lexicon, marked)
+        _init_worker(encoder, piece_len, True)
         yield None
         return
     # fork: workers start in milliseconds instead of re-importing torch. Call this before any
     # thread starts in this process (e.g. the progress bar's).
     ctx = mp.get_context("fork" if sys.platform == "linux" else None)
-    args = (backend, piece_len, False, segmenter, lexicon, marked)
-    with ctx.Pool(workers, _init_worker, args) as pool:
+    with ctx.Pool(workers, _init_worker, (encoder, piece_len, False)) as pool:
         yield pool
 
 

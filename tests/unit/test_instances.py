@@ -181,7 +181,7 @@ def test_worker_cuts_long_sentences_and_matches_the_tokenizer(minilm_path: Path)
         [],
         ["Short one. Another one!"],
     ]
-    workers._init_worker(tok.backend, 62, True)
+    workers._init_worker(workers.SentenceEncoder(tok.backend), 62, True)
     ids, pieces, doc_pieces, doc_sentences = workers.tokenize_chunk(texts)
     sentences = [s for doc in texts for p in doc for s in workers.split_sentences(p)]
     expected = [e.ids for e in tok.backend.encode_batch(sentences, add_special_tokens=False)]
