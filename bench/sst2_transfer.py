@@ -32,7 +32,16 @@ from bertforge.training.metrics import read_metrics
 SHARED = Path(
     os.environ.get("BERTFORGE_SHARED_DATA", Path(__file__).parents[2] / "shared" / "data")
 )
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
+TOKENIZER_FILES = (
+    "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt",
+    "spiece.model",
+)  # fmt: skip
+
+
+def copy_tokenizer(source: Path, target: Path) -> None:
+    for f in source.iterdir():
+        if f.name in TOKENIZER_FILES:
+            shutil.copy2(f, target / f.name)
 
 
 def with_tokenizer(model: Path, tokenizer: Path | None, work: Path) -> Path:
@@ -43,9 +52,7 @@ def with_tokenizer(model: Path, tokenizer: Path | None, work: Path) -> Path:
         raise SystemExit(f"'{model}' has no tokenizer; pass --tokenizer DIR")
     out = work / f"{model.name}-with-tokenizer"
     shutil.copytree(model, out, dirs_exist_ok=True)
-    for f in tokenizer.iterdir():
-        if f.name in TOKENIZER_FILES or f.name in ("vocab.txt", "spiece.model"):
-            shutil.copy2(f, out / f.name)
+    copy_tokenizer(tokenizer, out)
     return out
 
 
@@ -54,9 +61,7 @@ def scratch(like: Path, out: Path, seed: int = 0) -> Path:
     config = transformers.AutoConfig.from_pretrained(like)
     torch.manual_seed(seed)
     transformers.AutoModelForMaskedLM.from_config(config).save_pretrained(out)
-    for f in like.iterdir():
-        if f.name in TOKENIZER_FILES or f.name in ("vocab.txt", "spiece.model"):
-            shutil.copy2(f, out / f.name)
+    copy_tokenizer(like, out)
     return out
 
 
