@@ -115,11 +115,14 @@ def recipe_sets(args: argparse.Namespace, steps: int) -> list[str]:
         f"train.eval_every={steps}",
         "train.eval_batches=2",
         "objectives.mlm=1",
+        *args.set,
     ]
 
 
-def run_bertforge(args: argparse.Namespace, data: Path, steps: int) -> list[tuple[float, Path]]:
-    """Train, then export each checkpoint: [(seconds since the first step, HF dir)]."""
+def run_bertforge(
+    args: argparse.Namespace, data: Path, steps: int
+) -> list[tuple[float, int, Path]]:
+    """Train, then export each checkpoint: [(seconds since the first step, step, HF dir)]."""
     run = args.work / "bertforge"
     pretrain(load_recipe(RECIPE, recipe_sets(args, steps)), data, run)
     rate = {r["step"]: r["steps_per_s"] for r in read_metrics(run) if r["split"] == "train"}
@@ -127,14 +130,14 @@ def run_bertforge(args: argparse.Namespace, data: Path, steps: int) -> list[tupl
     for ckpt in sorted((run / "checkpoints").glob("step-*")):
         step = int(ckpt.name.split("-")[1])
         logged = max(s for s in rate if s <= step)
-        out.append((step / rate[logged], export(run, args.work / f"hf-ours-{step}", ckpt)))
+        out.append((step / rate[logged], step, export(run, args.work / f"hf-ours-{step}", ckpt)))
     assert latest_checkpoint(run) is not None
     return out
 
 
 def run_transformers(
     args: argparse.Namespace, data: Path, marks: list[float]
-) -> list[tuple[float, Path]]:
+) -> list[tuple[float, int, Path]]:
     """The peer: BertForMaskedLM, DataCollatorForLanguageModeling, AdamW with linear warmup
     and decay, gradient accumulation to the same global batch. Its schedule ends at the last
     mark (from its own step time), and it saves a checkpoint just before each mark."""
@@ -203,7 +206,7 @@ def run_transformers(
         while pending and (elapsed + step_time > pending[0] * 60 or i == steps - 1):
             path = args.work / f"hf-peer-{pending.pop(0):g}min"
             model.save_pretrained(path)
-            out.append((elapsed, path))
+            out.append((elapsed, i + 1, path))
     return out
 
 
@@ -258,6 +261,13 @@ def main() -> None:
     ap.add_argument("--eval-sequences", type=int, default=512)
     ap.add_argument("--side", choices=("both", "bertforge", "transformers"), default="both")
     ap.add_argument("--sst2", action="store_true", help="Fine-tune the last checkpoints too.")
+    ap.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="Recipe setting for bertforge's side, e.g. train.short_seq_len=32 (repeatable).",
+    )
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
     args.marks = [float(m) for m in args.marks.split(",")]
@@ -275,10 +285,13 @@ def main() -> None:
             saved = run_bertforge(args, data, steps)
         else:
             saved = run_transformers(args, data, args.marks)
-        points = [(t, mlm_accuracy(path, held)) for t, path in saved]
-        finals[side] = saved[-1][1]
+        points = [(t, mlm_accuracy(path, held)) for t, _, path in saved]
+        finals[side] = saved[-1][2]
         result[side] = {
-            "curve": [{"seconds": round(t, 1), "mlm_acc": acc} for t, acc in points],
+            "curve": [
+                {"seconds": round(t, 1), "step": step, "mlm_acc": acc}
+                for (t, acc), (_, step, _) in zip(points, saved, strict=True)
+            ],
             "at_marks": {f"{m:g}": at_mark(points, m) for m in args.marks},
         }
         print(side, json.dumps(result[side]["at_marks"]))

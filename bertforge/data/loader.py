@@ -216,4 +216,51 @@ class PretrainingLoader:
         return self.sampler.state_dict()
 
     def load_state_dict(self, state: dict[str, int]) -> None:
+        if "phases" in state:
+            raise CheckpointError(
+                "the checkpoint was trained with a short-sequence phase and this run has "
+                "none; resume with the run's own recipe (train.short_seq_len as it was)"
+            )
         self.sampler.load_state_dict(state)
+
+
+class PhasedLoader:
+    """Global steps from one `PretrainingLoader` per phase: `steps[p]` steps from phase p,
+    and the last phase runs on. Each phase keeps its own sampler state, and the state counts
+    the steps handed over, so a resume lands in the right phase at the right batch."""
+
+    def __init__(self, phases: Sequence[PretrainingLoader], steps: Sequence[int]) -> None:
+        if len(steps) != len(phases) - 1:
+            raise ConfigError(f"{len(phases)} phases need {len(phases) - 1} phase lengths")
+        self.phases = list(phases)
+        self.ends = np.cumsum(steps).tolist()  # step at which each phase but the last ends
+        self.step = 0  # global steps handed over
+
+    @property
+    def phase(self) -> int:
+        """Phase of the next global batch."""
+        return int(np.searchsorted(self.ends, self.step, side="right"))
+
+    def __iter__(self) -> Iterator[list[dict[str, torch.Tensor]]]:
+        while True:
+            phase = self.phase
+            end = self.ends[phase] if phase < len(self.ends) else None
+            for batches in self.phases[phase]:
+                self.step += 1
+                yield batches
+                if self.step == end:
+                    break  # its workers stop with the iterator
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"step": self.step, "phases": [p.state_dict() for p in self.phases]}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if len(state.get("phases", ())) != len(self.phases):
+            raise CheckpointError(
+                f"the checkpoint's data loader had {len(state.get('phases', ())) or 1} "
+                f"phase(s) and this run has {len(self.phases)}; resume with the run's own "
+                "recipe (train.short_seq_len and train.short_seq_fraction as they were)"
+            )
+        for phase, saved in zip(self.phases, state["phases"], strict=True):
+            phase.load_state_dict(saved)
+        self.step = int(state["step"])

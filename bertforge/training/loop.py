@@ -20,8 +20,9 @@ from bertforge.config import EncoderConfig
 from bertforge.data.builder import TOKENIZER_DIR
 from bertforge.data.collate import PretrainingCollator
 from bertforge.data.instances import PAIR_OBJECTIVES
-from bertforge.data.loader import PretrainingLoader
+from bertforge.data.loader import IndexedDataset, PhasedLoader, PretrainingLoader
 from bertforge.data.shards import ShardedDataset
+from bertforge.data.short import ShortSequences
 from bertforge.errors import BertforgeError, CheckpointError, ConfigError, DataError
 from bertforge.families import family
 from bertforge.models.encoder import Encoder
@@ -44,7 +45,7 @@ from bertforge.training.pretrain_model import (
     load_trained,
     trained_config,
 )
-from bertforge.training.recipe import Recipe, load_recipe
+from bertforge.training.recipe import Recipe, TrainConfig, load_recipe
 from bertforge.training.runtime import seed_everything
 from bertforge.training.step import evaluate, train_step
 
@@ -120,16 +121,7 @@ def _pretrain(
         fields=sorted({f for o in objectives for f in o.fields}),
         type_ids=trained_config(model).type_vocab_size > 1,
     )
-    loader = PretrainingLoader(
-        train_set,
-        collator,
-        global_batch_size=cfg.batch_size,
-        seed=cfg.seed,
-        accumulation_steps=accumulation,
-        rank=distributed.rank(),
-        world_size=world_size,
-        num_workers=cfg.num_workers,
-    )
+    loader = _loader(train_set, collator, cfg, accumulation, world_size)
 
     step = 0
     if resume:
@@ -247,6 +239,43 @@ def run_objectives(recipe: Recipe, data_objective: str) -> list[Objective]:
             f"these were built as {data_objective!r}: drop nsp or rebuild the data"
         )
     return pretraining_objectives(weights, recipe.objective_options())
+
+
+def _loader(
+    data: ShardedDataset,
+    collator: PretrainingCollator,
+    cfg: TrainConfig,
+    accumulation: int,
+    world_size: int,
+) -> PretrainingLoader | PhasedLoader:
+    """This rank's batches: the data as built, after a short-sequence phase if the recipe
+    has one (its global batch holds as many more sequences as there are pieces per
+    instance, so the tokens per step stay about the same)."""
+
+    def phase(dataset: IndexedDataset, scale: int) -> PretrainingLoader:
+        return PretrainingLoader(
+            dataset,
+            collator,
+            global_batch_size=cfg.batch_size * scale,
+            seed=cfg.seed,
+            accumulation_steps=accumulation,
+            rank=distributed.rank(),
+            world_size=world_size,
+            num_workers=cfg.num_workers,
+        )
+
+    if not cfg.short_steps:
+        return phase(data, 1)
+    short = ShortSequences(data, cfg.short_seq_len)
+    scale = max(1, round(len(short) / len(data)))
+    log.info(
+        "steps 1-%d on sequences of up to %d tokens (%d per step), then the data's %d",
+        cfg.short_steps,
+        cfg.short_seq_len,
+        cfg.batch_size * scale,
+        data.manifest["max_seq_len"],
+    )
+    return PhasedLoader([phase(short, scale), phase(data, 1)], [cfg.short_steps])
 
 
 def _check_length(data: ShardedDataset, config: EncoderConfig, data_dir: Path) -> None:

@@ -49,6 +49,11 @@ class TrainConfig:
     log_every: int = 10
     num_workers: int = 0
     max_bad_steps: int = 5  # consecutive non-finite losses before aborting
+    # Sequence-length warmup: the first `short_seq_fraction` of the steps train on the data's
+    # sequences cut to at most `short_seq_len` tokens (`bertforge.data.short`), with as many
+    # more sequences per batch as keeps the tokens per step; 0: off.
+    short_seq_len: int = 0
+    short_seq_fraction: float = 0.0
 
     def __post_init__(self) -> None:
         if self.optimizer not in ("adamw", "lamb"):
@@ -63,6 +68,17 @@ class TrainConfig:
                 f"train.batch_size={self.batch_size} is not a multiple of micro_batch_size="
                 f"{self.micro_batch_size}; the global batch is split into equal micro-batches"
             )
+        if (self.short_seq_len > 0) != (0 < self.short_seq_fraction < 1):
+            raise ConfigError(
+                f"train.short_seq_len={self.short_seq_len} with train.short_seq_fraction="
+                f"{self.short_seq_fraction}: a short-sequence phase needs both, a length and "
+                "a fraction of the steps strictly between 0 and 1"
+            )
+
+    @property
+    def short_steps(self) -> int:
+        """Steps of the short-sequence phase (0 without one)."""
+        return round(self.short_seq_fraction * self.max_steps) if self.short_seq_len else 0
 
     def accumulation_per_rank(self, world_size: int) -> int:
         """Micro-batches each of `world_size` ranks runs per step: the global batch is split

@@ -83,6 +83,40 @@ def test_resume_is_exact(data_dir: Path, tmp_path: Path, monkeypatch: pytest.Mon
     assert last < first  # it learns
 
 
+def test_short_sequences_first_then_the_data_and_resume_across_the_switch(
+    data_dir: Path, minilm_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tok = Tokenizer.from_pretrained(minilm_path)
+    packed = tmp_path / "packed"
+    cfg = BuildConfig(objective="full-sentences", max_seq_len=64, eval_fraction=0.1)
+    build_data(tok, [data_dir.parent / "corpus.txt"], packed, cfg, workers=0)
+    sets = [*RECIPE, "train.max_steps=20", "train.short_seq_len=16",
+            "train.short_seq_fraction=0.5", "objectives.mlm=1"]  # fmt: skip
+    recipe = load_recipe(None, sets)
+    widths: list[tuple[int, int]] = []  # (rows, longest) of each collated micro-batch
+    original = PretrainingCollator.__call__
+    monkeypatch.setattr(
+        PretrainingCollator,
+        "__call__",
+        lambda self, s: (
+            widths.append((len(s), max(len(x.instance.tokens) for x in s))) or original(self, s)
+        ),
+    )
+    straight = pretrain(recipe, packed, tmp_path / "straight")
+    eval_micro = 2
+    train = widths[eval_micro:]
+    # Steps 1-10 (two micro-batches each): pieces of <= 16 tokens, as many times the rows per
+    # micro-batch as the data's sequences make pieces on average (4 here); then the data.
+    assert {rows for rows, _ in train[:20]} == {4 * 4}
+    assert all(longest <= 16 for _, longest in train[:20])
+    assert all(rows == 4 and longest > 16 for rows, longest in train[20:])
+    split = tmp_path / "split"
+    for stop in (7, 13):
+        assert pretrain(recipe, packed, split, resume=stop == 13, stop_at=stop) is None
+    pretrain(recipe, packed, split, resume=True)
+    assert straight is not None and losses(split) == losses(tmp_path / "straight")
+
+
 def test_existing_run_needs_resume(data_dir: Path, tmp_path: Path) -> None:
     from bertforge.errors import ConfigError
 
