@@ -1,7 +1,7 @@
 """Which masking helps a small Chinese model: characters, whole words, or knowledge units?
 
 One corpus (the shared Chinese Wikipedia sample, plus the CMRC 2018 trial passages), one
-Chinese WordPiece vocabulary trained on it, one `build-data --segmenter rjieba --lexicon`
+Chinese WordPiece vocabulary trained on it, one `build-data --segmenter jieba --lexicon`
 build (its shards carry word and knowledge-unit flags, so all three maskings read the same
 instances), then BERT-mini pretrained for the same wall time with `[masking] mode` = token
 (character level), whole_word (jieba words) and knowledge (ERNIE: the Wikipedia article
@@ -16,7 +16,7 @@ There is no Chinese NER set in the shared data; `finetune ner --format char-bio`
 synthetic sentences only.
 
     .venv/bin/python bench/chinese_masking.py [--minutes 30] [--work DIR] [--json OUT]
-        [--limit N (a dry run: N examples per fine-tuning)]
+        [--segmenter jieba|rjieba] [--limit N (a dry run: N examples per fine-tuning)]
 """
 
 from __future__ import annotations
@@ -124,6 +124,7 @@ def main() -> None:
     ap.add_argument("--minutes", type=float, default=30.0)
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--seeds", default="1,2,3")
+    ap.add_argument("--segmenter", default="jieba", help="build-data's word segmenter.")
     ap.add_argument("--limit", type=int, help="Fine-tune and score on N examples (a dry run).")
     ap.add_argument("--work", type=Path)
     ap.add_argument("--json", type=Path)
@@ -135,7 +136,7 @@ def main() -> None:
     text, lexicon = corpus(args.work)
     tok = train_tokenizer([text], "wordpiece", 8000)
     cfg = BuildConfig(objective="nsp", max_seq_len=128, eval_fraction=0.02,
-                      segmenter="rjieba", lexicon=str(lexicon))  # fmt: skip
+                      segmenter=args.segmenter, lexicon=str(lexicon))  # fmt: skip
     data = build_data(tok, [text], args.work / "data", cfg, workers=2).directory
     rows: dict[str, dict] = {}
     for mode in MASKINGS:
