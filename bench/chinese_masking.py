@@ -88,13 +88,17 @@ def sets(args: argparse.Namespace, mode: str, steps: int) -> list[str]:
 
 
 def finetune(argv: list[str], out: Path) -> list[dict]:
-    app([*argv, "--output", str(out)], standalone_mode=False)
+    code = app([*argv, "--output", str(out)], standalone_mode=False)
+    if code:  # the command printed its one-line error
+        raise SystemExit(f"`bertforge {' '.join(argv[:2])}` failed (exit {code})")
     return [r for r in read_metrics(out) if r["split"] == "dev"]
 
 
 def downstream(model: Path, args: argparse.Namespace, work: Path) -> dict:
+    work.mkdir(parents=True, exist_ok=True)
     reviews = SHARED / "corpus" / "zh" / "ChnSentiCorp_htl_all.csv"
     header, *rows = reviews.read_text(encoding="utf-8-sig").splitlines()
+    rows = [r for r in rows if r.split(",", 1)[1].strip()]  # one review in the file is empty
     split = {"train": [r for i, r in enumerate(rows) if i % 5], "dev": rows[::5]}
     for name, part in split.items():
         (work / f"senti-{name}.csv").write_text("\n".join([header, *part]) + "\n", "utf-8")
