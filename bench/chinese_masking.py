@@ -31,8 +31,9 @@ import tempfile
 from pathlib import Path
 
 import torch
+from measure import SHARED
 from sst2_transfer import scratch
-from time_to_quality import steady_rate
+from time_to_quality import schedule_sets, steady_rate
 
 from bertforge.cli.main import app
 from bertforge.data.builder import BuildConfig, build_data
@@ -41,9 +42,6 @@ from bertforge.training.loop import pretrain
 from bertforge.training.metrics import read_metrics
 from bertforge.training.recipe import load_recipe
 
-SHARED = Path(
-    os.environ.get("BERTFORGE_SHARED_DATA", Path(__file__).parents[2] / "shared" / "data")
-)
 RECIPE = Path(__file__).parents[1] / "configs" / "bert-mini.toml"
 MASKINGS = ("token", "whole_word", "knowledge")
 _TITLE = re.compile(r'<doc [^>]*title="([^"]+)"')
@@ -72,16 +70,7 @@ def corpus(work: Path) -> tuple[Path, Path]:
 def sets(args: argparse.Namespace, mode: str, steps: int) -> list[str]:
     return [
         f"masking.mode={mode}",
-        f"train.max_steps={steps}",
-        f"train.warmup_steps={max(1, steps // 10)}",
-        f"train.lr={args.lr}",
-        "train.batch_size=128",
-        "train.micro_batch_size=32",
-        "train.precision=bf16",
-        f"train.save_every={steps}",
-        "train.keep_last=1",
-        f"train.eval_every={steps}",
-        "train.eval_batches=8",
+        *schedule_sets(steps, args.lr, 128, 32, 8),
         "objectives.mlm=1",
         "objectives.nsp=1",
     ]

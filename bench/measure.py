@@ -1,10 +1,17 @@
-"""Measurement helpers shared by the benchmarks."""
+"""Measurement helpers and paths shared by the benchmarks."""
 
 from __future__ import annotations
 
+import os
 import time
+from pathlib import Path
 
 import torch
+
+# The shared datasets: `$BERTFORGE_SHARED_DATA`, else `../shared/data` beside the repository.
+SHARED = Path(
+    os.environ.get("BERTFORGE_SHARED_DATA", Path(__file__).parents[2] / "shared" / "data")
+)
 
 
 def gemm_peak(dtype: torch.dtype, n: int = 2048, reps: int = 10) -> float:

