@@ -6,7 +6,9 @@ full-sentences`, the MiniLM WordPiece vocabulary by default) with the same globa
 AdamW, peak lr, warmup and precision, on the same threads, one after the other:
 
 - bertforge: `bertforge pretrain` with `configs/bert-mini.toml` (checkpoints every
-  `--save-every` steps; each checkpoint's time comes from the run's own metrics);
+  `--save-every` steps; each checkpoint's time comes from the run's own metrics), its first
+  30% of steps on the same sequences cut into pieces of at most 32 tokens (sequence-length
+  warmup, `train.short_seq_len`; `--short-seq 0` trains at full length throughout);
 - transformers: `BertForMaskedLM` + `DataCollatorForLanguageModeling` in a plain loop with
   gradient accumulation, saving a checkpoint when each time mark passes.
 
@@ -132,8 +134,20 @@ def recipe_sets(args: argparse.Namespace, steps: int) -> list[str]:
         *schedule_sets(steps, args.lr, args.batch, args.micro_batch, 2,
                        precision=args.precision, save_every=args.save_every, keep_last=1000),
         "objectives.mlm=1",
+        *short_sets(args),
         *args.set,
     ]  # fmt: skip
+
+
+def short_sets(args: argparse.Namespace) -> list[str]:
+    """Sequence-length warmup: the first `--short-fraction` of the steps on pieces of at most
+    `--short-seq` tokens (none when either is 0)."""
+    if not (args.short_seq and args.short_fraction):
+        return []
+    return [
+        f"train.short_seq_len={args.short_seq}",
+        f"train.short_seq_fraction={args.short_fraction}",
+    ]
 
 
 def run_bertforge(
@@ -231,9 +245,9 @@ def steady_rate(recipe: Path, data: Path, sets: list[str]) -> float:
     """Steps per second past start-up: a 30-step probe run (`sets` must say
     train.max_steps=30), timed between its logs at steps 20 and 30 (the logged rates are
     averages from the first step, start-up included)."""
-    run = Path(tempfile.mkdtemp(prefix="ttq-probe-"))
-    pretrain(load_recipe(recipe, [*sets, "train.log_every=10"]), data, run)
-    train = [r for r in read_metrics(run) if r["split"] == "train"]
+    with tempfile.TemporaryDirectory(prefix="ttq-probe-") as tmp:
+        pretrain(load_recipe(recipe, [*sets, "train.log_every=10"]), data, Path(tmp))
+        train = [r for r in read_metrics(Path(tmp)) if r["split"] == "train"]
     seconds = {r["step"]: r["step"] / r["steps_per_s"] for r in train}
     return 10 / (seconds[30] - seconds[20])
 
@@ -275,6 +289,12 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--precision", default="bf16")
     ap.add_argument("--save-every", type=int, default=100)
+    ap.add_argument(
+        "--short-seq", type=int, default=32, help="bertforge's warmup length (0: none)."
+    )
+    ap.add_argument(
+        "--short-fraction", type=float, default=0.3, help="Steps spent short (0: none)."
+    )
     ap.add_argument("--eval-sequences", type=int, default=512)
     ap.add_argument("--side", choices=("both", "bertforge", "transformers"), default="both")
     ap.add_argument("--sst2", action="store_true", help="Fine-tune the last checkpoints too.")
