@@ -1,4 +1,4 @@
-"""Progress bars for long jobs: rows/s, tokens/s and ETA on stderr.
+"""Progress bars for long jobs: rows/s (or steps/s), tokens/s and ETA on stderr.
 
 On a terminal the bar redraws in place. When stderr is a file or a pipe (nohup, CI, a
 scheduler's log), a redrawn bar would show nothing until the job ends, so the same columns are
@@ -38,7 +38,8 @@ class RateColumn(ProgressColumn):
         elapsed = task.elapsed or 0.0
         done = task.completed if self.field is None else task.fields.get(self.field, 0)
         rate = done / elapsed if elapsed > 0 else 0.0
-        return Text(f"{rate:,.0f} {self.unit}/s", style="progress.data.speed")
+        shown = f"{rate:.2f}" if rate < 10 else f"{rate:,.0f}"  # 0.69 steps/s, not "1"
+        return Text(f"{shown} {self.unit}/s", style="progress.data.speed")
 
 
 class LoggingProgress(Progress):
@@ -102,9 +103,12 @@ def _bar(counts: list[ProgressColumn], disable: bool, log_every_s: float) -> Pro
     )
 
 
-def progress_bar(*, disable: bool = False, log_every_s: float = 30.0) -> Progress:
-    """Call `progress.update(task, advance=rows, tokens=running_token_total)` as work is done."""
-    return _bar([MofNCompleteColumn(), RateColumn("rows")], disable, log_every_s)
+def progress_bar(
+    *, unit: str = "rows", disable: bool = False, log_every_s: float = 30.0
+) -> Progress:
+    """Call `progress.update(task, advance=n, tokens=running_token_total)` as work is done;
+    `unit` names what `n` counts (rows, steps)."""
+    return _bar([MofNCompleteColumn(), RateColumn(unit)], disable, log_every_s)
 
 
 def bytes_progress_bar(*, disable: bool = False, log_every_s: float = 30.0) -> Progress:

@@ -150,7 +150,7 @@ def _pretrain(
     start_step, start_time = step, time.perf_counter()
     batches = iter(loader)
     try:
-        with progress_bar(disable=not main) as bar:
+        with progress_bar(unit="steps", disable=not main) as bar:
             task = bar.add_task("pretrain", total=cfg.max_steps, completed=step, tokens=0)
             while step < cfg.max_steps:
                 stats, grad_norm = train_step(

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from rich.progress import Progress
 
-from bertforge.progress import bytes_progress_bar, progress_bar
+from bertforge.progress import RateColumn, bytes_progress_bar, progress_bar
 
 
 def test_non_terminal_stderr_gets_periodic_lines(capsys: pytest.CaptureFixture[str]) -> None:
@@ -32,3 +33,15 @@ def test_disabled_bar_prints_nothing(capsys: pytest.CaptureFixture[str]) -> None
         task = bar.add_task("quiet", total=10, tokens=0)
         bar.update(task, advance=10)
     assert "quiet" not in capsys.readouterr().err
+
+
+def test_rates_keep_decimals_below_ten() -> None:
+    """Pretraining runs under one step per second: 0.69 steps/s, not "1 rows/s"."""
+    now = [0.0]
+    bar = Progress(RateColumn("steps"), get_time=lambda: now[0])
+    task = bar.add_task("pretrain", total=100)
+    now[0] = 100.0
+    bar.update(task, advance=69)
+    assert RateColumn("steps")(bar.tasks[0]).plain == "0.69 steps/s"
+    bar.update(task, advance=2000)
+    assert RateColumn("rows")(bar.tasks[0]).plain == "21 rows/s"
