@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from bertforge.errors import ConfigError
+from bertforge.errors import ConfigError, DataError
 from bertforge.tasks.squad import SquadExample
 from bertforge.tokenization import BatchEncoding, Tokenizer
 
@@ -107,6 +107,11 @@ def encode_train_features(
     the window, or the question is unanswerable). Answerable questions whose answer could not
     be located in the context are skipped, with a warning."""
     kept = [e for e in examples if e.is_impossible or e.train_answer is not None]
+    if examples and not kept:
+        raise DataError(
+            f"none of the {len(examples)} training questions has an answer found in its "
+            "context: the file's answer texts or answer_start offsets are broken"
+        )
     if len(kept) < len(examples):
         logger.warning(
             "skipped %d of %d questions for training: none of their answers could be located "

@@ -172,6 +172,28 @@ def test_cmrc_without_its_train_file_says_what_to_pass(cmrc: Path, tmp_path: Pat
     assert result.exit_code == 2 and "--train-file cmrc2018_trial.json" in result.output
 
 
+@pytest.mark.parametrize(
+    ("answer", "message"),
+    [
+        ({"text": "上海", "answer_start": 0}, "none of the 2 training questions has an answer"),
+        ({"text": "北京", "answer_start": "0"}, "has no int 'answer_start'"),
+    ],
+    ids=["text-not-in-context", "offset-not-a-number"],
+)
+def test_cmrc_with_broken_offsets_exit_2_one_line(
+    answer: dict, message: str, chinese_model: Path, tmp_path: Path
+) -> None:
+    qas = [{"id": f"q{i}", "question": "首都是哪里？", "answers": [answer]} for i in range(2)]
+    data = {"data": [{"title": "t", "paragraphs": [{"context": "北京是首都。", "qas": qas}]}]}
+    for name in ("train.json", "dev.json"):
+        (tmp_path / name).write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    result = runner.invoke(app, ["finetune", "cmrc", "--model", str(chinese_model), "--data",
+                                 str(tmp_path), "--train-file", "train.json", "--dev-file",
+                                 "dev.json", "--output", str(tmp_path / "run")])  # fmt: skip
+    assert result.exit_code == 2, result.output
+    assert message in result.output and len(result.output.strip().splitlines()) == 1
+
+
 CITIES = ["北京", "上海", "广州", "深圳", "杭州", "南京", "成都", "武汉", "西安", "重庆"]
 PEOPLE = ["张伟", "王芳", "李娜", "刘洋", "陈静", "杨帆", "赵磊", "黄敏"]
 TEMPLATES = ["{p}住在{c}。", "{p}明天去{c}出差", "我在{c}见到了{p}", "{c}的天气很好，{p}说"]
