@@ -17,6 +17,9 @@ synthetic sentences only.
 
     .venv/bin/python bench/chinese_masking.py [--minutes 30] [--work DIR] [--json OUT]
         [--segmenter jieba|rjieba] [--limit N (a dry run: N examples per fine-tuning)]
+
+The run takes about 2.5 hours on 2 cores. Rerun with the same `--work` to continue after an
+interruption: the shards, finished pretraining runs and finished fine-tunings are reused.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import json
 import math
 import os
 import re
+import shutil
 import statistics
 import tempfile
 from pathlib import Path
@@ -37,7 +41,9 @@ from time_to_quality import schedule_sets, steady_rate
 
 from bertforge.cli.main import app
 from bertforge.data.builder import BuildConfig, build_data
+from bertforge.data.shards import MANIFEST
 from bertforge.tokenization import train_tokenizer
+from bertforge.training.finetune.loop import RESULTS_FILE
 from bertforge.training.loop import pretrain
 from bertforge.training.metrics import read_metrics
 from bertforge.training.recipe import load_recipe
@@ -77,10 +83,27 @@ def sets(args: argparse.Namespace, mode: str, steps: int) -> list[str]:
 
 
 def finetune(argv: list[str], out: Path) -> list[dict]:
-    code = app([*argv, "--output", str(out)], standalone_mode=False)
-    if code:  # the command printed its one-line error
-        raise SystemExit(f"`bertforge {' '.join(argv[:2])}` failed (exit {code})")
+    """One `bertforge finetune` run's dev records; a finished run in `out` is reused."""
+    if not (out / RESULTS_FILE).exists():
+        shutil.rmtree(out, ignore_errors=True)
+        code = app([*argv, "--output", str(out)], standalone_mode=False)
+        if code:  # the command printed its one-line error
+            raise SystemExit(f"`bertforge {' '.join(argv[:2])}` failed (exit {code})")
     return [r for r in read_metrics(out) if r["split"] == "dev"]
+
+
+def pretrained(args: argparse.Namespace, data: Path, mode: str) -> dict:
+    """Pretrain with one masking for `--minutes`; a finished run in `--work` is reused."""
+    run = args.work / mode
+    if not (run / "hf" / "config.json").exists():
+        for stale in (run, args.work / f"ft-{mode}"):  # an unfinished run starts over
+            shutil.rmtree(stale, ignore_errors=True)
+        rate = steady_rate(RECIPE, data, sets(args, mode, 30))
+        steps = max(1, math.floor(args.minutes * 60 * rate))
+        pretrain(load_recipe(RECIPE, sets(args, mode, steps)), data, run)
+    steps = load_recipe(run / "recipe.toml").train.max_steps
+    evals = [r for r in read_metrics(run) if r["split"] == "eval"]
+    return {"steps": steps, "eval": evals[-1], "hf": str(run / "hf")}
 
 
 def downstream(model: Path, args: argparse.Namespace, work: Path) -> dict:
@@ -126,21 +149,17 @@ def main() -> None:
     args.work = args.work or Path(tempfile.mkdtemp(prefix="zh-masking-"))
     args.work.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", os.cpu_count() or 1)))
-    text, lexicon = corpus(args.work)
-    tok = train_tokenizer([text], "wordpiece", 8000)
-    cfg = BuildConfig(objective="nsp", max_seq_len=128, eval_fraction=0.02,
-                      segmenter=args.segmenter, lexicon=str(lexicon))  # fmt: skip
-    data = build_data(tok, [text], args.work / "data", cfg, workers=2).directory
+    data = args.work / "data"
+    if not (data / MANIFEST).exists():  # built once: a rerun continues on the same shards
+        text, lexicon = corpus(args.work)
+        tok = train_tokenizer([text], "wordpiece", 8000)
+        cfg = BuildConfig(objective="nsp", max_seq_len=128, eval_fraction=0.02,
+                          segmenter=args.segmenter, lexicon=str(lexicon))  # fmt: skip
+        build_data(tok, [text], data, cfg, workers=2)
     rows: dict[str, dict] = {}
     for mode in MASKINGS:
-        rate = steady_rate(RECIPE, data, sets(args, mode, 30))
-        steps = max(1, math.floor(args.minutes * 60 * rate))
-        run = args.work / mode
-        hf = pretrain(load_recipe(RECIPE, sets(args, mode, steps)), data, run)
-        assert hf is not None
-        evals = [r for r in read_metrics(run) if r["split"] == "eval"]
-        rows[mode] = {"steps": steps, "eval": evals[-1], "hf": str(hf)}
-        rows[mode].update(downstream(hf, args, args.work / f"ft-{mode}"))
+        rows[mode] = pretrained(args, data, mode)
+        rows[mode].update(downstream(Path(rows[mode]["hf"]), args, args.work / f"ft-{mode}"))
         print(mode, json.dumps({k: v for k, v in rows[mode].items() if k != "eval"}))
     untrained = scratch(Path(rows["token"]["hf"]), args.work / "no-pretraining")
     rows["no pretraining"] = downstream(untrained, args, args.work / "ft-none")
