@@ -105,7 +105,7 @@ def encode_train_features(
 ) -> dict[str, list[Any]]:
     """Training windows with start_positions/end_positions (CLS where the answer is outside
     the window, or the question is unanswerable). Answerable questions whose answer could not
-    be located in the context are skipped, with a warning."""
+    be located in the context are skipped, with a warning; if that is all of them, a DataError."""
     kept = [e for e in examples if e.is_impossible or e.train_answer is not None]
     if examples and not kept:
         raise DataError(
