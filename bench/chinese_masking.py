@@ -26,18 +26,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
-import os
 import re
 import shutil
 import statistics
 import tempfile
 from pathlib import Path
 
-import torch
-from measure import SHARED
+from measure import SHARED, use_threads
 from sst2_transfer import scratch
-from time_to_quality import schedule_sets, steady_rate
+from time_to_quality import fitted_steps, schedule_sets
 
 from bertforge.cli.main import app
 from bertforge.data.builder import BuildConfig, build_data
@@ -98,8 +95,7 @@ def pretrained(args: argparse.Namespace, data: Path, mode: str) -> dict:
     if not (run / "hf" / "config.json").exists():
         for stale in (run, args.work / f"ft-{mode}"):  # an unfinished run starts over
             shutil.rmtree(stale, ignore_errors=True)
-        rate = steady_rate(RECIPE, data, sets(args, mode, 30))
-        steps = max(1, math.floor(args.minutes * 60 * rate))
+        steps = fitted_steps(RECIPE, data, lambda n: sets(args, mode, n), args.minutes)
         pretrain(load_recipe(RECIPE, sets(args, mode, steps)), data, run)
     steps = load_recipe(run / "recipe.toml").train.max_steps
     evals = [r for r in read_metrics(run) if r["split"] == "eval"]
@@ -148,7 +144,7 @@ def main() -> None:
     args.seeds = [int(s) for s in args.seeds.split(",")]
     args.work = args.work or Path(tempfile.mkdtemp(prefix="zh-masking-"))
     args.work.mkdir(parents=True, exist_ok=True)
-    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", os.cpu_count() or 1)))
+    use_threads()
     data = args.work / "data"
     if not (data / MANIFEST).exists():  # built once: a rerun continues on the same shards
         text, lexicon = corpus(args.work)

