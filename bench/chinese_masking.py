@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import random
 import re
 import shutil
 import statistics
@@ -108,15 +109,20 @@ def downstream(model: Path, args: argparse.Namespace, work: Path) -> dict:
     header, *rows = reviews.read_text(encoding="utf-8-sig").splitlines()
     rows = [r for r in rows if r.split(",", 1)[1].strip()]  # one review in the file is empty
     split = {"train": [r for i, r in enumerate(rows) if i % 5], "dev": rows[::5]}
+    run = "senti"
+    if args.senti_train:  # a random subset (the file is sorted by label)
+        run = f"senti{args.senti_train}"
+        split["train"] = random.Random(0).sample(split["train"], args.senti_train)
+    split = {f"{run}-train": split["train"], "senti-dev": split["dev"]}
     for name, part in split.items():
-        (work / f"senti-{name}.csv").write_text("\n".join([header, *part]) + "\n", "utf-8")
+        (work / f"{name}.csv").write_text("\n".join([header, *part]) + "\n", "utf-8")
     limit = ["--max-train-examples", str(args.limit), "--max-eval-examples", str(args.limit)]
     limit = limit if args.limit else []
     senti = [
         finetune(["finetune", "classify", "--model", str(model), "--train",
-                  str(work / "senti-train.csv"), "--dev", str(work / "senti-dev.csv"),
+                  str(work / f"{run}-train.csv"), "--dev", str(work / "senti-dev.csv"),
                   "--text-column", "review", "--epochs", "2", "--lr", "1e-4",
-                  "--seed", str(seed), *limit], work / f"senti-{seed}")[-1]["accuracy"]
+                  "--seed", str(seed), *limit], work / f"{run}-{seed}")[-1]["accuracy"]
         for seed in args.seeds
     ]  # fmt: skip
     cmrc = finetune(["finetune", "cmrc", "--model", str(model), "--data",
@@ -138,6 +144,9 @@ def main() -> None:
     ap.add_argument("--seeds", default="1,2,3")
     ap.add_argument("--segmenter", default="jieba", help="build-data's word segmenter.")
     ap.add_argument("--limit", type=int, help="Fine-tune and score on N examples (a dry run).")
+    ap.add_argument(
+        "--senti-train", type=int, help="Train ChnSentiCorp on a random N of its training rows."
+    )
     ap.add_argument("--work", type=Path)
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
