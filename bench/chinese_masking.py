@@ -17,6 +17,7 @@ synthetic sentences only.
 
     .venv/bin/python bench/chinese_masking.py [--minutes 30] [--work DIR] [--json OUT]
         [--segmenter jieba|rjieba] [--limit N (a dry run: N examples per fine-tuning)]
+        [--senti-train N (ChnSentiCorp on a random N of its training reviews)]
 
 The run takes about 2.5 hours on 2 cores. Rerun with the same `--work` to continue after an
 interruption: the shards, finished pretraining runs and finished fine-tunings are reused.
