@@ -5,8 +5,8 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 SHARED ?= ../shared/data
 
-.PHONY: install demo test lint format clean bench-pretrain bench-finetune bench-time-to-quality \
-	bench-families bench-segmenter
+.PHONY: install demo test acceptance lint format clean bench bench-quick bench-pretrain \
+	bench-finetune bench-time-to-quality bench-families bench-segmenter
 
 install: $(STAMP)
 
@@ -21,8 +21,12 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(VENV)/bin/bertforge demo $(if $(CORPUS),--corpus $(CORPUS))
 
+# Unit, parity and small end-to-end tests; the real-data quality runs are `make acceptance`.
 test: $(STAMP)
-	BERTFORGE_SHARED_DATA=$(SHARED) $(PY) -m pytest -q -ra
+	BERTFORGE_SHARED_DATA=$(SHARED) $(PY) -m pytest -q -ra -m "not acceptance" --durations=15
+
+acceptance: $(STAMP)
+	BERTFORGE_SHARED_DATA=$(SHARED) $(PY) -m pytest -q -ra -m acceptance --durations=15
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
@@ -34,6 +38,14 @@ format: $(STAMP)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache
+
+# One table of every main job against its peer: bench/results/<date>-<host>.{json,png} and
+# the table in bench/README.md. bench-quick: about 3 minutes on 2 cores; bench: about an hour.
+bench-quick: $(STAMP)
+	BERTFORGE_SHARED_DATA=$(SHARED) $(PY) bench/run.py --quick
+
+bench: $(STAMP)
+	BERTFORGE_SHARED_DATA=$(SHARED) $(PY) bench/run.py
 
 bench-pretrain: $(STAMP)
 	$(PY) bench/pretrain_step.py

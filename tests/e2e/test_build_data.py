@@ -144,7 +144,7 @@ print(json.dumps({"seconds": r.seconds, "main": r.peak_rss_bytes,
 """
 
 
-@pytest.mark.slow
+@pytest.mark.acceptance
 def test_shared_english_corpus(shared_data: Path, minilm_path: Path, tmp_path: Path) -> None:
     """Acceptance: wiki + gutenberg + gutenberg-extra (~95 MB) with 2 workers, seq-128 NSP."""
     corpus = shared_data / "corpus"

@@ -1,6 +1,7 @@
 """End-to-end fine-tuning with the real MiniLM checkpoint: CLI errors, a tiny run whose
 checkpoint round-trips through `evaluate`, `predict` and `transformers`, every strategy, and
-the issue's quality floors on SST-2, CoNLL-2003 and SQuAD (a few minutes on 2 cores)."""
+the quality floors on SST-2, CoNLL-2003 and SQuAD (marked `acceptance`: `make acceptance`
+runs them, a few minutes on 2 cores; `make test` leaves them out)."""
 
 from __future__ import annotations
 
@@ -346,6 +347,7 @@ def test_prompt_strategy_round_trip(tmp_path: Path, minilm_path: Path, shared_da
     assert json.loads(result.stdout.strip().splitlines()[-1]) == pytest.approx(saved)
 
 
+@pytest.mark.acceptance
 def test_sst2_accuracy(tmp_path: Path, minilm_path: Path, shared_data: Path) -> None:
     result = _invoke(
         "finetune", "glue", "--task", "sst2", "--model", minilm_path,
@@ -359,6 +361,7 @@ def test_sst2_accuracy(tmp_path: Path, minilm_path: Path, shared_data: Path) -> 
     assert json.loads((tmp_path / "run" / "eval_results.json").read_text())["accuracy"] >= 0.80
 
 
+@pytest.mark.acceptance
 def test_conll_entity_f1(tmp_path: Path, minilm_path: Path, shared_data: Path) -> None:
     result = _invoke(
         "finetune", "ner", "--model", minilm_path, "--data", shared_data / "conll2003",
@@ -446,6 +449,7 @@ def overlap_baseline(examples: list) -> dict[str, str]:
     return {e.id: best(e) for e in examples}
 
 
+@pytest.mark.acceptance
 def test_squad_learns_well_above_a_trivial_baseline(
     tmp_path: Path, minilm_path: Path, shared_data: Path
 ) -> None:
