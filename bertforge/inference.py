@@ -1,4 +1,5 @@
-"""Serving primitives on a loaded model: sentence embeddings, similarity, fill-mask."""
+"""Serving primitives on a loaded model: sentence embeddings, similarity, fill-mask and
+text classification."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from bertforge.errors import DataError
-from bertforge.heads import PreTrainingModel
+from bertforge.heads import PreTrainingModel, SequenceClassifier
 from bertforge.models import Encoder
 from bertforge.tokenization import Tokenizer
 
@@ -120,3 +121,51 @@ def fill_mask(
             )
         results.append(preds)
     return results
+
+
+@dataclass
+class Label:
+    label: str  # the checkpoint's label name (its index when it has none); "score" for regression
+    score: float  # the label's probability; the predicted value for regression
+
+
+def classify(
+    model: SequenceClassifier,
+    tokenizer: Tokenizer,
+    texts: list[str],
+    pairs: list[str] | None = None,
+    *,
+    batch_size: int = 32,
+    max_length: int | None = None,
+) -> list[Label]:
+    """The most likely label of each text (or text pair), in input order. Batches are formed
+    over length-sorted inputs and run unpadded, as `embed` does."""
+    if pairs is not None and len(pairs) != len(texts):
+        raise DataError(f"{len(texts)} texts but {len(pairs)} pairs: give one pair per text")
+    device = next(model.parameters()).device
+    length = _max_length(tokenizer, model.encoder, max_length)
+    names = model.labels or [str(i) for i in range(model.num_labels)]
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    out: list[Label | None] = [None] * len(texts)
+    with torch.inference_mode():
+        for start in range(0, len(order), batch_size):
+            idx = order[start : start + batch_size]
+            second = [pairs[i] for i in idx] if pairs is not None else None
+            batch = tokenizer(
+                [texts[i] for i in idx],
+                second,
+                max_length=length,
+                truncation=True,
+                padding=True,
+                return_tensors="pt",
+            ).to(device)
+            logits = model(**batch).float()  # (B, C)
+            if model.problem == "regression":
+                rows = [Label("score", v) for v in logits[:, 0].tolist()]
+            else:
+                probs, best = logits.softmax(-1).max(-1)  # (B,), (B,)
+                scored = zip(probs.tolist(), best.tolist(), strict=True)
+                rows = [Label(names[b], p) for p, b in scored]
+            for i, row in zip(idx, rows, strict=True):
+                out[i] = row
+    return out  # type: ignore[return-value]

@@ -38,6 +38,9 @@ def task_from_hf(hf: dict[str, Any], layout: HFLayout, kind: str | None, source:
         # transformers writes LABEL_i when no names were given; those are not real names.
         if names != [_default_name(i) for i in range(len(names))]:
             labels = names
+    if num_labels is None:
+        # transformers' default; version 5 leaves the default two labels out of config.json.
+        num_labels = 2
     problem_type = hf.get("problem_type")
     problem = None
     if problem_type is not None:
