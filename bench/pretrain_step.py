@@ -1,13 +1,18 @@
 """A pretraining step per family, bertforge vs transformers, same weights and batch.
 
-Rows: BERT-mini (MLM + NSP), RoBERTa-mini (MLM), ALBERT-mini (MLM + SOP, embeddings of 128,
-one shared block), ELECTRA-small (a generator of 1/4 the hidden size trained with MLM, its
-samples at the masked positions, the discriminator's replaced-token loss over every real
-token weighted 50, shared embeddings) and DistilBERT (MLM). Both models run in this process
-on the same threads; each (implementation, precision) pair is timed interleaved over the same
-batches. Peak memory is measured in a fresh child process per pair (peak RSS above the RSS
-before the first step), since CPU allocations are invisible to torch's allocator statistics.
-MFU is against a GEMM peak measured in the same run.
+Rows: BERT-mini and BERT-base (MLM + NSP), RoBERTa-mini (MLM), ALBERT-mini (MLM + SOP,
+embeddings of 128, one shared block), ELECTRA-small (a generator of 1/4 the width trained with
+MLM, its samples at the masked positions, the discriminator's replaced-token loss over every
+real token weighted 50, shared embeddings) and DistilBERT (MLM). bertforge runs what `bertforge
+pretrain` runs: the family's pretraining model, its objectives and the production
+`train_step` (unpadded encoder, clipping at 1.0, fused AdamW). transformers runs the
+`...ForPreTraining` / `...ForMaskedLM` classes with their own losses, clipping at 1.0 and the
+`Trainer`'s default optimiser (fused AdamW); for ELECTRA, `ElectraForMaskedLM` +
+`ElectraForPreTraining` with `torch.multinomial` samples. Both start from the same weights and
+run in this process on the same threads; each (implementation, precision) pair is timed
+interleaved over the same batches. Peak memory is measured in a fresh child process per pair
+(peak RSS above the RSS before the first step), since CPU allocations are invisible to
+torch's allocator statistics. MFU is against a GEMM peak measured in the same run.
 
     .venv/bin/python bench/pretrain_step.py [--models bert-mini,roberta-mini,...]
         [--steps 10] [--batch 32] [--seq 128] [--precisions fp32,bf16] [--json OUT]
@@ -16,26 +21,30 @@ MFU is against a GEMM peak measured in the same run.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import subprocess
 import sys
 import tempfile
 import time
-from contextlib import nullcontext
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 import transformers
 from measure import gemm_peak
 
 from bertforge import FAMILIES, EncoderConfig, PreTrainingModel
-from bertforge.heads.electra import sample_tokens, tie_embeddings
+from bertforge.heads.electra import ElectraPreTraining, generator_config
+from bertforge.models.encoder import Encoder
+from bertforge.objectives import pretraining_objectives
+from bertforge.training.optim import adamw, param_groups
+from bertforge.training.step import train_step
 
 MASK_RATE = 0.15
 # name -> (family, size preset, config overrides, heads: "pair" (NSP/SOP) and/or "rtd")
 MODELS = {
     "bert-mini": ("bert", "mini", {}, "pair"),
+    "bert-base": ("bert", "base", {}, "pair"),
     "roberta-mini": ("roberta", "mini", {}, ""),
     "albert-mini": ("albert", "mini", {"embedding_size": 128}, "pair"),
     "electra-small": ("electra", "small", {}, "rtd"),
@@ -44,6 +53,7 @@ MODELS = {
 }
 # transformers' label names for the sentence-pair head.
 PAIR_LABEL = {"bert": "next_sentence_label", "albert": "sentence_order_label"}
+OURS_WEIGHTS = "bertforge.pt"
 
 
 def config_of(name: str) -> EncoderConfig:
@@ -52,57 +62,61 @@ def config_of(name: str) -> EncoderConfig:
     return FAMILIES[family].config(preset, vocab_size=30522, pad_token_id=pad, **overrides)
 
 
+def objective_weights(name: str) -> dict[str, float]:
+    """The objectives as a recipe names them: what `bertforge pretrain` would train."""
+    heads = MODELS[name][3]
+    return {
+        "mlm": 1.0,
+        **({"nsp": 1.0} if heads == "pair" else {}),
+        **({"rtd": 50.0} if heads == "rtd" else {}),
+    }
+
+
 def make_batch(cfg: EncoderConfig, batch: int, seq: int) -> dict[str, torch.Tensor]:
+    """A batch in the pretraining collator's layout (bertforge) with transformers' names."""
     g = torch.Generator().manual_seed(0)
     ids = torch.randint(5, cfg.vocab_size, (batch, seq), generator=g)
     labels = torch.full_like(ids, -100)
     picked = torch.rand(batch, seq, generator=g) < MASK_RATE
     labels[picked] = ids[picked]
-    b = {"input_ids": ids, "attention_mask": torch.ones_like(ids), "labels": labels}
-    if cfg.type_vocab_size > 1:
-        b["token_type_ids"] = (torch.arange(seq) >= seq // 2).long().expand(batch, seq)
-    b["pair"] = torch.randint(0, 2, (batch,), generator=g)
+    b = {"input_ids": ids, "attention_mask": torch.ones_like(ids), "mlm_labels": labels}
+    types = (torch.arange(seq) >= seq // 2).long().expand(batch, seq)
+    b["token_type_ids"] = types if cfg.type_vocab_size > 1 else torch.zeros_like(ids)
+    b["nsp_labels"] = torch.randint(0, 2, (batch,), generator=g)
+    b["sample_uniforms"] = torch.rand(batch, seq, generator=g)
     return b
 
 
-def generator_config(cfg: EncoderConfig) -> EncoderConfig:
-    """ELECTRA's generator: the discriminator with a quarter of its width."""
-    return cfg.replace(
-        hidden_size=cfg.hidden_size // 4,
-        num_attention_heads=max(1, cfg.num_attention_heads // 4),
-        intermediate_size=cfg.intermediate_size // 4,
-    )
-
-
-class ElectraPair(torch.nn.Module):
-    """Generator + discriminator sharing embeddings, either implementation."""
-
-    def __init__(self, generator: torch.nn.Module, discriminator: torch.nn.Module) -> None:
-        super().__init__()
-        self.generator, self.discriminator = generator, discriminator
-
-
-def _ours(weights_dir: Path) -> PreTrainingModel:
-    model = PreTrainingModel.from_pretrained(weights_dir)
-    model.encoder.check_inputs = False
-    model.encoder.unpad = True  # as pretraining runs it (these batches have no padding)
-    return model
+def save_weights(name: str, cfg: EncoderConfig, weights: Path) -> None:
+    """bertforge's freshly initialised model, in its own layout and as HF checkpoints."""
+    heads = MODELS[name][3]
+    if heads == "rtd":
+        model = ElectraPreTraining(cfg)
+        model.generator.save_pretrained(weights / "generator")
+        model.discriminator.save_pretrained(weights / "discriminator")
+    else:
+        model = PreTrainingModel(cfg, nsp=heads == "pair")
+        model.save_pretrained(weights)
+    torch.save(model.state_dict(), weights / OURS_WEIGHTS)
 
 
 def build(name: str, weights_dir: Path, impl: str) -> torch.nn.Module:
     heads = MODELS[name][3]
-    if heads == "rtd":
-        if impl == "bertforge":
-            gen, disc = _ours(weights_dir / "generator"), _ours(weights_dir / "discriminator")
-            tie_embeddings(gen, disc)
-        else:
-            gen = transformers.ElectraForMaskedLM.from_pretrained(weights_dir / "generator")
-            disc = transformers.ElectraForPreTraining.from_pretrained(weights_dir / "discriminator")
-            gen.electra.embeddings = disc.electra.embeddings  # shared, as ELECTRA trains
-            gen.generator_lm_head.weight = disc.electra.embeddings.word_embeddings.weight
-        model = ElectraPair(gen, disc)
-    elif impl == "bertforge":
-        model = _ours(weights_dir)
+    if impl == "bertforge":  # as `bertforge pretrain` builds and runs it
+        cfg = config_of(name)
+        model = (
+            ElectraPreTraining(cfg) if heads == "rtd" else PreTrainingModel(cfg, nsp=bool(heads))
+        )
+        model.load_state_dict(torch.load(weights_dir / OURS_WEIGHTS, weights_only=True))
+        for module in model.modules():
+            if isinstance(module, Encoder):
+                module.check_inputs, module.unpad = False, True
+    elif heads == "rtd":
+        gen = transformers.ElectraForMaskedLM.from_pretrained(weights_dir / "generator")
+        disc = transformers.ElectraForPreTraining.from_pretrained(weights_dir / "discriminator")
+        gen.electra.embeddings = disc.electra.embeddings  # shared, as ELECTRA trains
+        gen.generator_lm_head.weight = disc.electra.embeddings.word_embeddings.weight
+        model = torch.nn.ModuleDict({"generator": gen, "discriminator": disc})
     elif heads == "pair":
         model = transformers.AutoModelForPreTraining.from_pretrained(weights_dir)
     else:
@@ -110,55 +124,51 @@ def build(name: str, weights_dir: Path, impl: str) -> torch.nn.Module:
     return model.train()
 
 
-def electra_loss(model: ElectraPair, impl: str, inputs: dict, b: dict) -> torch.Tensor:
-    """MLM on the generator, its samples at the masked positions (no gradient through them),
-    and 50 x the discriminator's replaced-token loss over the real tokens."""
-    picked = b["labels"] != -100
+def optimizer(model: torch.nn.Module, impl: str) -> torch.optim.Optimizer:
+    """bertforge's AdamW; the `Trainer`'s default for transformers (fused AdamW, torch >= 2.8)."""
     if impl == "bertforge":
-        logits = model.generator(**inputs, masked_positions=picked).mlm_logits  # (M, V)
-        mlm = F.cross_entropy(logits.float(), b["labels"][picked])
-    else:
-        out = model.generator(**inputs, labels=b["labels"])  # logits at every position
-        mlm, logits = out.loss, out.logits[picked]
-    with torch.no_grad():  # each side samples as its users would
-        if impl == "bertforge":
-            sampled = sample_tokens(logits)
-        else:
-            sampled = torch.multinomial(logits.float().softmax(-1), 1).squeeze(-1)
+        return adamw(param_groups(model, 0.01), lr=1e-4)
+    return torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.01, fused=True)
+
+
+def electra_loss(model: torch.nn.ModuleDict, inputs: dict, b: dict) -> torch.Tensor:
+    """transformers' ELECTRA: generator MLM, `torch.multinomial` samples at the masked
+    positions (no gradient through them), 50 x the discriminator's loss over real tokens."""
+    picked = b["mlm_labels"] != -100
+    out = model["generator"](**inputs, labels=b["mlm_labels"])  # logits at every position
+    with torch.no_grad():
+        sampled = torch.multinomial(out.logits[picked].float().softmax(-1), 1).squeeze(-1)
     corrupted = b["input_ids"].clone()
     corrupted[picked] = sampled
     replaced = (corrupted != b["input_ids"]).long()
-    inputs = {**inputs, "input_ids": corrupted}
-    if impl == "bertforge":
-        rtd = model.discriminator(**inputs).rtd_logits
-        real = b["attention_mask"].bool()
-        disc = F.binary_cross_entropy_with_logits(rtd.float()[real], replaced[real].float())
-    else:
-        disc = model.discriminator(**inputs, labels=replaced).loss
-    return mlm + 50 * disc
+    disc = model["discriminator"](**{**inputs, "input_ids": corrupted}, labels=replaced).loss
+    return out.loss + 50 * disc
 
 
-def loss_of(model: torch.nn.Module, name: str, impl: str, b: dict) -> torch.Tensor:
+def peer_loss(model: torch.nn.Module, name: str, b: dict) -> torch.Tensor:
     family, _, _, heads = MODELS[name]
-    inputs = {k: b[k] for k in ("input_ids", "attention_mask", "token_type_ids") if k in b}
+    inputs = {k: b[k] for k in ("input_ids", "attention_mask", "token_type_ids")}
+    if family == "distilbert":
+        inputs.pop("token_type_ids")
     if heads == "rtd":
-        return electra_loss(model, impl, inputs, b)
-    if impl == "transformers":
-        extra = {PAIR_LABEL[family]: b["pair"]} if heads == "pair" else {}
-        return model(**inputs, labels=b["labels"], **extra).loss
-    picked = b["labels"] != -100
-    out = model(**inputs, masked_positions=picked)
-    loss = F.cross_entropy(out.mlm_logits.float(), b["labels"][picked])
-    if heads == "pair":
-        loss = loss + F.cross_entropy(out.nsp_logits.float(), b["pair"])
-    return loss
+        return electra_loss(model, inputs, b)
+    extra = {PAIR_LABEL[family]: b["nsp_labels"]} if heads == "pair" else {}
+    return model(**inputs, labels=b["mlm_labels"], **extra).loss
 
 
 def step_fn(model: torch.nn.Module, name: str, impl: str, b: dict, precision: str, opt) -> None:
-    ctx = torch.autocast("cpu", dtype=torch.bfloat16) if precision == "bf16" else nullcontext()
+    """One optimiser step. bertforge: its production `train_step` (objectives, unpadded
+    encoder, clipping); transformers: the model's own loss, clipping at 1.0 as the `Trainer`."""
+    if impl == "bertforge":
+        objectives = pretraining_objectives(objective_weights(name))
+        train_step(model, [b], opt, objectives, precision=precision, grad_clip=1.0)
+        return
+    bf16 = precision == "bf16"
+    ctx = torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
     with ctx:
-        loss = loss_of(model, name, impl, b)
+        loss = peer_loss(model, name, b)
     loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
     opt.step()
     opt.zero_grad(set_to_none=True)
 
@@ -187,9 +197,9 @@ def measure_memory(
 import sys, torch
 sys.path.insert(0, {str(Path(__file__).parent)!r})
 from pathlib import Path
-from pretrain_step import build, config_of, make_batch, step_fn
+from pretrain_step import build, config_of, make_batch, optimizer, step_fn
 model = build({name!r}, Path({str(weights)!r}), {impl!r})
-opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+opt = optimizer(model, {impl!r})
 b = make_batch(config_of({name!r}), {batch}, {seq})
 import gc; gc.collect()
 base = int(open('/proc/self/statm').read().split()[1]) * 4096
@@ -207,15 +217,10 @@ def bench(name: str, precision: str, args: argparse.Namespace, peak: float) -> d
     heads = MODELS[name][3]
     torch.manual_seed(0)
     weights = Path(tempfile.mkdtemp(prefix=f"bench-{name}-"))
-    if heads == "rtd":
-        PreTrainingModel(generator_config(cfg), nsp=False).save_pretrained(weights / "generator")
-        disc = PreTrainingModel(cfg, nsp=False, mlm=False, rtd=True)
-        disc.save_pretrained(weights / "discriminator")
-    else:
-        PreTrainingModel(cfg, nsp=heads == "pair").save_pretrained(weights)
+    save_weights(name, cfg, weights)
     b = make_batch(cfg, args.batch, args.seq)
     models = {impl: build(name, weights, impl) for impl in ("bertforge", "transformers")}
-    opts = {k: torch.optim.AdamW(m.parameters(), lr=1e-4) for k, m in models.items()}
+    opts = {impl: optimizer(m, impl) for impl, m in models.items()}
     times: dict[str, list[float]] = {k: [] for k in models}
     for i in range(args.steps + 2):
         for impl, model in models.items():
@@ -244,6 +249,8 @@ def main() -> None:
     ap.add_argument("--seq", type=int, default=128)
     ap.add_argument("--json", type=Path, help="also write the results here")
     args = ap.parse_args()
+    transformers.logging.set_verbosity_error()
+    transformers.logging.disable_progress_bar()
     print(f"threads={torch.get_num_threads()} batch={args.batch} seq={args.seq}")
     results = {}
     for precision in args.precisions.split(","):
