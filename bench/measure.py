@@ -20,6 +20,14 @@ def use_threads() -> int:
     return torch.get_num_threads()
 
 
+def quiet_transformers() -> None:
+    """No load reports (the benchmarks put fresh heads on checkpoints) and no progress bars."""
+    import transformers
+
+    transformers.logging.set_verbosity_error()
+    transformers.logging.disable_progress_bar()
+
+
 def gemm_peak(dtype: torch.dtype, n: int = 2048, reps: int = 10) -> float:
     """FLOP/s of a square matmul on the current threads: the roof MFU is measured against."""
     a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import torch
 import transformers
-from measure import gemm_peak
+from measure import gemm_peak, quiet_transformers
 
 from bertforge import FAMILIES, EncoderConfig, PreTrainingModel
 from bertforge.heads.electra import ElectraPreTraining, generator_config
@@ -249,8 +249,7 @@ def main() -> None:
     ap.add_argument("--seq", type=int, default=128)
     ap.add_argument("--json", type=Path, help="also write the results here")
     args = ap.parse_args()
-    transformers.logging.set_verbosity_error()
-    transformers.logging.disable_progress_bar()
+    quiet_transformers()
     print(f"threads={torch.get_num_threads()} batch={args.batch} seq={args.seq}")
     results = {}
     for precision in args.precisions.split(","):
