@@ -138,8 +138,8 @@ def classify(
     batch_size: int = 32,
     max_length: int | None = None,
 ) -> list[Label]:
-    """The most likely label of each text (or text pair), in input order. Batches are formed
-    over length-sorted inputs and run unpadded, as `embed` does."""
+    """The most likely label of each text (or text pair), in input order. As in `embed`,
+    batches are formed over length-sorted inputs, so they carry little padding."""
     if pairs is not None and len(pairs) != len(texts):
         raise DataError(f"{len(texts)} texts but {len(pairs)} pairs: give one pair per text")
     device = next(model.parameters()).device
