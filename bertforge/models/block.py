@@ -7,6 +7,7 @@ from torch import nn
 
 from bertforge.config import EncoderConfig
 from bertforge.models.attention import SelfAttention
+from bertforge.models.dropout import Dropout
 from bertforge.models.ffn import FeedForward
 from bertforge.models.unpad import Packing
 
@@ -20,7 +21,7 @@ class Block(nn.Module):
         self.attn_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.ffn = FeedForward(config)
         self.ffn_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
-        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+        self.dropout = Dropout(config.hidden_dropout_prob)
 
     def forward(
         self,

@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from bertforge.config import EncoderConfig
+from bertforge.models.dropout import Dropout
 
 
 def offset_positions(input_ids: torch.Tensor, pad_id: int, offset: int) -> torch.Tensor:
@@ -40,7 +41,7 @@ class Embeddings(nn.Module):
             else None
         )
         self.norm = nn.LayerNorm(dim, eps=config.layer_norm_eps)
-        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+        self.dropout = Dropout(config.hidden_dropout_prob)
         self.project = (
             nn.Linear(dim, config.hidden_size) if config.embedding_size is not None else None
         )
