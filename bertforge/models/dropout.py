@@ -18,12 +18,13 @@ from torch import nn
 LEVELS = 1 << 16  # values of one 16-bit draw
 
 
-def keep_mask(shape: torch.Size, p: float, device: torch.device) -> torch.Tensor:
-    """(shape) bool, True where an element is kept: each False with probability ~p."""
+def keep_mask(shape: torch.Size, dropped: int, device: torch.device) -> torch.Tensor:
+    """(shape) bool, True where an element is kept: each False with probability
+    dropped / LEVELS."""
     n = shape.numel()
     words = torch.randint(-(2**63), 2**63 - 1, ((n + 3) // 4,), dtype=torch.int64, device=device)
     draws = words.view(torch.int16)[:n].view(shape)  # uniform over [-32768, 32767]
-    return draws >= round(p * LEVELS) - LEVELS // 2
+    return draws >= dropped - LEVELS // 2
 
 
 class Dropout(nn.Module):
@@ -42,7 +43,7 @@ class Dropout(nn.Module):
         if x.device.type != "cpu":
             return F.dropout(x, self.p, training=True)
         dropped = round(self.p * LEVELS)
-        keep = keep_mask(x.shape, self.p, x.device)
+        keep = keep_mask(x.shape, dropped, x.device)
         return torch.where(keep, x * (LEVELS / (LEVELS - dropped)), 0.0)
 
     def extra_repr(self) -> str:
