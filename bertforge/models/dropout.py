@@ -27,6 +27,16 @@ def keep_mask(shape: torch.Size, dropped: int, device: torch.device) -> torch.Te
     return draws >= dropped - LEVELS // 2
 
 
+def dropout(x: torch.Tensor, p: float) -> torch.Tensor:
+    """Training-mode dropout of x: each element zeroed with probability p (0 < p < 1), the
+    rest scaled by the inverse keep rate; cheap masks on CPU, `F.dropout` elsewhere."""
+    if x.device.type != "cpu":
+        return F.dropout(x, p, training=True)
+    dropped = round(p * LEVELS)
+    keep = keep_mask(x.shape, dropped, x.device)
+    return torch.where(keep, x * (LEVELS / (LEVELS - dropped)), 0.0)
+
+
 class Dropout(nn.Module):
     """Drop-in for `nn.Dropout(p)`: zero each element with probability p in training and scale
     the rest by 1 / (1 - p); the identity in eval mode."""
@@ -40,11 +50,7 @@ class Dropout(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training or self.p == 0:
             return x
-        if x.device.type != "cpu":
-            return F.dropout(x, self.p, training=True)
-        dropped = round(self.p * LEVELS)
-        keep = keep_mask(x.shape, dropped, x.device)
-        return torch.where(keep, x * (LEVELS / (LEVELS - dropped)), 0.0)
+        return dropout(x, self.p)
 
     def extra_repr(self) -> str:
         return f"p={self.p}"

@@ -11,7 +11,7 @@ for the values the probabilities are summed per distance (scatter-add) and meet 
 once more. Both extra matmuls are (B nh T, d) x (d, R), no larger than Q K^T.
 
 SDPA cannot add the value term (it never exposes the probabilities), so this path computes
-attention by hand; absolute-position models keep SDPA (`attention.py`).
+attention by hand, as `attention.py` does for absolute positions when SDPA is not the fast way.
 """
 
 from __future__ import annotations
@@ -19,8 +19,9 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 from torch import nn
+
+from bertforge.models.dropout import dropout
 
 
 def sinusoid_table(max_relative_position: int, depth: int) -> torch.Tensor:  # (2K + 1, d)
@@ -71,6 +72,6 @@ def relative_attention(
     if mask is not None:
         scores = scores.masked_fill(~mask, torch.finfo(scores.dtype).min)
     probs = scores.softmax(dim=-1)
-    dropped = F.dropout(probs, dropout_p) if dropout_p > 0 else probs
+    dropped = dropout(probs, dropout_p) if dropout_p > 0 else probs
     per_distance = dropped.new_zeros(B, nh, T, table.shape[0]).scatter_add_(-1, spread, dropped)
     return dropped @ v + per_distance @ table, probs  # + sum_j p_ij r_ij

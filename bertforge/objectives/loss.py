@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import torch
-import torch.nn.functional as F
+
+from bertforge.objectives.cross_entropy import summed_cross_entropy
 
 Batch = Mapping[str, torch.Tensor]
 
@@ -40,11 +41,8 @@ class LossSums:
 def ce_sums(logits: torch.Tensor, labels: torch.Tensor, ignore_index: int) -> LossSums:
     """Cross-entropy of (N, C) logits against (N,) labels, summed over the non-ignored items
     (fp32 softmax under autocast), and how many of them the argmax gets right ("acc")."""
-    logits = logits.float()
-    valid = labels != ignore_index
-    loss = F.cross_entropy(logits, labels, ignore_index=ignore_index, reduction="sum")
-    correct = ((logits.detach().argmax(-1) == labels) & valid).sum()
-    return LossSums(loss, valid.sum(), {"acc": correct})
+    loss, count, correct = summed_cross_entropy(logits, labels, ignore_index)
+    return LossSums(loss, count, {"acc": correct})
 
 
 class Objective(Protocol):

@@ -46,9 +46,11 @@ def train_records(run: Path) -> list[dict[str, float]]:
     return [r for r in map(json.loads, lines) if r["split"] == "train"]
 
 
-def assert_ranks_match_one_process(data: Path, tmp_path: Path, recipe: list[str]) -> None:
+def assert_ranks_match_one_process(
+    data: Path, tmp_path: Path, recipe: list[str], rel: float = 1e-4, atol: float = 1e-5
+) -> None:
     """torchrun with 2 gloo ranks and one process train the same: the same logged losses and
-    gradient norms at every step, and the same final weights."""
+    gradient norms at every step (to `rel`), and the same final weights (to `atol`)."""
     ddp_run, single_run = tmp_path / "ddp", tmp_path / "single"
     sets = [arg for item in recipe for arg in ("--set", item)]
     cmd = [
@@ -71,12 +73,12 @@ def assert_ranks_match_one_process(data: Path, tmp_path: Path, recipe: list[str]
     keys = ["loss", "grad_norm", *(k for k in single[0] if k.endswith(("_loss", "_acc")))]
     for a, b in zip(ddp, single, strict=True):
         for key in keys:
-            assert a[key] == pytest.approx(b[key], rel=1e-4, abs=1e-6), (a["step"], key)
+            assert a[key] == pytest.approx(b[key], rel=rel, abs=1e-6), (a["step"], key)
     final = "checkpoints/step-00000006/model.safetensors"
     a, b = load_file(ddp_run / final), load_file(single_run / final)
     assert a.keys() == b.keys()
     for key in a:
-        torch.testing.assert_close(a[key], b[key], rtol=0, atol=1e-5, msg=key)
+        torch.testing.assert_close(a[key], b[key], rtol=0, atol=atol, msg=key)
     assert (ddp_run / "hf").is_dir() and not list(ddp_run.glob("checkpoints/.tmp-*"))
 
 
@@ -99,6 +101,14 @@ OBJECTIVES = {
     "spanbert": ["masking.mode=span", "objectives.mlm=1", "objectives.sbo=1"],
     "distill": ["objectives.distill_ce=5", "objectives.mlm=2", "objectives.distill_cos=1"],
 }
+# Except that ELECTRA's inverse-CDF sampling is discontinuous: a boundary of the cumulative
+# probabilities that moves by the ~1e-8 of a different summation order (an all-reduce against
+# local accumulation) can change which token is sampled, about 3e-4 of the time per masked
+# token (the sum of those moves over a 30k vocabulary). One different token moves the losses
+# by ~1e-4; the embedding row it reads gets an Adam step (lr = 1e-3) in one run only, and
+# Adam's normalisation spreads ~1e-4 to other weights. A wrongly scaled or split batch moves
+# the losses by far more.
+TOLERANCE = {"electra": {"rel": 2e-3, "atol": 3e-3}}
 
 
 @pytest.mark.parametrize("name", OBJECTIVES)
@@ -109,7 +119,8 @@ def test_every_objective_trains_the_same_on_two_ranks(
     tmp_path: Path,
 ) -> None:
     extra = [f"distill.teacher={teacher}"] if name == "distill" else []
-    assert_ranks_match_one_process(data_dir, tmp_path, [*DDP_RECIPE, *OBJECTIVES[name], *extra])
+    recipe = [*DDP_RECIPE, *OBJECTIVES[name], *extra]
+    assert_ranks_match_one_process(data_dir, tmp_path, recipe, **TOLERANCE.get(name, {}))
 
 
 def test_global_batch_must_split_evenly_over_ranks() -> None:
