@@ -10,8 +10,22 @@ from pathlib import Path
 
 import pytest
 import torch
+from hypothesis import HealthCheck, settings
 
 REPO = Path(__file__).resolve().parents[1]
+
+# Fuzz tests (hypothesis): a bounded, derandomized search by default, so CI is fast and
+# reproducible; BERTFORGE_FUZZ_EXAMPLES=N searches N random examples per test instead.
+_deep = os.environ.get("BERTFORGE_FUZZ_EXAMPLES")
+settings.register_profile(
+    "bertforge",
+    max_examples=int(_deep) if _deep else 40,
+    derandomize=not _deep,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+settings.load_profile("bertforge")
 
 
 def shared_data_dir() -> Path:

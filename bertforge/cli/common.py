@@ -1,14 +1,45 @@
-"""Loading helpers shared by the command modules."""
+"""Helpers shared by the command modules: loading, and `--nproc` (relaunch under torchrun)."""
 
 from __future__ import annotations
 
+import logging
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import torch
+import typer
 
 from bertforge.config import EncoderConfig
-from bertforge.errors import TokenizerError
+from bertforge.errors import ConfigError, TokenizerError
 from bertforge.tokenization import Tokenizer
+
+log = logging.getLogger(__name__)
+
+NPROC = typer.Option(
+    1, "--nproc", help="Data-parallel processes on this machine (runs the command under torchrun)."
+)
+
+
+def relaunch_under_torchrun(nproc: int) -> None:
+    """With `--nproc N` (N > 1) outside torchrun, run this same command as `torchrun
+    --standalone --nproc-per-node N -m bertforge ...`, wait, and exit with its status.
+    Inside torchrun (WORLD_SIZE set) or with N = 1 it returns and the command runs here."""
+    if nproc < 1:
+        raise ConfigError(f"--nproc {nproc}; use 1 or more processes")
+    if nproc == 1 or "WORLD_SIZE" in os.environ:
+        return
+    args, argv = [], iter(sys.argv[1:])
+    for arg in argv:
+        if arg == "--nproc":
+            next(argv, None)
+        elif not arg.startswith("--nproc="):
+            args.append(arg)
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
+    cmd += [f"--nproc-per-node={nproc}", "-m", "bertforge", *args]
+    log.info("running %s", " ".join(cmd))
+    raise typer.Exit(subprocess.call(cmd))
 
 
 def load_tokenizer(model_dir: Path, tokenizer_dir: Path | None, config: EncoderConfig) -> Tokenizer:

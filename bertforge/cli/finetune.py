@@ -12,6 +12,7 @@ from typing import Any
 import typer
 
 from bertforge import tasks
+from bertforge.cli.common import NPROC, relaunch_under_torchrun
 from bertforge.errors import ConfigError, DataError
 from bertforge.training.finetune import FinetuneConfig, finetune
 from bertforge.training.finetune.predict import evaluate_run, predict_run
@@ -60,6 +61,7 @@ _LOOP = {
         typer.Option(None, "--eval-every", help="Also evaluate dev every N steps."),
     ),
     "device": (str, DEVICE),
+    "nproc": (int, NPROC),
 }
 
 
@@ -88,12 +90,14 @@ def loop_options(command: Callable[..., None]) -> Callable[..., None]:
 
 
 def _run(info: TaskInfo, model: Path, output: Path, loop: dict[str, Any]) -> None:
+    relaunch_under_torchrun(loop.pop("nproc"))
     check_strategy(info.strategy, info.kind)
     cfg = FinetuneConfig(**loop)
     cfg.epochs = loop["epochs"] or info.task.epochs
     cfg.lr = loop["lr"] or DEFAULT_LR[info.strategy]
     best = finetune(info, cfg, model, output)
-    typer.echo(json.dumps(best))
+    if best:  # rank 0 (other torchrun ranks return {})
+        typer.echo(json.dumps(best))
 
 
 @app.command("glue")

@@ -10,7 +10,17 @@ import click
 import typer
 from typer.core import TyperGroup
 
-from bertforge.cli import data, demo, finetune, info, pretrain, pretrain_demo, serve, tokenizer
+from bertforge.cli import (
+    data,
+    demo,
+    export,
+    finetune,
+    info,
+    pretrain,
+    pretrain_demo,
+    serve,
+    tokenizer,
+)
 from bertforge.errors import BertforgeError
 
 
@@ -54,7 +64,7 @@ app.command("fill-mask")(serve.fill_mask)
 app.command("train-tokenizer")(tokenizer.train_tokenizer)
 app.command("pretrain")(pretrain.pretrain)
 app.command("distill")(pretrain.distill)
-app.command("export")(pretrain.export)
+app.add_typer(export.app, name="export")
 app.command("plot")(pretrain.plot)
 app.command("demo")(pretrain_demo.pretrain_demo)
 app.command("search-demo")(demo.demo)

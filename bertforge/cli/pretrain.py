@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import typer
 
+from bertforge.cli.common import NPROC, relaunch_under_torchrun
 from bertforge.training.loop import export as export_run
 from bertforge.training.loop import pretrain as run_pretraining
 from bertforge.training.metrics import plot_run
@@ -40,9 +42,11 @@ def pretrain(
     resume: bool = RESUME,
     overrides: list[str] = SETS,
     device: str = DEVICE,
+    nproc: int = NPROC,
 ) -> None:
     """Pretrain on built shards with a recipe's objectives (MLM, NSP/SOP, RTD, SBO, ...);
     exports to RUN_DIR/hf at the end."""
+    relaunch_under_torchrun(nproc)
     flags = {
         "train.max_steps": max_steps,
         "train.batch_size": batch_size,
@@ -54,7 +58,7 @@ def pretrain(
         "train.save_every": save_every,
     }
     sets = [f"{k}={v}" for k, v in flags.items() if v is not None] + list(overrides)
-    _run(data, output, config, sets, batch_size, resume, device)
+    _run(data, output, config, sets, resume, device)
 
 
 def distill(
@@ -74,9 +78,11 @@ def distill(
     resume: bool = RESUME,
     overrides: list[str] = SETS,
     device: str = DEVICE,
+    nproc: int = NPROC,
 ) -> None:
     """Distil a teacher into a student of every other layer (DistilBERT): soft-target KL
     (T = 2) x 5 + MLM x 2 + hidden-state cosine x 1; exports the student to RUN_DIR/hf."""
+    relaunch_under_torchrun(nproc)
     flags = {
         "distill.teacher": teacher.resolve(),
         "train.max_steps": max_steps,
@@ -92,7 +98,7 @@ def distill(
     named = config is not None and load_recipe(config).objectives
     if not named and not any(o.startswith("objectives.") for o in overrides):
         sets += [f"objectives.{k}={w}" for k, w in DISTILBERT_LOSS.items()]
-    _run(data, output, config, [*sets, *overrides], batch_size, resume, device)
+    _run(data, output, config, [*sets, *overrides], resume, device)
 
 
 # DistilBERT's loss weights (Sanh et al., 2019): soft targets, MLM, hidden-state cosine.
@@ -104,17 +110,15 @@ def _run(
     output: Path,
     config: Path | None,
     sets: list[str],
-    batch_size: int | None,
     resume: bool,
     device: str,
 ) -> None:
     if resume and config is None and (output / "recipe.toml").exists():
         config = output / "recipe.toml"
-    recipe = load_recipe(config, sets)
-    if batch_size is not None and recipe.train.micro_batch_size > batch_size:
-        recipe = load_recipe(config, [*sets, f"train.micro_batch_size={batch_size}"])
+    recipe = load_recipe(config, sets)  # a micro-batch above --batch-size shrinks to it
     exported = run_pretraining(recipe, data, output, resume=resume, device=device)
-    typer.echo(f"exported to {exported}; loss curve: {output / 'loss.png'}")
+    if os.environ.get("RANK", "0") == "0":  # one line, not one per torchrun rank
+        typer.echo(f"exported to {exported}; loss curve: {output / 'loss.png'}")
 
 
 def export(

@@ -172,6 +172,12 @@ def build_data(
     start = time.perf_counter()
     try:
         manifest = _build(tokenizer, files, out, cfg, params, workers, progress)
+    except OSError as e:  # writing shards: disk full, a file size limit (reads raise DataError)
+        remove_build(out)
+        raise DataError(
+            f"could not write the shards in '{out}': {e.strerror or e}; nothing was kept, "
+            "free space and build again"
+        ) from None
     except BaseException:
         remove_build(out)
         raise

@@ -67,7 +67,10 @@ class Encoder(Pretrained, nn.Module):
         if self.check_inputs:
             self._check_ids(input_ids, token_type_ids, position_ids)
         mask = None
-        if attention_mask is not None and not bool(attention_mask.all()):
+        # Eager skips the mask when nothing is padded; a traced graph (export, compile) cannot
+        # branch on the mask's values, so it always applies it.
+        traced = torch.compiler.is_compiling()
+        if attention_mask is not None and (traced or not bool(attention_mask.all())):
             mask = attention_mask[:, None, None, :].bool()  # (B, 1, 1, T): keys a query may see
         x = self.embeddings(input_ids, token_type_ids, position_ids)  # (B, T, H)
         packing = None

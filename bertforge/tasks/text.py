@@ -32,10 +32,15 @@ def _csv_records(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     reader = csv.DictReader(io.StringIO(text, newline=""))
     if not reader.fieldnames:
         raise DataError(f"'{path}' is empty; expected a header row and one example per row")
+    blank = 0
     for row in reader:
         # line_num is where the row *ends*, which is right for error messages on one-line rows.
         if any((v or "").strip() for v in row.values() if isinstance(v, str)):
             yield reader.line_num, row
+        else:  # ",,," lines, e.g. from a spreadsheet: not examples, but say how many
+            blank += 1
+    if blank:
+        logger.warning("'%s': skipped %d row(s) with every field empty", path, blank)
 
 
 def _tsv_records(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:

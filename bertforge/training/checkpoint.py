@@ -3,12 +3,18 @@
 A checkpoint directory `RUN_DIR/checkpoints/step-00000100/` holds:
 - `model.safetensors`: parameters in bertforge's own names;
 - `state.pt`: optimizer, scheduler and torch RNG states (read back with `weights_only=True`);
-- `trainer.json`: step, sampler position, Python/numpy RNG states and the metrics so far.
-It appears under its final name only once complete, so a crash never leaves a torn one.
+- `trainer.json`: step, sampler position, Python/numpy RNG states, the metrics so far, and
+  the byte size and sha256 of the two files above (written last).
+It appears under its final name only once complete, so a crash never leaves a torn one: a
+process killed mid-save leaves a `.tmp-step-*` directory, which the next run removes
+(`remove_partial`). A checkpoint whose files no longer have their recorded sizes (truncated,
+e.g. by a copy) is skipped for the next older one; one whose bytes changed fails its sha256
+check when loaded, with an error naming the file.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -19,6 +25,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from bertforge.errors import CheckpointError
@@ -26,6 +33,15 @@ from bertforge.errors import CheckpointError
 log = logging.getLogger(__name__)
 
 FILES = ("model.safetensors", "state.pt", "trainer.json")
+CHECKED = FILES[:2]  # trainer.json records their sizes and digests
+
+
+def _digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 24):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 def _fsync(path: Path) -> None:
@@ -52,13 +68,13 @@ def set_rng_state(state: dict[str, Any]) -> None:
     np.random.set_state((name, np.array(keys, dtype=np.uint32), *rest))
 
 
-def _tensors(model: torch.nn.Module) -> dict[str, torch.Tensor]:
-    """The state dict as safetensors takes it: a tensor reachable under two names (ELECTRA's
+def _tensors(weights: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A state dict as safetensors takes it: a tensor reachable under two names (ELECTRA's
     shared embeddings) is written twice, since the format refuses shared memory; loading
     copies the same values into it twice."""
     seen: set[int] = set()
     out = {}
-    for key, value in model.state_dict().items():
+    for key, value in weights.items():
         ptr = value.untyped_storage().data_ptr()
         out[key] = value.detach().clone() if ptr in seen else value.detach().contiguous()
         seen.add(ptr)
@@ -68,23 +84,25 @@ def _tensors(model: torch.nn.Module) -> dict[str, torch.Tensor]:
 def _write(
     tmp: Path,
     step: int,
-    model: torch.nn.Module,
-    optimizer: torch.optim.Optimizer,
+    weights: dict[str, torch.Tensor],
+    optimizer_state: dict[str, Any],
     scheduler: torch.optim.lr_scheduler.LRScheduler,
     trainer: dict[str, Any],
 ) -> None:
-    save_file(_tensors(model), str(tmp / "model.safetensors"))
+    save_file(_tensors(weights), str(tmp / "model.safetensors"))
     torch.save(
         {
-            "optimizer": optimizer.state_dict(),
+            "optimizer": optimizer_state,
             "scheduler": scheduler.state_dict(),
             "torch_rng": torch.get_rng_state(),
             "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
         },
         tmp / "state.pt",
     )
+    files = {n: {"bytes": (tmp / n).stat().st_size, "sha256": _digest(tmp / n)} for n in CHECKED}
     (tmp / "trainer.json").write_text(
-        json.dumps({"step": step, **trainer, "rng": rng_state()}), encoding="utf-8"
+        json.dumps({"step": step, **trainer, "rng": rng_state(), "files": files}),
+        encoding="utf-8",
     )
     for name in FILES:
         _fsync(tmp / name)
@@ -93,21 +111,30 @@ def _write(
 def save_checkpoint(
     run_dir: Path,
     step: int,
-    model: torch.nn.Module,
-    optimizer: torch.optim.Optimizer,
+    weights: dict[str, torch.Tensor],
+    optimizer_state: dict[str, Any],
     scheduler: torch.optim.lr_scheduler.LRScheduler,
     trainer: dict[str, Any],
     keep_last: int,
 ) -> Path:
+    """Write the model's `weights` and the optimizer's state dict (as one process holds them:
+    `distributed.full_state`) with the scheduler and `trainer` (loader state, metrics)."""
     root = run_dir / "checkpoints"
     final = root / f"step-{step:08d}"
     tmp = root / f".tmp-step-{step:08d}-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     try:
-        _write(tmp, step, model, optimizer, scheduler, trainer)
+        _write(tmp, step, weights, optimizer_state, scheduler, trainer)
+    except (OSError, SafetensorError) as e:  # disk full, a file size limit
+        shutil.rmtree(tmp, ignore_errors=True)  # leave nothing half-written
+        reason = getattr(e, "strerror", None) or e
+        raise CheckpointError(
+            f"could not write the step-{step} checkpoint in '{root}': {reason}; the older "
+            "checkpoints are intact: free space and continue with --resume"
+        ) from None
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)  # e.g. disk full: leave nothing half-written
+        shutil.rmtree(tmp, ignore_errors=True)
         raise
     if final.exists():  # re-saving the same step (e.g. after a resume): replace it whole
         shutil.rmtree(final)
@@ -119,14 +146,33 @@ def save_checkpoint(
     return final
 
 
+def remove_partial(run_dir: Path) -> None:
+    """Remove the temporary directories of saves that were killed before their rename."""
+    partial = list((run_dir / "checkpoints").glob(".tmp-step-*"))
+    for path in partial:
+        shutil.rmtree(path, ignore_errors=True)
+    if partial:
+        log.warning("removed %d partial checkpoint(s) of an interrupted save", len(partial))
+
+
 def _valid(path: Path) -> bool:
     if not all((path / f).is_file() for f in FILES):
         return False
     try:
-        json.loads((path / "trainer.json").read_text(encoding="utf-8"))
+        trainer = json.loads((path / "trainer.json").read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError):
         return False
-    return True
+    recorded = trainer.get("files", {})  # checkpoints of older versions record none
+    return all((path / n).stat().st_size == f["bytes"] for n, f in recorded.items())
+
+
+def _verify(path: Path, trainer: dict[str, Any]) -> None:
+    for name, recorded in trainer.get("files", {}).items():
+        if _digest(path / name) != recorded["sha256"]:
+            raise CheckpointError(
+                f"'{path / name}' is corrupt: its sha256 differs from the one recorded when "
+                "it was saved; delete this checkpoint to resume from the one before it"
+            )
 
 
 def latest_checkpoint(run_dir: Path) -> Path | None:
@@ -146,19 +192,19 @@ def load_model_state(path: Path) -> dict[str, torch.Tensor]:
 
 
 def load_checkpoint(
-    path: Path,
-    model: torch.nn.Module,
-    optimizer: torch.optim.Optimizer,
-    scheduler: torch.optim.lr_scheduler.LRScheduler,
-) -> dict[str, Any]:
-    """Restore everything in place; returns the trainer dict (step, sampler, metrics)."""
-    model.load_state_dict(load_model_state(path))
+    path: Path, scheduler: torch.optim.lr_scheduler.LRScheduler
+) -> tuple[dict[str, torch.Tensor], dict[str, Any], dict[str, Any]]:
+    """Check the files, restore the scheduler and the RNGs in place, and return the weights,
+    the optimizer state dict (for `distributed.load_full_state`) and the trainer dict (step,
+    sampler, metrics)."""
+    trainer = json.loads((path / "trainer.json").read_text(encoding="utf-8"))
+    _verify(path, trainer)
+    weights = load_model_state(path)
     state = torch.load(path / "state.pt", map_location="cpu", weights_only=True)
-    optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
     torch.set_rng_state(state["torch_rng"])
     if state["cuda_rng"] and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda_rng"])
-    trainer = json.loads((path / "trainer.json").read_text(encoding="utf-8"))
     set_rng_state(trainer.pop("rng"))
-    return trainer
+    trainer.pop("files", None)
+    return weights, state["optimizer"], trainer

@@ -1,9 +1,16 @@
-"""Data-parallel training across processes started by `torchrun` (torch.distributed + DDP).
+"""Data-parallel training across processes started by `torchrun` (torch.distributed).
 
-`torchrun --nproc-per-node N -m bertforge.cli.main pretrain ...` sets RANK, WORLD_SIZE and
-LOCAL_RANK; `process_group` joins the group from them (gloo on CPU, nccl on CUDA with one GPU
-per local rank). Without those variables, or with WORLD_SIZE=1, every helper here is a no-op,
-so the single-process path runs exactly the code it ran before.
+`torchrun --nproc-per-node N -m bertforge pretrain ...` sets RANK, WORLD_SIZE and LOCAL_RANK;
+`process_group` joins the group from them (gloo on CPU, nccl on CUDA with one GPU per local
+rank). Without those variables, or with WORLD_SIZE=1, every helper here is a no-op, so the
+single-process path runs exactly the code it ran before.
+
+Two ways to hold the model: DDP (every rank a full copy; gradients all-reduced) or FSDP2
+(`fully_shard` on each block and on the whole: parameters, gradients and optimizer state
+split over the ranks, gathered layer by layer for compute), for models one device cannot
+hold with their optimizer state. Checkpoints are the same either way: `full_state` gathers
+what one process would hold, `load_full_state` splits it again, so a run resumes on any
+number of ranks in either mode.
 """
 
 from __future__ import annotations
@@ -16,7 +23,17 @@ from typing import TypeVar
 
 import torch
 import torch.distributed as dist
+from torch.distributed.checkpoint.state_dict import (
+    StateDictOptions,
+    get_model_state_dict,
+    get_optimizer_state_dict,
+    set_model_state_dict,
+    set_optimizer_state_dict,
+)
+from torch.distributed.fsdp import FSDPModule, fully_shard
 from torch.nn.parallel import DistributedDataParallel
+
+from bertforge.models.block import Block
 
 log = logging.getLogger(__name__)
 
@@ -87,18 +104,98 @@ def all_reduce_sum(values: Mapping[str, Number]) -> dict[str, Number]:
     }
 
 
-def wrap_model(model: torch.nn.Module) -> torch.nn.Module:
+def wrap_model(
+    model: torch.nn.Module, find_unused: bool = False, shard: bool = False
+) -> torch.nn.Module:
     """DDP around `model` when running in a group (it broadcasts rank 0's weights and averages
-    gradients in backward); the model itself otherwise."""
+    gradients in backward); the model itself otherwise. `find_unused`: some trainable
+    parameters may get no gradient in a step (a task model's unused pooler), which DDP must
+    look for after each forward. `shard`: FSDP2 instead, in place (every rank must hold the
+    same weights already; build the optimizer after this)."""
     if not _active():
         return model
+    if shard:
+        for module in model.modules():
+            if isinstance(module, Block):  # one all-gather per block: memory holds one layer
+                fully_shard(module)
+        fully_shard(model)
+        log.info(
+            "FSDP2: parameters, gradients and optimizer state split over %d ranks", world_size()
+        )
+        return model
     device = next(model.parameters()).device
-    return DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None)
+    return DistributedDataParallel(
+        model,
+        device_ids=[device] if device.type == "cuda" else None,
+        find_unused_parameters=find_unused,
+    )
 
 
 def gradient_sync(model: torch.nn.Module, sync: bool) -> contextlib.AbstractContextManager:
     """`model.no_sync()` unless `sync`: under gradient accumulation only the last micro-batch's
     backward needs the (costly) all-reduce; the earlier ones accumulate locally."""
+    if isinstance(model, FSDPModule):
+        model.set_requires_gradient_sync(sync)
+        return contextlib.nullcontext()
     if sync or not isinstance(model, DistributedDataParallel):
         return contextlib.nullcontext()
     return model.no_sync()
+
+
+def is_sharded(model: torch.nn.Module) -> bool:
+    return isinstance(model, FSDPModule)
+
+
+def full_state(
+    model: torch.nn.Module, optimizer: torch.optim.Optimizer
+) -> tuple[dict[str, torch.Tensor], dict]:
+    """(weights, optimizer state dict) as one process holds them. Under FSDP they are gathered
+    from the shards to rank 0's CPU (every rank must call this; the others get empty dicts);
+    the optimizer state keeps torch's own layout (parameters by index), so the checkpoint does
+    not depend on the mode."""
+    if not is_sharded(model):
+        return model.state_dict(), optimizer.state_dict()
+    options = StateDictOptions(full_state_dict=True, cpu_offload=True)
+    weights = get_model_state_dict(model, options=options)
+    named = get_optimizer_state_dict(model, optimizer, options=options)
+    if not named:
+        return weights, {}
+    index = {name: i for i, name in enumerate(_param_names(model, optimizer))}
+    return weights, {
+        "state": {index[name]: s for name, s in named["state"].items()},
+        "param_groups": [
+            {**g, "params": [index[name] for name in g["params"]]} for g in named["param_groups"]
+        ],
+    }
+
+
+def load_full_state(
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    weights: dict[str, torch.Tensor],
+    optimizer_state: dict,
+) -> None:
+    """Load what `full_state` returned (read by every rank from the checkpoint) into a plain
+    or DDP model as is, or split over the ranks into an FSDP model."""
+    if not is_sharded(model):
+        model.load_state_dict(weights)
+        optimizer.load_state_dict(optimizer_state)
+        return
+    names = _param_names(model, optimizer)
+    set_model_state_dict(model, weights, options=StateDictOptions(full_state_dict=True))
+    named = {
+        "state": {names[i]: s for i, s in optimizer_state["state"].items()},
+        "param_groups": [
+            {**g, "params": [names[i] for i in g["params"]]}
+            for g in optimizer_state["param_groups"]
+        ],
+    }
+    # strict=False: a parameter that never had a gradient (an unused pooler) has no state.
+    options = StateDictOptions(full_state_dict=True, strict=False)
+    set_optimizer_state_dict(model, optimizer, named, options=options)
+
+
+def _param_names(model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> list[str]:
+    """The optimizer's parameters by name, in its index order."""
+    names = {id(p): name for name, p in model.named_parameters()}
+    return [names[id(p)] for group in optimizer.param_groups for p in group["params"]]

@@ -34,6 +34,7 @@ from bertforge.training.checkpoint import (
     latest_checkpoint,
     load_checkpoint,
     load_model_state,
+    remove_partial,
     save_checkpoint,
 )
 from bertforge.training.heldout import heldout_batches, unigram_accuracy
@@ -84,6 +85,7 @@ def _pretrain(
 ) -> Path | None:
     cfg = recipe.train
     world_size = distributed.world_size()
+    cfg.fit_micro_batch(world_size)
     accumulation = cfg.accumulation_per_rank(world_size)  # checked before any data is read
     train_set = ShardedDataset(data_dir, "train")
     if not (data_dir / TOKENIZER_DIR).is_dir():
@@ -112,6 +114,10 @@ def _pretrain(
         if isinstance(module, Encoder):
             module.check_inputs = False  # the collator already range-checked every id
             module.unpad = True  # the losses read real positions only; skip the padding
+    # Every rank built the same weights from the same seed. DDP wraps the model; FSDP shards
+    # it in place, and the optimizer must then be built on the shards.
+    trained = distributed.wrap_model(model, shard=cfg.parallel == "fsdp")
+    sharded = distributed.is_sharded(trained)
     optimizer = build_optimizer(model, cfg)
     scheduler = linear_schedule(optimizer, cfg.warmup_steps, cfg.max_steps)
     collator = PretrainingCollator.from_tokenizer(
@@ -128,7 +134,8 @@ def _pretrain(
         ckpt = latest_checkpoint(run_dir)
         if ckpt is None:
             raise CheckpointError(f"'{run_dir}' has no complete checkpoint to resume from")
-        trainer = load_checkpoint(ckpt, model, optimizer, scheduler)
+        weights, optimizer_state, trainer = load_checkpoint(ckpt, scheduler)
+        distributed.load_full_state(model, optimizer, weights, optimizer_state)
         step = trainer["step"]
         loader.load_state_dict(trainer["loader"])
         log.info("resumed from %s at step %d", ckpt, step)
@@ -137,15 +144,17 @@ def _pretrain(
     main = distributed.is_main()
     if main:
         run_dir.mkdir(parents=True, exist_ok=True)
+        remove_partial(run_dir)
         write_text(run_dir / "recipe.toml", recipe.to_toml())
         tokenizer.save_pretrained(run_dir / "tokenizer")
 
-    # Rank 0 evaluates alone, on the unwrapped model: DDP's forward would wait for the others.
-    eval_batches = heldout_batches(eval_set, collator, cfg) if eval_set is not None and main else []
+    # Under DDP rank 0 evaluates alone, on the unwrapped model (DDP's forward would wait for the
+    # others); under FSDP every rank runs the same held-out batches, since each forward
+    # gathers every rank's shards.
+    evaluates = eval_set is not None and (main or sharded)
+    eval_batches = heldout_batches(eval_set, collator, cfg) if evaluates else []
     baseline = unigram_accuracy(train_set, collator, eval_batches)
     metrics = MetricsLog(run_dir, resume_step=step if resume else None) if main else None
-    # After any resume: every rank has loaded the same weights and the same (global) loader state.
-    trained = distributed.wrap_model(model)
     bad_steps = 0
     start_step, start_time = step, time.perf_counter()
     batches = iter(loader)
@@ -189,23 +198,22 @@ def _pretrain(
                             "steps_per_s": (step - start_step) / max(elapsed, 1e-9),
                         }
                     )
-                if (
-                    metrics is not None
-                    and eval_batches
-                    and (step % cfg.eval_every == 0 or step == cfg.max_steps)
-                ):
+                if eval_batches and (step % cfg.eval_every == 0 or step == cfg.max_steps):
                     result = evaluate(model, eval_batches, objectives, cfg.precision)
                     if baseline is not None:
                         result[UNIGRAM] = baseline
-                    metrics.write({"step": step, "split": "eval", **result})
-                    log.info("step %d eval %s", step, result)
+                    if metrics is not None:
+                        metrics.write({"step": step, "split": "eval", **result})
+                        log.info("step %d eval %s", step, result)
                 if step % cfg.save_every == 0 or step in (cfg.max_steps, stop_at):
-                    if main:  # ranks hold identical states; the loader state is global
+                    # A collective under FSDP (the shards are gathered to rank 0).
+                    weights, optimizer_state = distributed.full_state(model, optimizer)
+                    if main:  # the loader state is global
                         save_checkpoint(
                             run_dir,
                             step,
-                            model,
-                            optimizer,
+                            weights,
+                            optimizer_state,
                             scheduler,
                             {"loader": loader.state_dict()},
                             cfg.keep_last,

@@ -41,6 +41,9 @@ class TrainConfig:
     eps: float = 1e-6
     grad_clip: float = 1.0  # max global gradient norm; 0: no clipping
     precision: str = "bf16"  # bf16 (autocast) | fp32
+    # Under torchrun: ddp (a full model per rank) | fsdp (FSDP2: parameters, gradients and
+    # optimizer state sharded over the ranks, for models a device cannot hold with Adam's state)
+    parallel: str = "ddp"
     seed: int = 0
     save_every: int = 1000
     keep_last: int = 3
@@ -60,9 +63,12 @@ class TrainConfig:
             raise ConfigError(f"train.optimizer={self.optimizer!r}; choose adamw or lamb")
         if self.precision not in ("bf16", "fp32"):
             raise ConfigError(f"train.precision={self.precision!r}; choose bf16 or fp32")
+        if self.parallel not in ("ddp", "fsdp"):
+            raise ConfigError(f"train.parallel={self.parallel!r}; choose ddp or fsdp")
         for name in ("batch_size", "micro_batch_size", "max_steps", "save_every", "log_every"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"train.{name} must be at least 1, got {getattr(self, name)}")
+        self.fit_micro_batch(world_size=1)
         if self.batch_size % self.micro_batch_size:
             raise ConfigError(
                 f"train.batch_size={self.batch_size} is not a multiple of micro_batch_size="
@@ -79,6 +85,18 @@ class TrainConfig:
     def short_steps(self) -> int:
         """Steps of the short-sequence phase (0 without one)."""
         return round(self.short_seq_fraction * self.max_steps) if self.short_seq_len else 0
+
+    def fit_micro_batch(self, world_size: int) -> None:
+        """Shrink a micro-batch larger than each rank's share of the global batch to that share
+        (a recipe's micro-batch is a memory ceiling, not a demand), and say so."""
+        share, rest = divmod(self.batch_size, world_size)
+        if self.micro_batch_size > share > 0 and not rest:
+            log.warning(
+                "train.micro_batch_size=%d is more than the global batch_size=%d gives each of "
+                "%d rank(s); using micro-batches of %d",
+                self.micro_batch_size, self.batch_size, world_size, share,
+            )  # fmt: skip
+            self.micro_batch_size = share
 
     def accumulation_per_rank(self, world_size: int) -> int:
         """Micro-batches each of `world_size` ranks runs per step: the global batch is split

@@ -108,7 +108,9 @@ def train_step(
         stats.add(parts, tokens)
     params = [p for p in model.parameters() if p.grad is not None]
     # grad_clip 0: no clipping (RoBERTa's recipe), the norm is still measured and checked.
-    norm = float(torch.nn.utils.clip_grad_norm_(params, grad_clip or math.inf))
+    total = torch.nn.utils.clip_grad_norm_(params, grad_clip or math.inf)
+    # Under FSDP the norm is a DTensor over the ranks' shards: its full value is the global one.
+    norm = float(total.full_tensor() if hasattr(total, "full_tensor") else total)
     if math.isfinite(norm):
         optimizer.step()
     optimizer.zero_grad(set_to_none=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -46,25 +47,35 @@ def train_records(run: Path) -> list[dict[str, float]]:
     return [r for r in map(json.loads, lines) if r["split"] == "train"]
 
 
+def run_two_ranks(
+    launcher: list[str], data: Path, run: Path, recipe: list[str], options: tuple[str, ...] = ()
+) -> str:
+    """`launcher ... pretrain ... options` with 2 ranks of one thread each; checks they really
+    ran as a data-parallel group, not as two lone processes."""
+    sets = [arg for item in recipe for arg in ("--set", item)]
+    cmd = [*launcher, "--verbose", "pretrain", "--data", str(data), "--output", str(run), *sets]
+    cmd += options
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    repo = Path(__file__).resolve().parents[2]
+    result = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=repo, timeout=180)
+    assert result.returncode == 0, result.stderr[-4000:]
+    assert "rank 1 of 2" in result.stderr
+    return result.stderr
+
+
 def assert_ranks_match_one_process(
     data: Path, tmp_path: Path, recipe: list[str], rel: float = 1e-4, atol: float = 1e-5
 ) -> None:
     """torchrun with 2 gloo ranks and one process train the same: the same logged losses and
     gradient norms at every step (to `rel`), and the same final weights (to `atol`)."""
     ddp_run, single_run = tmp_path / "ddp", tmp_path / "single"
-    sets = [arg for item in recipe for arg in ("--set", item)]
-    cmd = [
+    torchrun = [
         sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
-        "--master-port", str(free_port()),
-        "-m", "bertforge.cli.main", "--verbose", "pretrain", "--data", str(data),
-        "--output", str(ddp_run), *sets,
+        "--master-port", str(free_port()), "-m", "bertforge.cli.main",
     ]  # fmt: skip
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    repo = Path(__file__).resolve().parents[2]
-    result = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=repo, timeout=180)
-    assert result.returncode == 0, result.stderr[-4000:]
-    assert "rank 1 of 2" in result.stderr  # really data-parallel, not two lone processes
-
+    log = run_two_ranks(torchrun, data, ddp_run, recipe)
+    sharded = "FSDP2: parameters, gradients and optimizer state split over 2 ranks" in log
+    assert sharded == ("train.parallel=fsdp" in recipe)
     pretrain(load_recipe(None, recipe), data, single_run)
 
     ddp, single = train_records(ddp_run), train_records(single_run)
@@ -128,3 +139,105 @@ def test_global_batch_must_split_evenly_over_ranks() -> None:
     assert (cfg.accumulation_per_rank(1), cfg.accumulation_per_rank(2)) == (4, 2)
     with pytest.raises(ConfigError, match="not divisible by micro_batch_size=2 x 3 ranks"):
         cfg.accumulation_per_rank(3)
+
+
+def test_batch_16_on_two_ranks_gives_the_loss_trajectory_of_one(
+    data_dir: Path,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """The command line as a user runs it: `--batch-size 16` (global: 8 per rank, two
+    micro-batches of 4) on 2 ranks and on 1, `--dropout 0`, 20 steps: the same losses."""
+    flags = ("--batch-size", "16", "--dropout", "0", "--max-steps", "20", "--seed", "0")
+    recipe = [r for r in RECIPE if not r.startswith(("train.max_steps", "train.batch_size"))]
+    recipe += ["train.save_every=100", "train.eval_every=100"]
+    two, one = tmp_path / "two", tmp_path / "one"
+    launcher = [sys.executable, "-m", "bertforge"]
+    run_two_ranks(launcher, data_dir, two, recipe, ("--nproc", "2", *flags))
+    sets = [arg for item in recipe for arg in ("--set", item)]
+    cmd = [*launcher, "pretrain", "--data", str(data_dir), "--output", str(one), *sets, *flags]
+    result = subprocess.run(
+        cmd, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    ranks, single = train_records(two), train_records(one)
+    assert [r["step"] for r in ranks] == [r["step"] for r in single] == list(range(1, 21))
+    for a, b in zip(ranks, single, strict=True):
+        assert a["loss"] == pytest.approx(b["loss"], abs=1e-5, rel=0), a["step"]
+
+
+def test_fsdp_two_ranks_match_one_process(data_dir: Path, tmp_path: Path) -> None:  # noqa: F811
+    """FSDP2 on gloo: parameters, gradients and Adam state sharded over 2 ranks train as one
+    process does, and the checkpoint (gathered to rank 0) holds the same weights."""
+    assert_ranks_match_one_process(data_dir, tmp_path, [*DDP_RECIPE, "train.parallel=fsdp"])
+
+
+@pytest.mark.parametrize("parallel", ["ddp", "fsdp"])
+def test_nproc_runs_torchrun_and_its_checkpoint_resumes(
+    parallel: str,
+    data_dir: Path,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """`python -m bertforge pretrain --nproc 2` trains on 2 ranks; its step-3 checkpoint then
+    resumes (DDP: in one process; FSDP: split over 2 ranks again) and trains steps 4-6 as the
+    first run did."""
+    run = tmp_path / "run"
+    recipe = [*DDP_RECIPE, "train.save_every=3", f"train.parallel={parallel}"]
+    launcher = [sys.executable, "-m", "bertforge"]
+    run_two_ranks(launcher, data_dir, run, recipe, ("--nproc", "2"))
+    two_ranks = train_records(run)
+    shutil.rmtree(run / "checkpoints" / "step-00000006")
+    shutil.rmtree(run / "hf")
+    if parallel == "ddp":
+        pretrain(load_recipe(None, recipe), data_dir, run, resume=True)
+    else:
+        run_two_ranks(launcher, data_dir, run, recipe, ("--nproc", "2", "--resume"))
+    resumed = train_records(run)
+    assert [r["step"] for r in resumed] == list(range(1, 7))
+    for a, b in zip(two_ranks[3:], resumed[3:], strict=True):
+        for key in ("loss", "grad_norm", "mlm_loss"):
+            assert a[key] == pytest.approx(b[key], rel=1e-4, abs=1e-6), (a["step"], key)
+
+
+def test_fine_tuning_on_two_ranks_matches_one_process(minilm_path: Path, tmp_path: Path) -> None:
+    """`finetune classify --nproc 2` (each rank half of every batch, DDP) and one process give
+    the same logged loss, dev scores and best checkpoint; a last batch with fewer rows than
+    ranks is left out with a warning (here: none, 8 rows in batches of 4)."""
+    model = tmp_path / "minilm"
+    shutil.copytree(minilm_path, model)
+    config = json.loads((model / "config.json").read_text())
+    config |= {"hidden_dropout_prob": 0.0, "attention_probs_dropout_prob": 0.0}
+    (model / "config.json").write_text(json.dumps(config))
+    rows = [
+        f"{'good fun' if i % 2 else 'dull mess'} {i},{'pos' if i % 2 else 'neg'}" for i in range(8)
+    ]
+    data = tmp_path / "train.csv"
+    data.write_text("text,label\n" + "\n".join(rows) + "\n")
+    args = [
+        "finetune", "classify", "--model", str(model), "--train", str(data), "--dev", str(data),
+        "--text-column", "text", "--epochs", "2", "--batch-size", "4", "--lr", "1e-4",
+    ]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    two, one = tmp_path / "two", tmp_path / "one"
+    cmd = [sys.executable, "-m", "bertforge", "--verbose", *args, "--output", str(two)]
+    result = subprocess.run(
+        [*cmd, "--nproc", "2"], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    assert "rank 1 of 2" in result.stderr
+    result = subprocess.run([*cmd[:-1], str(one)], capture_output=True, text=True, env=env)
+    assert result.returncode == 0, result.stderr[-4000:]
+
+    def records(run: Path) -> list[dict]:
+        lines = (run / "metrics.jsonl").read_text().splitlines()
+        return [r for r in map(json.loads, lines) if r["split"] in ("train", "dev")]
+
+    ranks, single = records(two), records(one)
+    assert [(r["split"], r["step"]) for r in ranks] == [(r["split"], r["step"]) for r in single]
+    assert [r["split"] for r in single] == ["dev", "train", "dev"]  # epoch 1, step 4, epoch 2
+    for a, b in zip(ranks, single, strict=True):
+        for key in set(a) - {"split", "step", "epoch", "lr"}:
+            assert a[key] == pytest.approx(b[key], rel=1e-4, abs=1e-6), (a["step"], key)
+    weights = "best/model.safetensors"
+    a, b = load_file(two / weights), load_file(one / weights)
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=0, atol=1e-5, msg=key)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -107,13 +108,16 @@ def test_legacy_bin_is_read_with_weights_only(saved: Path, tmp_path: Path) -> No
     torch.save(state, legacy / "pytorch_model.bin")
     Encoder.from_pretrained(legacy)
 
-    class Evil:
+    marker = tmp_path / "pwned"
+
+    class Evil:  # unpickling it would run a shell command that creates `marker`
         def __reduce__(self) -> tuple:
-            return (print, ("pwned",))
+            return (os.system, (f"touch '{marker}'",))
 
     torch.save({"x": Evil()}, legacy / "pytorch_model.bin")
-    with pytest.raises(CheckpointError, match="could not be read safely"):
+    with pytest.raises(CheckpointError, match=r"holds Python objects besides tensors.*model\.sa"):
         Encoder.from_pretrained(legacy)
+    assert not marker.exists()
 
 
 def test_ids_out_of_range_are_named() -> None:

@@ -13,7 +13,9 @@ def test_non_terminal_stderr_gets_periodic_lines(capsys: pytest.CaptureFixture[s
         task = bar.add_task("fine-tuning", total=100, tokens=0)
         for done in range(1, 4):
             bar.update(task, advance=10, tokens=500 * done)
-    lines = [line for line in capsys.readouterr().err.splitlines() if "rows/s" in line]
+    err = capsys.readouterr().err.splitlines()
+    assert all(line.strip() for line in err)  # no stray blank lines in a log
+    lines = [line for line in err if "rows/s" in line]
     assert len(lines) == 4  # one per update at interval 0, then the final line
     assert "fine-tuning" in lines[0] and "10/100" in lines[0]
     assert "tok/s" in lines[0] and "ETA" in lines[0]

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from bertforge import FAMILIES, ConfigError, EncoderConfig, PreTrainingModel
+from bertforge import FAMILIES, CheckpointError, ConfigError, EncoderConfig, PreTrainingModel
 from bertforge.training import checkpoint
 from bertforge.training.optim import Lamb, build_optimizer, linear_schedule, param_groups
 from bertforge.training.recipe import TrainConfig, load_recipe
@@ -74,6 +74,20 @@ def test_recipe_errors(tmp_path: Path, text: str, sets: list[str], message: str)
         load_recipe(tmp_path / "r.toml", sets)
 
 
+def test_a_micro_batch_above_the_global_batch_shrinks_and_says_so(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """`--batch-size 16` with a recipe's micro-batch of 32 trains 16 at once, not an error;
+    under 2 ranks each takes 8."""
+    recipe = load_recipe(None, ["train.batch_size=16", "train.micro_batch_size=32"])
+    assert recipe.train.micro_batch_size == 16
+    assert "using micro-batches of 16" in caplog.text
+    recipe.train.fit_micro_batch(world_size=2)
+    assert recipe.train.micro_batch_size == 8
+    assert recipe.train.accumulation_per_rank(2) == 1
+    assert TrainConfig(batch_size=64, micro_batch_size=32).micro_batch_size == 32
+
+
 def test_no_weight_decay_on_biases_and_layernorms() -> None:
     model = PreTrainingModel(EncoderConfig.preset("tiny", vocab_size=100))
     decay, no_decay = param_groups(model, 0.01)
@@ -117,7 +131,8 @@ def _save(run: Path, step: int) -> Path:
     model = torch.nn.Linear(2, 2)
     opt = torch.optim.AdamW(model.parameters())
     sched = linear_schedule(opt, 1, 10)
-    return checkpoint.save_checkpoint(run, step, model, opt, sched, {"loader": {}}, keep_last=2)
+    state = (model.state_dict(), opt.state_dict())
+    return checkpoint.save_checkpoint(run, step, *state, sched, {"loader": {}}, keep_last=2)
 
 
 def test_checkpoints_keep_last_and_skip_torn(tmp_path: Path) -> None:
@@ -131,6 +146,25 @@ def test_checkpoints_keep_last_and_skip_torn(tmp_path: Path) -> None:
     assert checkpoint.latest_checkpoint(tmp_path).name == "step-00000002"
 
 
+def test_truncated_and_corrupt_checkpoints_are_caught(tmp_path: Path) -> None:
+    """Sizes are checked when picking the newest checkpoint (a truncated one is skipped),
+    sha256 when loading (a changed byte fails with the file's name)."""
+    for step in (1, 2):
+        _save(tmp_path, step)
+    newest = tmp_path / "checkpoints" / "step-00000002"
+    state = (newest / "state.pt").read_bytes()
+    (newest / "state.pt").write_bytes(state[:-10])
+    assert checkpoint.latest_checkpoint(tmp_path).name == "step-00000001"
+    (newest / "state.pt").write_bytes(state)
+    weights = bytearray((newest / "model.safetensors").read_bytes())
+    weights[-1] ^= 0xFF  # one bit pattern in the last float changes; the size does not
+    (newest / "model.safetensors").write_bytes(bytes(weights))
+    assert checkpoint.latest_checkpoint(tmp_path) == newest
+    opt = torch.optim.AdamW(torch.nn.Linear(2, 2).parameters())
+    with pytest.raises(CheckpointError, match=r"model\.safetensors' is corrupt: its sha256"):
+        checkpoint.load_checkpoint(newest, linear_schedule(opt, 1, 10))
+
+
 def test_disk_full_leaves_no_checkpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     _save(tmp_path, 1)
 
@@ -138,7 +172,7 @@ def test_disk_full_leaves_no_checkpoint(tmp_path: Path, monkeypatch: pytest.Monk
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(checkpoint.torch, "save", full)
-    with pytest.raises(OSError, match="No space left"):
+    with pytest.raises(CheckpointError, match=r"No space left.*older checkpoints are intact"):
         _save(tmp_path, 2)
     assert [p.name for p in (tmp_path / "checkpoints").iterdir()] == ["step-00000001"]
     assert checkpoint.latest_checkpoint(tmp_path).name == "step-00000001"

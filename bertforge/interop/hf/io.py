@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import pickle
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +82,12 @@ def read_weights(d: Path) -> dict[str, torch.Tensor]:
     if (d / PT_BIN).exists():
         try:
             state = torch.load(d / PT_BIN, map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError:
+            raise CheckpointError(
+                f"'{d / PT_BIN}' holds Python objects besides tensors, which could run code "
+                f"when unpickled, so it was not loaded; if you trust its source, convert it to "
+                f"{SAFETENSORS} (e.g. with transformers' save_pretrained)"
+            ) from None
         except Exception as e:  # torch raises many types for a bad pickle/zip
             raise CheckpointError(
                 f"'{d / PT_BIN}' could not be read safely ({type(e).__name__}: {e}); "
@@ -96,7 +103,11 @@ def write_checkpoint(d: Path, config: dict[str, Any], state: dict[str, torch.Ten
     """Weights first, config last, each atomically: a directory whose config is readable holds
     the weights that config describes. Other files (e.g. a tokenizer) are left in place."""
     d.mkdir(parents=True, exist_ok=True)
-    with atomic_path(d / SAFETENSORS) as tmp:
-        save_file(state, str(tmp), metadata={"format": "pt"})
-    write_text(d / CONFIG, json.dumps(config, indent=2, sort_keys=True) + "\n")
+    try:
+        with atomic_path(d / SAFETENSORS) as tmp:
+            save_file(state, str(tmp), metadata={"format": "pt"})
+        write_text(d / CONFIG, json.dumps(config, indent=2, sort_keys=True) + "\n")
+    except (OSError, SafetensorError) as e:  # disk full, a file size limit
+        reason = getattr(e, "strerror", None) or e
+        raise CheckpointError(f"could not write the checkpoint in '{d}': {reason}") from None
     log.info("saved %d tensors to %s", len(state), d)

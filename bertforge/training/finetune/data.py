@@ -37,6 +37,13 @@ def batch_order(
     return batches
 
 
+def rank_share(batches: list[list[int]], rank: int, world: int) -> list[list[int]]:
+    """This rank's rows of each global batch under data parallelism: every `world`-th row from
+    row `rank`. A batch with fewer rows than ranks is left out (each rank must run a backward
+    for DDP's gradient all-reduce); the caller reports the rows it leaves out."""
+    return [b[rank::world] for b in batches if len(b) >= world]
+
+
 def eval_order(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
     """Batches of similar length for inference (order is restored by the caller)."""
     rows = sorted(range(len(lengths)), key=lambda r: -lengths[r])

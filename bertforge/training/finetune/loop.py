@@ -4,10 +4,15 @@ the step core pretraining uses (`training/step.py`) with the task's objectives.
 
 A run directory holds `task.json`, `metrics.jsonl`, `dev_metric.png`, `eval_results.json` and
 `best/` (an HF checkpoint plus tokenizer).
+
+Under torchrun each rank trains on its share of every global batch (DDP all-reduces the
+gradients; losses are normalised by the global label counts, as in pretraining), and rank 0
+alone evaluates dev, logs and saves.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import math
@@ -27,9 +32,10 @@ from bertforge.interop.hf import tokenizer_class
 from bertforge.models.encoder import encoder_config, set_unpadded
 from bertforge.progress import progress_bar
 from bertforge.tokenization import Tokenizer
+from bertforge.training import distributed
 from bertforge.training.finetune import frozen
 from bertforge.training.finetune import tasks as T
-from bertforge.training.finetune.data import batch_order, eval_order, iterate
+from bertforge.training.finetune.data import batch_order, eval_order, iterate, rank_share
 from bertforge.training.finetune.report import plot_dev_metric, report_table
 from bertforge.training.finetune.strategy import apply_strategy, load_model, save_model
 from bertforge.training.metrics import MetricsLog
@@ -141,9 +147,18 @@ def _save_best(model: nn.Module, info: T.TaskInfo, tokenizer: Tokenizer, run_dir
 def finetune(
     info: T.TaskInfo, cfg: FinetuneConfig, model_dir: Path, run_dir: Path
 ) -> dict[str, float]:
-    """Train, keep the best dev checkpoint in RUN_DIR/best, and return its dev metrics."""
+    """Train, keep the best dev checkpoint in RUN_DIR/best, and return its dev metrics (on
+    rank 0; other torchrun ranks return {})."""
     cfg.validate()
+    with distributed.process_group(cfg.device) as device:
+        return _finetune(info, dataclasses.replace(cfg, device=device), model_dir, run_dir)
+
+
+def _finetune(
+    info: T.TaskInfo, cfg: FinetuneConfig, model_dir: Path, run_dir: Path
+) -> dict[str, float]:
     seed_everything(cfg.seed)
+    main, rank, world = distributed.is_main(), distributed.rank(), distributed.world_size()
     device = torch.device(cfg.device)
     tokenizer = Tokenizer.from_pretrained(model_dir)
     pad_id = tokenizer.pad_token_id or 0
@@ -155,46 +170,61 @@ def finetune(
     summary = apply_strategy(model, info.strategy)
     logger.info("trainable parameters: %s", summary)
     model.to(device).train()
-    run_dir.mkdir(parents=True, exist_ok=True)
-    info.save(run_dir)
+    if main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        info.save(run_dir)
     cache = frozen.install(model, info.task.cache) if info.strategy == "frozen" else None
     if cache is not None:
         for name, split in (("train", train), ("dev", dev)):
             cache.fill(name, split.features, pad_id, cfg.eval_batch_size, device)
 
     lengths = [len(ids) for ids in train.features["input_ids"]]
-    steps_per_epoch = math.ceil(len(lengths) / cfg.batch_size)
+    full, rest = divmod(len(lengths), cfg.batch_size)
+    steps_per_epoch = full + (rest >= world)  # a last batch smaller than the ranks is skipped
     total = steps_per_epoch * cfg.epochs
     optimizer = adamw(param_groups(model, cfg.weight_decay), lr=cfg.lr)
     schedule = linear_schedule(optimizer, max(1, int(cfg.warmup_ratio * total)), total)
     objectives = info.task.objectives(info)
-    rng = random.Random(cfg.seed)
-    log = MetricsLog(run_dir)
-    log.write({"split": "setup", "step": 0, **summary, "train_rows": len(lengths)})
+    rng = random.Random(cfg.seed)  # the same batch order on every rank
+    log = MetricsLog(run_dir) if main else None
+    write = log.write if log is not None else lambda record: None
+    write({"split": "setup", "step": 0, **summary, "train_rows": len(lengths)})
+    # Rank 0 evaluates the unwrapped model alone.
+    trained = distributed.wrap_model(model, find_unused=True)
     best: dict[str, float] | None = None
     step, tokens, started = 0, 0, time.monotonic()
     extra, dtype = info.task.label_keys, info.task.label_dtype
 
     def dev_eval(epoch: float) -> None:
         nonlocal best
-        metrics = evaluate(info, model, dev, pad_id, cfg, cache)
-        log.write({"split": "dev", "step": step, "epoch": round(epoch, 3), **metrics})
-        logger.info("step %d dev %s", step, metrics)
-        if best is None or metrics[info.main_metric] > best[info.main_metric]:
-            best = metrics
-            with frozen.real_encoder(model, cache):
-                _save_best(model, info, tokenizer, run_dir)
+        if main:
+            metrics = evaluate(info, model, dev, pad_id, cfg, cache)
+            write({"split": "dev", "step": step, "epoch": round(epoch, 3), **metrics})
+            logger.info("step %d dev %s", step, metrics)
+            if best is None or metrics[info.main_metric] > best[info.main_metric]:
+                best = metrics
+                with frozen.real_encoder(model, cache):
+                    _save_best(model, info, tokenizer, run_dir)
+        distributed.barrier()
 
     try:
-        with progress_bar(disable=not cfg.progress) as bar:
+        with progress_bar(disable=not (cfg.progress and main)) as bar:
             task = bar.add_task("fine-tuning", total=len(lengths) * cfg.epochs, tokens=0)
             for epoch in range(cfg.epochs):
                 order = batch_order(lengths, cfg.batch_size, rng, cfg.group_by_length)
-                for indices, batch in iterate(train.features, order, pad_id, extra, dtype):
+                share = rank_share(order, rank, world)
+                rows = [len(b) for b in order if len(b) >= world]  # per step, over the ranks
+                if main and (left_out := len(lengths) - sum(rows)):
+                    logger.warning(
+                        "epoch %d: the last batch's %d row(s) left out: fewer than %d ranks",
+                        epoch + 1, left_out, world,
+                    )  # fmt: skip
+                batches = iterate(train.features, share, pad_id, extra, dtype)
+                for global_rows, (indices, batch) in zip(rows, batches, strict=True):
                     if cache is not None:
                         cache.select("train", indices)
                     stats, norm = train_step(
-                        model,
+                        trained,
                         [batch],
                         optimizer,
                         objectives,
@@ -205,22 +235,25 @@ def finetune(
                         logger.warning("step %d: non-finite gradient, update skipped", step + 1)
                     schedule.step()
                     step += 1
-                    tokens += stats.tokens
-                    bar.update(task, advance=len(batch["input_ids"]), tokens=tokens)
+                    tokens += stats.tokens  # over every rank
+                    bar.update(task, advance=global_rows, tokens=tokens)
                     if step % cfg.log_every == 0 or step == total:
                         lr = schedule.get_last_lr()[0]
                         rates = stats.rates(objectives)
                         record = {"split": "train", "step": step, **rates, "lr": lr}
-                        log.write({**record, "epoch": round(step / steps_per_epoch, 3)})
+                        write({**record, "epoch": round(step / steps_per_epoch, 3)})
                     if cfg.eval_every and step % cfg.eval_every == 0 and step % steps_per_epoch:
                         dev_eval(step / steps_per_epoch)
                 dev_eval(epoch + 1)
         # Wall time of the loop, dev evaluations and best-checkpoint saves included.
         elapsed = time.monotonic() - started
         rate = {"train_seconds": round(elapsed, 2), "train_tokens": tokens}
-        log.write({"split": "summary", "step": step, **rate, "tokens_per_s": tokens / elapsed})
+        write({"split": "summary", "step": step, **rate, "tokens_per_s": tokens / elapsed})
     finally:
-        log.close()
+        if log is not None:
+            log.close()
+    if not main:
+        return {}
     assert best is not None  # at least one epoch ran, so dev was evaluated
     logger.info("trained %d steps in %.0fs (%.0f tokens/s)", step, elapsed, tokens / elapsed)
     write_text(run_dir / RESULTS_FILE, json.dumps(best, indent=2) + "\n")
