@@ -6,11 +6,12 @@ those into rows (`table.Row`), prints the table, and writes `bench/results/<date
 (`-quick.json` for the quick run), a PNG of the ratios, and the table in `bench/README.md`.
 
     .venv/bin/python bench/run.py [--quick] [--sections pretrain,finetune,...] [--no-readme]
+        [--add-to bench/results/<earlier>.json]
 
 `--quick` (about 3 minutes on 2 cores): BERT-mini pretraining in fp32 and bf16, an SST-2
-fine-tuning step, inference on 1,000 texts, and `build-data` on 10 MB. The full run (about
-an hour) adds every family and BERT-base, every GLUE task, a whole SST-2 epoch against the
-`Trainer`, `build-data` on 80 MB, and a 10-minute time-to-quality race.
+fine-tuning step, inference on 1,000 texts, ONNX serving on 500, and `build-data` on 10 MB.
+The full run (about an hour) adds every family and BERT-base, every GLUE task, a whole SST-2
+epoch against the `Trainer`, `build-data` on 80 MB, and a 10-minute time-to-quality race.
 """
 
 from __future__ import annotations
@@ -127,6 +128,20 @@ def inference_rows(work: Path, quick: bool) -> list[Row]:
     return rows
 
 
+def onnx_rows(work: Path, quick: bool) -> list[Row]:
+    args = ["--texts", "500", "--requests", "50", "--repeat", "1"] if quick else []
+    r = run_script("onnx_serving.py", args, work)
+    ours, peer = r["onnxruntime"], r["pytorch_eager"]
+    eager = "PyTorch eager (same graph)"
+    rows = [Row("ONNX embed, batch 32", "texts/s", ours["texts_per_s"], peer["texts_per_s"], eager)]
+    for q in ("p50", "p99"):
+        rows.append(
+            Row(f"ONNX embed latency batch 1 {q}", "ms", ours[f"{q}_ms"], peer[f"{q}_ms"], eager,
+                higher_is_better=False)
+        )  # fmt: skip
+    return rows
+
+
 def data_rows(work: Path, quick: bool) -> list[Row]:
     r = run_script("build_data.py", ["--sizes", "10" if quick else "10,80"], work)
     limit, google = r["tokenizer_alone_mb_per_s"], r["google"]
@@ -164,6 +179,7 @@ SECTIONS: dict[str, Callable[[Path, bool], list[Row]]] = {
     "pretrain": pretrain_rows,
     "finetune": finetune_rows,
     "inference": inference_rows,
+    "onnx": onnx_rows,
     "data": data_rows,
     "quality": quality_rows,
 }
@@ -175,6 +191,12 @@ def main() -> None:
     ap.add_argument("--sections", default=",".join(SECTIONS))
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "results")
     ap.add_argument("--no-readme", action="store_true", help="leave bench/README.md alone")
+    ap.add_argument(
+        "--add-to",
+        type=Path,
+        help="an earlier results JSON: its rows, with this run's replacing those of the same "
+        "name (rerun some sections of a full run)",
+    )
     args = ap.parse_args()
     names = args.sections.split(",")
     if unknown := sorted(set(names) - set(SECTIONS)):
@@ -186,6 +208,13 @@ def main() -> None:
         for name in names:
             rows += SECTIONS[name](Path(tmp), args.quick)
     title = "make bench-quick" if args.quick else "make bench"
+    if args.add_to is not None:
+        earlier = json.loads(args.add_to.read_text())
+        fresh = {r.name for r in rows}
+        fields = set(Row.__dataclass_fields__)
+        kept = [Row(**{k: v for k, v in r.items() if k in fields}) for r in earlier["rows"]]
+        rows = [r for r in kept if r.name not in fresh] + rows
+        title = f"{earlier['title']}, then `--sections {args.sections}`"
     readme = None if args.no_readme else REPO / "bench" / "README.md"
     path = write(rows, args.out, readme, title, REPO, "-quick" if args.quick else "")
     print()

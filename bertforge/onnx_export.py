@@ -11,7 +11,9 @@ sequence), both axes dynamic) and returns, by task:
 
 The graph runs the padded path (no unpadding, no range checks: both depend on the values of
 the inputs, which a graph cannot branch on) and is checked against PyTorch on a padded sample
-batch before it replaces FILE.onnx, so a file that exists is a verified one.
+batch before it replaces FILE.onnx, so a file that exists is a verified one. The default
+opset 18 runs anywhere; `opset=23` turns attention into ONNX's `Attention` op, which
+onnxruntime runs about 10% faster on CPU.
 """
 
 from __future__ import annotations

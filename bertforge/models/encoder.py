@@ -72,6 +72,8 @@ class Encoder(Pretrained, nn.Module):
         traced = torch.compiler.is_compiling()
         if attention_mask is not None and (traced or not bool(attention_mask.all())):
             mask = attention_mask[:, None, None, :].bool()  # (B, 1, 1, T): keys a query may see
+            if traced:  # ONNX's Attention op (opset 23) in onnxruntime wants a row per query
+                mask = mask.expand(-1, -1, mask.shape[-1], -1)  # (B, 1, T, T)
         x = self.embeddings(input_ids, token_type_ids, position_ids)  # (B, T, H)
         packing = None
         if self.unpad and mask is not None:
