@@ -159,13 +159,18 @@ def serving(work: Path, rows: list[str], n: int) -> dict:
     }
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def serving_args(doc: str) -> argparse.Namespace:
+    """The options of the serving benchmarks (this one and `onnx_serving.py`)."""
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
     ap.add_argument("--texts", type=int, default=2000)
     ap.add_argument("--requests", type=int, default=200)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--json", type=Path)
-    args = ap.parse_args()
+    return ap.parse_args()
+
+
+def main() -> None:
+    args = serving_args(__doc__)
     threads = use_threads()
     quiet_transformers()
     rows = texts(args.texts)

