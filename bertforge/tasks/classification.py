@@ -31,9 +31,14 @@ def tsv_rows(path: Path) -> Iterator[tuple[int, list[str]]]:
     GLUE sentences contain bare `"`, so the csv module's quoting would merge rows.
     """
     text = read_text(path).removeprefix("\ufeff")  # MRPC starts with a BOM
+    empty = 0
     for number, line in enumerate(text.splitlines(), start=1):
         if line.strip():
             yield number, line.split("\t")
+        elif "\t" in line:  # a row whose every field is empty: not an example, but say so
+            empty += 1
+    if empty:
+        logger.warning("'%s': skipped %d row(s) with every field empty", path, empty)
 
 
 def encode_examples(

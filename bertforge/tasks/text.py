@@ -50,6 +50,13 @@ def _tsv_records(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
         raise DataError(f"'{path}' is empty; expected a header row and one example per row")
     names = [name.strip() for name in header[1]]
     for line, fields in rows:
+        while len(fields) > len(names) and not fields[-1].strip():
+            fields.pop()  # trailing empty fields (a tab at the end of the line)
+        if len(fields) > len(names):  # zipping would drop the rest of the row unseen
+            raise DataError(
+                f"{path}:{line}: {len(fields)} tab-separated fields but the header names "
+                f"{len(names)}; does a text hold a tab? Replace it with a space"
+            )
         yield line, dict(zip(names, fields, strict=False))
 
 

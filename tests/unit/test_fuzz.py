@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -127,6 +128,47 @@ def test_csv_rows_are_all_read_or_the_bad_one_named(rows: list[tuple[str, str]])
         blank = len(rows) - len(kept)
         said = any(f"skipped {blank} row(s) with every field empty" in m for m in warned)
         assert said == (blank > 0)
+
+
+# TSV has no quoting: a text holding a tab or a line break cannot be written to it at all.
+LINE_BREAKS = "\t\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
+TSV_TEXT = TEXT.map(lambda t: "".join(" " if c in LINE_BREAKS else c for c in t))
+
+
+@given(
+    rows=st.lists(st.tuples(TSV_TEXT, st.sampled_from(["pos", "neg", ""])), max_size=8),
+    suffix=st.sampled_from([".tsv", ".jsonl"]),
+)
+def test_tsv_and_jsonl_rows_are_all_read_or_the_bad_one_named(
+    rows: list[tuple[str, str]], suffix: str
+) -> None:
+    """Every row comes back whole, or the error names the file; TSV rows with every field
+    empty are skipped with a count."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"train{suffix}"
+        if suffix == ".tsv":
+            lines = ["text\tlabel", *(f"{text}\t{label}" for text, label in rows)]
+        else:
+            lines = [json.dumps({"text": text, "label": label}) for text, label in rows]
+        path.write_text("\n".join(lines) + "\n", "utf-8")
+        with warnings_of("bertforge.tasks") as warned:
+            try:
+                examples = read_examples(path, "text").examples
+            except BertforgeError as e:
+                assert f"train{suffix}" in str(e)
+                return
+        blank = [suffix == ".tsv" and not (text + label).strip() for text, label in rows]
+        kept = [text for (text, _), skip in zip(rows, blank, strict=True) if not skip]
+        assert [e.text_a for e in examples] == kept
+        said = any(f"skipped {sum(blank)} row(s) with every field empty" in m for m in warned)
+        assert said == any(blank)
+
+
+def test_a_tab_inside_a_tsv_text_is_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "train.tsv"
+    path.write_text("text\tlabel\nfine\tpos\nsplit\there\tneg\n", "utf-8")
+    with pytest.raises(BertforgeError, match=r"train.tsv:3: 3 tab-separated fields"):
+        read_examples(path, "text")
 
 
 @given(
