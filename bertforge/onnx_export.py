@@ -18,9 +18,10 @@ onnxruntime runs about 10% faster on CPU.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -149,7 +150,7 @@ def _export(
     batch = torch.export.Dim("batch", min=1)
     length = torch.export.Dim("sequence", min=2, max=config.max_length)
     dims = {name: {0: batch, 1: length} for name in INPUTS}
-    with atomic_path(output) as tmp, warnings.catch_warnings():
+    with atomic_path(output) as tmp, warnings.catch_warnings(), _quiet("torch.onnx"):
         warnings.simplefilter("ignore")  # the exporter's deprecation chatter
         program = torch.onnx.export(
             graph,
@@ -164,6 +165,19 @@ def _export(
         program.save(str(tmp), external_data=False)
         onnx.checker.check_model(str(tmp))
         _verify(tmp, graph, task, inputs)
+
+
+@contextlib.contextmanager
+def _quiet(name: str) -> Iterator[None]:
+    """Logger `name` at ERROR for the block (the exporter warns about every op library it
+    does not find, e.g. torchvision's)."""
+    logger = logging.getLogger(name)
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def _remove_partial(output: Path) -> None:
