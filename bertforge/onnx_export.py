@@ -35,6 +35,7 @@ from bertforge.errors import ConfigError, DataError
 from bertforge.heads import PreTrainingModel, QuestionAnswering, SequenceClassifier, TokenClassifier
 from bertforge.inference import POOLINGS, pool
 from bertforge.models import Encoder
+from bertforge.models.encoder import encoder_config
 
 log = logging.getLogger(__name__)
 
@@ -122,14 +123,14 @@ def export_onnx(
     atomically after an onnxruntime check on a padded batch). Returns OUTPUT."""
     onnx, _ = _require_onnx()
     graph = task_graph(task, model_dir, pooling, normalize)
-    config = next(m.config for m in graph.modules() if isinstance(m, Encoder))
+    config = encoder_config(graph)
     inputs = sample_inputs(config.vocab_size)
     if config.type_vocab_size < 2:  # RoBERTa: one segment; DistilBERT: none
         inputs["token_type_ids"].zero_()
     output.parent.mkdir(parents=True, exist_ok=True)
     _remove_partial(output)
     try:
-        _export(graph, task, inputs, output, opset, onnx)
+        _export(graph, task, inputs, output, opset, config.max_length, onnx)
     except OSError as e:  # disk full, a file size limit; atomic_path removed the partial file
         raise DataError(
             f"could not write '{output}': {e.strerror or e}; free space and export again"
@@ -144,11 +145,11 @@ def _export(
     inputs: dict[str, torch.Tensor],
     output: Path,
     opset: int,
+    max_length: int,
     onnx: Any,
 ) -> None:
-    config = next(m.config for m in graph.modules() if isinstance(m, Encoder))
     batch = torch.export.Dim("batch", min=1)
-    length = torch.export.Dim("sequence", min=2, max=config.max_length)
+    length = torch.export.Dim("sequence", min=2, max=max_length)
     dims = {name: {0: batch, 1: length} for name in INPUTS}
     with atomic_path(output) as tmp, warnings.catch_warnings(), _quiet("torch.onnx"):
         warnings.simplefilter("ignore")  # the exporter's deprecation chatter

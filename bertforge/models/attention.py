@@ -40,8 +40,7 @@ def softmax_attention(
         bias.masked_fill_(~mask, torch.finfo(scores.dtype).min)
         scores = torch.add(bias, scores, alpha=scale)
     probs = scores.softmax(dim=-1)
-    dropped = dropout(probs, dropout_p) if dropout_p > 0 else probs
-    return dropped.to(v.dtype) @ v, probs
+    return dropout(probs, dropout_p).to(v.dtype) @ v, probs
 
 
 class SelfAttention(nn.Module):

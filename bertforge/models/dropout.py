@@ -28,8 +28,11 @@ def keep_mask(shape: torch.Size, dropped: int, device: torch.device) -> torch.Te
 
 
 def dropout(x: torch.Tensor, p: float) -> torch.Tensor:
-    """Training-mode dropout of x: each element zeroed with probability p (0 < p < 1), the
-    rest scaled by the inverse keep rate; cheap masks on CPU, `F.dropout` elsewhere."""
+    """Training-mode dropout of x: each element zeroed with probability p (0 <= p < 1), the
+    rest scaled by the inverse keep rate; cheap masks on CPU, `F.dropout` elsewhere; x itself
+    for p = 0."""
+    if p == 0:
+        return x
     if x.device.type != "cpu":
         return F.dropout(x, p, training=True)
     dropped = round(p * LEVELS)
@@ -48,9 +51,7 @@ class Dropout(nn.Module):
         self.p = p
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.training or self.p == 0:
-            return x
-        return dropout(x, self.p)
+        return dropout(x, self.p) if self.training else x
 
     def extra_repr(self) -> str:
         return f"p={self.p}"

@@ -72,6 +72,6 @@ def relative_attention(
     if mask is not None:
         scores = scores.masked_fill(~mask, torch.finfo(scores.dtype).min)
     probs = scores.softmax(dim=-1)
-    dropped = dropout(probs, dropout_p) if dropout_p > 0 else probs
+    dropped = dropout(probs, dropout_p)
     per_distance = dropped.new_zeros(B, nh, T, table.shape[0]).scatter_add_(-1, spread, dropped)
     return dropped @ v + per_distance @ table, probs  # + sum_j p_ij r_ij

@@ -161,12 +161,7 @@ def full_state(
     if not named:
         return weights, {}
     index = {name: i for i, name in enumerate(_param_names(model, optimizer))}
-    return weights, {
-        "state": {index[name]: s for name, s in named["state"].items()},
-        "param_groups": [
-            {**g, "params": [index[name] for name in g["params"]]} for g in named["param_groups"]
-        ],
-    }
+    return weights, _rekey(named, index)
 
 
 def load_full_state(
@@ -181,18 +176,22 @@ def load_full_state(
         model.load_state_dict(weights)
         optimizer.load_state_dict(optimizer_state)
         return
-    names = _param_names(model, optimizer)
     set_model_state_dict(model, weights, options=StateDictOptions(full_state_dict=True))
-    named = {
-        "state": {names[i]: s for i, s in optimizer_state["state"].items()},
-        "param_groups": [
-            {**g, "params": [names[i] for i in g["params"]]}
-            for g in optimizer_state["param_groups"]
-        ],
-    }
+    named = _rekey(optimizer_state, dict(enumerate(_param_names(model, optimizer))))
     # strict=False: a parameter that never had a gradient (an unused pooler) has no state.
     options = StateDictOptions(full_state_dict=True, strict=False)
     set_optimizer_state_dict(model, optimizer, named, options=options)
+
+
+def _rekey(optimizer_state: dict, keys: Mapping) -> dict:
+    """An optimizer state dict with its parameters renamed through `keys` (torch's indices to
+    the FQNs of torch.distributed.checkpoint, or back)."""
+    return {
+        "state": {keys[k]: s for k, s in optimizer_state["state"].items()},
+        "param_groups": [
+            {**g, "params": [keys[k] for k in g["params"]]} for g in optimizer_state["param_groups"]
+        ],
+    }
 
 
 def _param_names(model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> list[str]:
