@@ -26,7 +26,7 @@ import transformers
 from finetune_trainer import GLUE_DIRS
 from measure import SHARED, forward_flops_per_token, gemm_peak, quiet_transformers, use_threads
 
-from bertforge.heads import SequenceClassifier
+from bertforge.architectures import SequenceClassifier
 from bertforge.models.encoder import set_unpadded
 from bertforge.objectives.finetune import Classification
 from bertforge.tasks import encode_examples, get_task, read_glue

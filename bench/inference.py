@@ -29,7 +29,7 @@ import transformers
 from measure import SHARED, forward_flops_per_token, gemm_peak, quiet_transformers, use_threads
 
 from bertforge import inference
-from bertforge.heads import PreTrainingModel, SequenceClassifier
+from bertforge.architectures import PreTrainingModel, SequenceClassifier
 from bertforge.models import Encoder
 from bertforge.tokenization import Tokenizer
 

@@ -34,7 +34,7 @@ import transformers
 from measure import gemm_peak, quiet_transformers
 
 from bertforge import FAMILIES, EncoderConfig, PreTrainingModel
-from bertforge.heads.electra import ElectraPreTraining, generator_config
+from bertforge.architectures.electra import ElectraPreTraining, generator_config
 from bertforge.models.encoder import Encoder
 from bertforge.objectives import pretraining_objectives
 from bertforge.training.optim import adamw, param_groups

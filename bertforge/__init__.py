@@ -3,16 +3,16 @@
 import logging
 
 import bertforge.interop.hf  # noqa: F401  (installs the HF checkpoint format)
-from bertforge.config import EncoderConfig
-from bertforge.errors import BertforgeError, CheckpointError, ConfigError, DataError, TokenizerError
-from bertforge.families import FAMILIES, Family
-from bertforge.heads import (
+from bertforge.architectures import (
     MultipleChoice,
     PreTrainingModel,
     QuestionAnswering,
     SequenceClassifier,
     TokenClassifier,
 )
+from bertforge.config import EncoderConfig
+from bertforge.errors import BertforgeError, CheckpointError, ConfigError, DataError, TokenizerError
+from bertforge.families import FAMILIES, Family
 from bertforge.models import Encoder, EncoderOutput
 from bertforge.tokenization import Tokenizer
 

@@ -10,8 +10,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from bertforge.architectures import PreTrainingModel, SequenceClassifier
 from bertforge.errors import DataError
-from bertforge.heads import PreTrainingModel, SequenceClassifier
 from bertforge.models import Encoder
 from bertforge.tokenization import BatchEncoding, Tokenizer
 

@@ -30,9 +30,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from bertforge.architectures import (
+    PreTrainingModel,
+    QuestionAnswering,
+    SequenceClassifier,
+    TokenClassifier,
+)
 from bertforge.atomic import atomic_path
 from bertforge.errors import ConfigError, DataError
-from bertforge.heads import PreTrainingModel, QuestionAnswering, SequenceClassifier, TokenClassifier
 from bertforge.inference import POOLINGS, pool
 from bertforge.models import Encoder
 from bertforge.models.encoder import encoder_config

@@ -17,7 +17,7 @@ from bertforge.cli import (
     finetune,
     info,
     pretrain,
-    pretrain_demo,
+    search_demo,
     serve,
     tokenizer,
 )
@@ -66,8 +66,8 @@ app.command("pretrain")(pretrain.pretrain)
 app.command("distill")(pretrain.distill)
 app.add_typer(export.app, name="export")
 app.command("plot")(pretrain.plot)
-app.command("demo")(pretrain_demo.pretrain_demo)
-app.command("search-demo")(demo.demo)
+app.command("demo")(demo.demo)
+app.command("search-demo")(search_demo.search_demo)
 app.command("build-data")(data.build_data)
 app.add_typer(finetune.app, name="finetune")
 app.command("evaluate")(finetune.evaluate)

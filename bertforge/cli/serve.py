@@ -9,10 +9,10 @@ import numpy as np
 import typer
 
 from bertforge import inference
+from bertforge.architectures import PreTrainingModel
 from bertforge.atomic import atomic_path
 from bertforge.cli.common import device, load_tokenizer
 from bertforge.errors import DataError
-from bertforge.heads import PreTrainingModel
 from bertforge.models import Encoder
 from bertforge.progress import progress_bar
 from bertforge.textio import STDIN, read_lines

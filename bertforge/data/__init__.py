@@ -2,7 +2,8 @@
 
 from bertforge.data.builder import BuildConfig, BuildResult, build_data
 from bertforge.data.embedded import write_embedded_corpus
-from bertforge.data.shards import Instance, ShardedDataset
+from bertforge.data.instances import Instance
+from bertforge.data.shards import ShardedDataset
 
 __all__ = [
     "BuildConfig",

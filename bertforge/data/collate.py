@@ -39,7 +39,7 @@ DEFAULT_FIELDS = ("mlm_labels", "nsp_labels")
 
 
 class InstanceLike(Protocol):
-    """What the collator reads from a dataset item (`bertforge.data.shards.Instance`).
+    """What the collator reads from a dataset item (`bertforge.data.instances.Instance`).
 
     An item may also carry `word_ids` ((L,) int, equal ids = one word) for whole-word and span
     masking of pre-segmented text (e.g. Chinese), and `unit_ids` (knowledge-masking units);

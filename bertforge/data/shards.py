@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from bertforge.atomic import atomic_path
-from bertforge.data.instances import Draft
+from bertforge.data.instances import Draft, Instance
 from bertforge.errors import DataError
 
 # 2: optional per-token word flags (`words-*.bin`). Version 1 builds (no flags) still read.
@@ -265,27 +265,6 @@ def verify_file(path: Path, sha256: str) -> None:
             f"shard '{path}' is corrupt (sha256 differs from manifest.json); re-run build-data "
             "with --force"
         )
-
-
-@dataclass
-class Instance:
-    """One pretraining example: tokens (L,) int64 with specials, [0, len_a) is segment A with
-    its specials, [len_a, len_a + len_b) is B; label 0/1 for NSP/SOP, -1 when none.
-    `word_ids` (L,) int64 (equal ids = one word) when the build ran a word segmenter, and
-    `unit_ids` (the same for knowledge-masking units) when it also had a lexicon."""
-
-    tokens: np.ndarray
-    len_a: int
-    len_b: int
-    label: int
-    word_ids: np.ndarray | None = None
-    unit_ids: np.ndarray | None = None
-
-    def token_type_ids(self, b_type: int = 1) -> np.ndarray:
-        """(L,) int64: 0 over A, `b_type` over B (the manifest's `layout.segment_b_type`)."""
-        types = np.zeros(len(self.tokens), dtype=np.int64)
-        types[self.len_a :] = b_type
-        return types
 
 
 class ShardedDataset:

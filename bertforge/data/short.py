@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from bertforge.data.instances import PAIR_OBJECTIVES
-from bertforge.data.shards import Instance, ShardedDataset
+from bertforge.data.instances import PAIR_OBJECTIVES, Instance
+from bertforge.data.shards import ShardedDataset
 from bertforge.errors import ConfigError
 
 

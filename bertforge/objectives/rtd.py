@@ -36,7 +36,7 @@ def rtd_loss(
 @dataclass(frozen=True)
 class ReplacedTokenDetection:
     """The discriminator's loss over every real token, weighted λ = 50 against the
-    generator's MLM loss as in the paper. The model (`heads.ElectraPreTraining`) samples the
+    generator's MLM loss as in the paper. The model (`architectures.ElectraPreTraining`) samples the
     replacements at the masked positions and returns which tokens changed."""
 
     weight: float = 50.0

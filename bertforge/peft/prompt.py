@@ -7,8 +7,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from bertforge.architectures.pretraining import PreTrainingModel
 from bertforge.errors import ConfigError, DataError
-from bertforge.heads.pretraining import PreTrainingModel
 from bertforge.tokenization import Tokenizer
 
 MASK = "[MASK]"  # the mask placeholder in templates, whatever the tokenizer's mask token

@@ -16,12 +16,12 @@ import torch
 from safetensors.torch import save_file
 from torch import nn
 
+from bertforge.architectures import PreTrainingModel
+from bertforge.architectures.distillation import Distillation, student_config
+from bertforge.architectures.electra import ElectraPreTraining
 from bertforge.atomic import atomic_path
 from bertforge.config import EncoderConfig
 from bertforge.errors import ConfigError, DataError
-from bertforge.heads import PreTrainingModel
-from bertforge.heads.electra import ElectraPreTraining
-from bertforge.heads.student import Distillation, student_config
 from bertforge.interop.hf import load_config, tokenizer_class
 from bertforge.objectives import DISTILL_OBJECTIVES
 from bertforge.tokenization import Tokenizer

@@ -324,7 +324,7 @@ def test_prompt_needs_an_mlm_head(tmp_path: Path, minilm_path: Path, shared_data
 
 
 def test_prompt_strategy_round_trip(tmp_path: Path, minilm_path: Path, shared_data: Path) -> None:
-    from bertforge.heads import PreTrainingModel
+    from bertforge.architectures import PreTrainingModel
     from bertforge.models import Encoder
     from bertforge.tokenization import Tokenizer
 

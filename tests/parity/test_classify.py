@@ -10,8 +10,8 @@ import torch
 import transformers
 
 from bertforge import inference
+from bertforge.architectures import SequenceClassifier
 from bertforge.errors import DataError
-from bertforge.heads import SequenceClassifier
 from bertforge.tokenization import Tokenizer
 
 TEXTS = ["a gripping, funny film", "dull", "the plot never quite holds together, sadly", "ok"]

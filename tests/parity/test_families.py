@@ -23,7 +23,7 @@ from bertforge import (
     SequenceClassifier,
     TokenClassifier,
 )
-from bertforge.heads import PreTrainingOutput
+from bertforge.architectures import PreTrainingOutput
 
 LABELS = {"id2label": {0: "neg", 1: "neu", 2: "pos"}}
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from bertforge.data.collate import PretrainingCollator, Sample
-from bertforge.data.shards import Instance
+from bertforge.data.instances import Instance
 from bertforge.errors import ConfigError, DataError
 from bertforge.objectives import MaskingConfig, MaskingVocab
 from bertforge.tokenization import Tokenizer

@@ -11,7 +11,7 @@ import transformers
 from torch.testing import assert_close
 
 from bertforge import FAMILIES, ConfigError, Encoder, PreTrainingModel
-from bertforge.heads import student_from_teacher, tie_embeddings
+from bertforge.architectures import student_from_teacher, tie_embeddings
 from bertforge.interop.hf.config import config_to_hf
 
 POOLER = {"bert": True, "roberta": True, "albert": True}  # the HF bare model has one

@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from bertforge.data.collate import PretrainingCollator
+from bertforge.data.instances import Instance
 from bertforge.data.loader import GlobalBatchSampler, PretrainingLoader
-from bertforge.data.shards import Instance
 from bertforge.errors import CheckpointError, ConfigError, DataError
 from bertforge.objectives import MaskingConfig, MaskingVocab
 

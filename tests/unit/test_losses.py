@@ -8,10 +8,10 @@ import torch.nn.functional as F
 from torch.testing import assert_close
 
 from bertforge import EncoderConfig, PreTrainingModel
+from bertforge.architectures.electra import sample_tokens
 from bertforge.data.collate import PretrainingCollator
+from bertforge.data.instances import Instance
 from bertforge.data.loader import PretrainingLoader
-from bertforge.data.shards import Instance
-from bertforge.heads.electra import sample_tokens
 from bertforge.objectives import (
     LossSums,
     MaskedLM,

@@ -10,8 +10,8 @@ import torch
 from tiny import SMALL
 
 from bertforge import FAMILIES
+from bertforge.architectures.electra import ElectraPreTraining, generator_config
 from bertforge.errors import ConfigError
-from bertforge.heads.electra import ElectraPreTraining, generator_config
 from bertforge.objectives import MaskedLM, ReplacedTokenDetection, rtd_loss, total_loss
 from bertforge.training.step import StepStats
 

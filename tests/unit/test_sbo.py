@@ -11,7 +11,7 @@ import torch.nn.functional as F
 
 from bertforge.config import EncoderConfig
 from bertforge.data.collate import PretrainingCollator, Sample
-from bertforge.data.shards import Instance
+from bertforge.data.instances import Instance
 from bertforge.errors import ConfigError
 from bertforge.heads.sbo import SBOHead
 from bertforge.objectives import IGNORE_INDEX, MaskingConfig, MaskingVocab

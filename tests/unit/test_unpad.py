@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from bertforge import Encoder, EncoderConfig
-from bertforge.heads import SequenceClassifier, TokenClassifier
+from bertforge.architectures import SequenceClassifier, TokenClassifier
 from bertforge.models.encoder import set_unpadded
 from bertforge.models.unpad import Packing, bucket
 

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 import torch
 
-from bertforge import heads, tasks
+from bertforge import architectures as heads
+from bertforge import tasks
 from bertforge.errors import DataError
 from bertforge.objectives import Classification, Objective, Tagging, span_objectives
 from bertforge.tasks.conll import Sentence

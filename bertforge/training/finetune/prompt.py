@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from bertforge.architectures import PreTrainingModel
 from bertforge.errors import ConfigError
-from bertforge.heads import PreTrainingModel
 from bertforge.peft import PromptClassifier
 from bertforge.peft.prompt import MASK
 from bertforge.tasks.classification import Example

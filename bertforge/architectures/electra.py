@@ -9,10 +9,10 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from bertforge.architectures.pretraining import PreTrainingModel
 from bertforge.config import EncoderConfig
 from bertforge.constants import IGNORE_INDEX
 from bertforge.errors import ConfigError
-from bertforge.heads.pretraining import PreTrainingModel
 
 SHARED = ("tokens", "segments", "positions", "norm")
 

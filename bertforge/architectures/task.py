@@ -16,10 +16,10 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
+from bertforge.architectures.labels import check_labels, check_problem, resolve_labels
 from bertforge.config import EncoderConfig
 from bertforge.families import family
 from bertforge.heads.classification import SequenceHead, SpanHead, TokenHead
-from bertforge.heads.labels import check_labels, check_problem, resolve_labels
 from bertforge.models.encoder import Encoder
 from bertforge.pretrained import Pretrained, TaskMeta
 
@@ -209,3 +209,9 @@ class MultipleChoice(TaskModel):
 
         scores = super().forward(flat(input_ids), flat(attention_mask), flat(token_type_ids))
         return scores.view(B, C)
+
+
+# The task model of each task head kind (`families.TASK_KINDS`), which fine-tuning tasks name.
+TASK_MODELS: dict[str, type[TaskModel]] = {
+    m.kind: m for m in (SequenceClassifier, TokenClassifier, QuestionAnswering, MultipleChoice)
+}

@@ -16,9 +16,9 @@ from typing import Self
 import torch
 from torch import nn
 
+from bertforge.architectures.pretraining import PreTrainingModel
 from bertforge.config import EncoderConfig
 from bertforge.errors import ConfigError
-from bertforge.heads.pretraining import PreTrainingModel
 from bertforge.models.encoder import set_unpadded
 
 
