@@ -47,7 +47,7 @@ from bertforge.training.loop import pretrain
 from bertforge.training.metrics import read_metrics
 from bertforge.training.recipe import load_recipe
 
-RECIPE = Path(__file__).parents[1] / "configs" / "bert-mini.toml"
+RECIPE = "bert-mini"
 MASKINGS = ("token", "whole_word", "knowledge")
 _TITLE = re.compile(r'<doc [^>]*title="([^"]+)"')
 

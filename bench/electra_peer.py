@@ -4,7 +4,7 @@ At minutes of CPU the discriminator predicts "original" for every token (family_
 That is either the objective at this budget or a defect in bertforge's ELECTRA, so this
 trains the same ELECTRA both ways on the same shards for the same steps:
 
-- bertforge: `configs/electra-small.toml` at `--preset` size through `bertforge pretrain`;
+- bertforge: the `electra-small` recipe at `--preset` size through `bertforge pretrain`;
 - transformers: `ElectraForMaskedLM` (generator) + `ElectraForPreTraining` (discriminator)
   from the configs bertforge exports, the generator reading the discriminator's embeddings,
   replacements drawn with `torch.multinomial` from the generator's softmax, loss = generator
@@ -40,7 +40,7 @@ from bertforge.training.loop import pretrain
 from bertforge.training.metrics import read_metrics
 from bertforge.training.recipe import load_recipe
 
-RECIPE = Path(__file__).parents[1] / "configs" / "electra-small.toml"
+RECIPE = "electra-small"
 KEYS = ("rtd_loss", "rtd_acc", "rtd_precision", "rtd_recall", "rtd_replaced_share", "mlm_acc")
 
 

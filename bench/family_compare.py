@@ -8,16 +8,16 @@ the settings that must match for a fair race: batch 128 sequences of 128 tokens,
 lr `--lr` with 10% warmup and linear decay, the schedule fitted to the time from a short
 probe of the family's step time.
 
-- bert: MLM + NSP on NSP pairs (`configs/bert-mini.toml`);
+- bert: MLM + NSP on NSP pairs (the `bert-mini` recipe);
 - roberta: MLM on full-sentences packs, Adam beta2 0.98 / eps 1e-6, clipping at 1.0 like
-  the others (`configs/roberta-base.toml`);
-- albert: n-gram MLM + SOP, LAMB, one shared layer (`configs/albert-base.toml`);
+  the others (the `roberta-base` recipe);
+- albert: n-gram MLM + SOP, LAMB, one shared layer (the `albert-base` recipe);
 - electra: a generator 1/4 as wide + replaced-token detection x 50
-  (`configs/electra-small.toml`);
+  (the `electra-small` recipe);
 - spanbert: span masking + span boundary objective on single segments
-  (`configs/spanbert-base.toml`);
+  (the `spanbert-base` recipe);
 - distilbert: a student of every other layer of the best MLM model above (SST-2, then MLM
-  accuracy), distilled for the same time (`configs/distilbert-base.toml`).
+  accuracy), distilled for the same time (the `distilbert-base` recipe).
 
 All read the MiniLM WordPiece vocabulary, so every row sees the same tokens; RoBERTa's
 byte-level BPE and ALBERT's SentencePiece are tokenizer choices, not objectives. Each model
@@ -52,7 +52,6 @@ from bertforge.training.loop import pretrain
 from bertforge.training.metrics import read_metrics
 from bertforge.training.recipe import load_recipe
 
-CONFIGS = Path(__file__).parents[1] / "configs"
 # name -> (recipe, data mode, extra settings)
 FAMILIES: dict[str, tuple[str, str, list[str]]] = {
     "bert": ("bert-mini.toml", "nsp", ["objectives.mlm=1", "objectives.nsp=1"]),
@@ -81,11 +80,9 @@ def settings(args: argparse.Namespace, steps: int) -> list[str]:
 
 def race(args: argparse.Namespace, recipe: str, data: Path, extra: list[str], run: Path) -> dict:
     """Probe the step time, then train for `--minutes`: the run's figures and its export."""
-    steps = fitted_steps(
-        CONFIGS / recipe, data, lambda n: [*settings(args, n), *extra], args.minutes
-    )
+    steps = fitted_steps(recipe, data, lambda n: [*settings(args, n), *extra], args.minutes)
     start = time.perf_counter()
-    hf = pretrain(load_recipe(CONFIGS / recipe, [*settings(args, steps), *extra]), data, run)
+    hf = pretrain(load_recipe(recipe, [*settings(args, steps), *extra]), data, run)
     assert hf is not None
     records = read_metrics(run)
     last_train = [r for r in records if r["split"] == "train"][-1]

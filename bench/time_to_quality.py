@@ -5,7 +5,7 @@ Both sides train BERT-mini (MLM only) on the same shards (`build-data --objectiv
 full-sentences`, the MiniLM WordPiece vocabulary by default) with the same global batch,
 AdamW, peak lr, warmup and precision, on the same threads, one after the other:
 
-- bertforge: `bertforge pretrain` with `configs/bert-mini.toml` (checkpoints every
+- bertforge: `bertforge pretrain` with the `bert-mini` recipe (checkpoints every
   `--save-every` steps; each checkpoint's time comes from the run's own metrics), its first
   30% of steps on the same sequences cut into pieces of at most 32 tokens (sequence-length
   warmup, `train.short_seq_len`; `--short-seq 0` trains at full length throughout);
@@ -50,7 +50,7 @@ from bertforge.training.loop import export, pretrain
 from bertforge.training.metrics import read_metrics
 from bertforge.training.recipe import load_recipe
 
-RECIPE = Path(__file__).parents[1] / "configs" / "bert-mini.toml"
+RECIPE = "bert-mini"
 EVAL_SEED = 1234
 
 
@@ -252,7 +252,7 @@ def run_transformers(
     return out
 
 
-def steady_rate(recipe: Path, data: Path, sets: list[str]) -> float:
+def steady_rate(recipe: str | Path, data: Path, sets: list[str]) -> float:
     """Steps per second past start-up: a 30-step probe run (`sets` must say
     train.max_steps=30), timed between its logs at steps 20 and 30 (the logged rates are
     averages from the first step, start-up included)."""
@@ -263,7 +263,9 @@ def steady_rate(recipe: Path, data: Path, sets: list[str]) -> float:
     return 10 / (seconds[30] - seconds[20])
 
 
-def fitted_steps(recipe: Path, data: Path, sets: Callable[[int], list[str]], minutes: float) -> int:
+def fitted_steps(
+    recipe: str | Path, data: Path, sets: Callable[[int], list[str]], minutes: float
+) -> int:
     """Steps that fill `minutes` at the steady step time of a probe run with `sets(30)`."""
     return max(1, math.floor(minutes * 60 * steady_rate(recipe, data, sets(30))))
 

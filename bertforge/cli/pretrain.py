@@ -15,7 +15,9 @@ from bertforge.training.recipe import load_recipe
 
 DATA = typer.Option(..., "--data", help="Directory written by `build-data`.")
 OUTPUT = typer.Option(..., "--output", "-o", help="Run directory.")
-CONFIG = typer.Option(None, "--config", help="TOML recipe (configs/*.toml).")
+CONFIG = typer.Option(
+    None, "--config", help="Recipe: a packaged name (bert-mini, roberta-base, ...) or a TOML path."
+)
 MAX_STEPS = typer.Option(None, "--max-steps")
 BATCH_SIZE = typer.Option(None, "--batch-size", help="Global batch size.")
 LR = typer.Option(None, "--lr", help="Peak learning rate.")
@@ -31,7 +33,7 @@ DEVICE = typer.Option("cpu", "--device")
 def pretrain(
     data: Path = DATA,
     output: Path = OUTPUT,
-    config: Path | None = CONFIG,
+    config: str | None = CONFIG,
     max_steps: int | None = MAX_STEPS,
     batch_size: int | None = BATCH_SIZE,
     lr: float | None = LR,
@@ -65,8 +67,8 @@ def distill(
     teacher: Path = typer.Option(..., "--teacher", help="HF directory with an MLM head."),
     data: Path = DATA,
     output: Path = OUTPUT,
-    config: Path | None = typer.Option(
-        None, "--config", help="TOML recipe (default configs/distilbert-base.toml's settings)."
+    config: str | None = typer.Option(
+        None, "--config", help="Recipe name or TOML path (default: distilbert-base's settings)."
     ),
     max_steps: int | None = MAX_STEPS,
     batch_size: int | None = BATCH_SIZE,
@@ -108,7 +110,7 @@ DISTILBERT_LOSS = {"distill_ce": 5.0, "mlm": 2.0, "distill_cos": 1.0}
 def _run(
     data: Path,
     output: Path,
-    config: Path | None,
+    config: str | Path | None,
     sets: list[str],
     resume: bool,
     device: str,

@@ -18,7 +18,7 @@ ALBERT = replace(
     name="albert",
     doc="ALBERT: SentencePiece, factorized embeddings, shared layers, MLM + sentence-order",
     tokenizer="unigram",
-    recipe="configs/albert-base.toml",
+    recipe="albert-base",
     defaults=MappingProxyType(
         {
             "embedding_size": 128,

@@ -13,7 +13,7 @@ NEZHA = replace(
     BERT,
     name="nezha",
     doc="NEZHA: BERT with functional relative positions (clipped at max_relative_position)",
-    recipe="configs/nezha-base.toml",
+    recipe="nezha-base",
     defaults=MappingProxyType({"position": "relative", "max_relative_position": 64}),
     hf=replace(
         BERT.hf,

@@ -116,7 +116,7 @@ class Family:
     hf: HFLayout
     heads: Heads = Heads()
     tokenizer: str = "wordpiece"  # the tokenizer kind its checkpoints ship
-    recipe: str | None = None  # default pretraining recipe, relative to the repository
+    recipe: str | None = None  # its default pretraining recipe: a packaged name (`--config NAME`)
     # EncoderConfig fields a fresh model of this family takes over a size preset.
     defaults: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     # Fields computed from the others for a fresh model (RoBERTa: positions past the pad id).

@@ -1,6 +1,9 @@
 """Pretraining recipes: TOML files with a `family` and a size `preset`, [model], [train],
 [masking] and [objectives] tables, and `--set` overrides.
 
+Recipes ship inside the package (`bertforge/recipes/*.toml`): `--config bert-mini` finds one
+by name wherever bertforge is installed; any other value is read as a path.
+
 Unknown keys are errors (a typo must not silently fall back to a default), and the resolved
 recipe is written back as TOML into the run directory, so a run can be reproduced from it.
 """
@@ -11,6 +14,7 @@ import dataclasses
 import logging
 import tomllib
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -221,18 +225,38 @@ def _coerce(raw: str, current: Any, key: str) -> Any:
         return raw
 
 
-def load_recipe(path: Path | None, overrides: list[str] = ()) -> Recipe:
-    """Read a TOML recipe (or the defaults) and apply `key=value` / `table.key=value` overrides."""
+def packaged_recipes() -> list[str]:
+    """Names of the recipes that ship with bertforge (`--config NAME`)."""
+    folder = resources.files("bertforge") / "recipes"
+    return sorted(p.name[: -len(".toml")] for p in folder.iterdir() if p.name.endswith(".toml"))
+
+
+def recipe_text(source: str | Path) -> tuple[str, str]:
+    """(TOML text, where it came from) of a recipe given as a file path or a packaged name."""
+    path = Path(source)
+    if path.is_file():
+        return path.read_text(encoding="utf-8"), str(path)
+    name = str(source).removesuffix(".toml")
+    packaged = resources.files("bertforge") / "recipes" / f"{name}.toml"
+    if "/" not in name and packaged.is_file():
+        return packaged.read_text(encoding="utf-8"), f"recipe {name!r}"
+    raise ConfigError(
+        f"recipe '{source}' does not exist: no such file, and no packaged recipe of that name "
+        f"({', '.join(packaged_recipes())})"
+    )
+
+
+def load_recipe(source: str | Path | None, overrides: list[str] = ()) -> Recipe:
+    """Read a TOML recipe (a path or a packaged name; None: the defaults) and apply
+    `key=value` / `table.key=value` overrides."""
     data: dict[str, Any] = {}
     where = "defaults"
-    if path is not None:
-        where = str(path)
+    if source is not None:
+        text, where = recipe_text(source)
         try:
-            data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise ConfigError(f"recipe '{path}' does not exist") from None
+            data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as e:
-            raise ConfigError(f"recipe '{path}' is not valid TOML: {e}") from None
+            raise ConfigError(f"{where} is not valid TOML: {e}") from None
     unknown = sorted(set(data) - {"family", "preset", *TABLES})
     if unknown:
         raise ConfigError(

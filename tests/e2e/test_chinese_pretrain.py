@@ -1,4 +1,4 @@
-"""Each Chinese recipe (configs/*-zh.toml) on a tiny config: Chinese text segmented by jieba
+"""Each Chinese recipe (the packaged *-zh recipes) on a tiny config: Chinese text segmented by jieba
 (and a lexicon of entities for ERNIE), a few dozen steps with a falling loss, and an export
 that transformers opens with the MLM logits bertforge computes (NEZHA: that bertforge
 reopens, transformers 5 having no NEZHA)."""
@@ -80,7 +80,7 @@ def test_chinese_recipe_pretrains_and_exports(
 ) -> None:
     objective, hf_class = RECIPES[name]
     data = build(tmp_path, zh_text, tokenizer, objective, lexicon if name == "ernie-zh" else None)
-    recipe = load_recipe(REPO / "configs" / f"{name}.toml", TINY)
+    recipe = load_recipe(name, TINY)
     exported = pretrain(recipe, data, tmp_path / "run")
     records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").open()]
     train = [r for r in records if r["split"] == "train"]
@@ -150,7 +150,7 @@ def test_knowledge_masking_without_words_is_refused(
     cfg = BuildConfig(objective="nsp", max_seq_len=64, eval_fraction=0.0)
     data = build_data(tokenizer, [zh_text], tmp_path / "plain", cfg).directory
     with pytest.raises(ConfigError, match="knowledge masking needs words"):
-        pretrain(load_recipe(REPO / "configs" / "ernie-zh.toml", TINY), data, tmp_path / "run")
+        pretrain(load_recipe("ernie-zh", TINY), data, tmp_path / "run")
     with pytest.raises(ConfigError, match="pass a segmenter too"):
         BuildConfig(lexicon=str(zh_text)).validate()
 
@@ -161,7 +161,7 @@ def test_knowledge_masking_resumes_exactly(
     """Masks of segmented text stay a function of (seed, epoch, example): stopped at step 5
     and resumed, an ERNIE run logs the same losses, float for float."""
     data = build(tmp_path, zh_text, tokenizer, "nsp", lexicon)
-    recipe = load_recipe(REPO / "configs" / "ernie-zh.toml", [*TINY, "train.max_steps=10"])
+    recipe = load_recipe("ernie-zh", [*TINY, "train.max_steps=10"])
     pretrain(recipe, data, tmp_path / "straight")
     assert pretrain(recipe, data, tmp_path / "split", stop_at=5) is None
     pretrain(recipe, data, tmp_path / "split", resume=True)

@@ -95,9 +95,7 @@ def logits_agree(ours: PreTrainingModel, theirs: torch.nn.Module, path: Path, fi
 
 def test_electra(tmp_path: Path, packed: Path) -> None:
     data = packed
-    recipe = load_recipe(
-        Path("configs/electra-small.toml"), ["preset=tiny", *TINY[1:], "generator.size=0.5"]
-    )
+    recipe = load_recipe("electra-small", ["preset=tiny", *TINY[1:], "generator.size=0.5"])
     out = pretrain(recipe, data, tmp_path / "run")
     train = train_records(tmp_path / "run")
     assert len(train) == STEPS
@@ -137,7 +135,7 @@ def test_rtd_needs_an_electra(tmp_path: Path, packed: Path) -> None:
 def test_distillation(tmp_path: Path, packed: Path, teacher: Path) -> None:
     data = packed
     recipe = load_recipe(
-        Path("configs/distilbert-base.toml"),
+        "distilbert-base",
         [*TINY, f"distill.teacher={teacher}", "train.grad_clip=1"],
     )
     out = pretrain(recipe, data, tmp_path / "run")
@@ -166,7 +164,7 @@ def test_teacher_with_another_vocabulary(tmp_path: Path, corpus: Path, packed: P
 
 def test_spanbert(tmp_path: Path, corpus: Path, wordpiece: Tokenizer) -> None:
     data = shards(tmp_path, corpus, wordpiece, "single")
-    recipe = load_recipe(Path("configs/spanbert-base.toml"), TINY)
+    recipe = load_recipe("spanbert-base", TINY)
     out = pretrain(recipe, data, tmp_path / "run")
     train = train_records(tmp_path / "run")
     assert "sbo_loss" in train[-1] and "nsp_loss" not in train[-1]
@@ -189,7 +187,7 @@ def test_sbo_needs_span_masking(tmp_path: Path, corpus: Path, wordpiece: Tokeniz
 def test_albert_ngrams_and_sop(tmp_path: Path, corpus: Path) -> None:
     tok = train_tokenizer([corpus], "unigram", 800)
     data = shards(tmp_path, corpus, tok, "sop")
-    recipe = load_recipe(Path("configs/albert-base.toml"),
+    recipe = load_recipe("albert-base",
                          [*TINY, "model.embedding_size=32", "train.lr=3e-2"])  # fmt: skip
     assert recipe.masking.mode == "ngram"
     out = pretrain(recipe, data, tmp_path / "run")
@@ -210,7 +208,7 @@ def test_resume_is_exact(
     extra = {"electra": ["preset=tiny", "generator.size=0.5"],
              "distilbert": [f"distill.teacher={teacher}"]}.get(name, [])  # fmt: skip
     config = {"electra": "electra-small", "spanbert": "spanbert-base"}.get(name, "distilbert-base")
-    recipe = load_recipe(Path(f"configs/{config}.toml"), [*TINY, "train.max_steps=10", *extra])
+    recipe = load_recipe(config, [*TINY, "train.max_steps=10", *extra])
     pretrain(recipe, data, tmp_path / "straight")
     assert pretrain(recipe, data, tmp_path / "split", stop_at=5) is None
     pretrain(recipe, data, tmp_path / "split", resume=True)

@@ -11,7 +11,7 @@ import torch
 from bertforge import FAMILIES, CheckpointError, ConfigError, EncoderConfig, PreTrainingModel
 from bertforge.training import checkpoint
 from bertforge.training.optim import Lamb, build_optimizer, linear_schedule, param_groups
-from bertforge.training.recipe import TrainConfig, load_recipe
+from bertforge.training.recipe import TrainConfig, load_recipe, packaged_recipes
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -20,15 +20,15 @@ CHINESE = {"bert-wwm-zh": "bert", "roberta-wwm-ext-zh": "bert", "ernie-zh": "ber
            "nezha-zh": "nezha"}  # fmt: skip
 
 
-@pytest.mark.parametrize("path", sorted((REPO / "configs").glob("*.toml")), ids=lambda p: p.stem)
-def test_shipped_recipes_load(path: Path) -> None:
-    """configs/NAME-PRESET.toml: NAME is the family, or a recipe of one (SpanBERT is a BERT);
-    the Chinese recipes (NAME-zh) are base-sized, three of them BERTs."""
-    recipe = load_recipe(path)
-    if path.stem in CHINESE:
-        family, preset = CHINESE[path.stem], "base"
+@pytest.mark.parametrize("name", packaged_recipes())
+def test_shipped_recipes_load(name: str) -> None:
+    """Packaged recipe NAME-PRESET: NAME is the family, or a recipe of one (SpanBERT is a
+    BERT); the Chinese recipes (NAME-zh) are base-sized, three of them BERTs."""
+    recipe = load_recipe(name)
+    if name in CHINESE:
+        family, preset = CHINESE[name], "base"
     else:
-        name, preset = path.stem.split("-", 1)
+        name, preset = name.split("-", 1)
         family = {"spanbert": "bert"}.get(name, name)
     assert (recipe.family, recipe.preset) == (family, preset)
     assert recipe.train.batch_size % recipe.train.micro_batch_size == 0
@@ -38,12 +38,12 @@ def test_shipped_recipes_load(path: Path) -> None:
 def test_each_family_names_a_shipped_recipe(name: str) -> None:
     recipe = FAMILIES[name].recipe
     if recipe is not None:
-        assert load_recipe(REPO / recipe).family == name
+        assert load_recipe(recipe).family == name
 
 
 def test_overrides_are_typed_and_round_trip(tmp_path: Path) -> None:
     recipe = load_recipe(
-        REPO / "configs" / "bert-mini.toml",
+        "bert-mini",
         ["train.lr=2e-4", "train.max_steps=1e3", "train.optimizer=lamb", "masking.mode=span",
          "model.hidden_dropout_prob=0", "preset=tiny"],
     )  # fmt: skip
