@@ -54,6 +54,7 @@ MODELS = {
 # transformers' label names for the sentence-pair head.
 PAIR_LABEL = {"bert": "next_sentence_label", "albert": "sentence_order_label"}
 OURS_WEIGHTS = "bertforge.pt"
+PARTS = {"pair": ("mlm", "nsp"), "": ("mlm",)}  # head parts of the non-ELECTRA models
 
 
 def config_of(name: str) -> EncoderConfig:
@@ -95,7 +96,7 @@ def save_weights(name: str, cfg: EncoderConfig, weights: Path) -> None:
         model.generator.save_pretrained(weights / "generator")
         model.discriminator.save_pretrained(weights / "discriminator")
     else:
-        model = PreTrainingModel(cfg, nsp=heads == "pair")
+        model = PreTrainingModel(cfg, heads=PARTS[heads])
         model.save_pretrained(weights)
     torch.save(model.state_dict(), weights / OURS_WEIGHTS)
 
@@ -104,9 +105,7 @@ def build(name: str, weights_dir: Path, impl: str) -> torch.nn.Module:
     heads = MODELS[name][3]
     if impl == "bertforge":  # as `bertforge pretrain` builds and runs it
         cfg = config_of(name)
-        model = (
-            ElectraPreTraining(cfg) if heads == "rtd" else PreTrainingModel(cfg, nsp=bool(heads))
-        )
+        model = ElectraPreTraining(cfg) if heads == "rtd" else PreTrainingModel(cfg, PARTS[heads])
         model.load_state_dict(torch.load(weights_dir / OURS_WEIGHTS, weights_only=True))
         for module in model.modules():
             if isinstance(module, Encoder):

@@ -3,6 +3,7 @@
 import logging
 
 import bertforge.interop.hf  # noqa: F401  (installs the HF checkpoint format)
+from bertforge.api import PretrainResult, distill, export, pretrain
 from bertforge.architectures import (
     MultipleChoice,
     PreTrainingModel,
@@ -15,10 +16,12 @@ from bertforge.errors import BertforgeError, CheckpointError, ConfigError, DataE
 from bertforge.families import FAMILIES, Family
 from bertforge.models import Encoder, EncoderOutput
 from bertforge.tokenization import Tokenizer
+from bertforge.training.stopping import EXIT_STOPPED, TrainingStopped
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 __all__ = [
+    "EXIT_STOPPED",
     "FAMILIES",
     "BertforgeError",
     "CheckpointError",
@@ -30,10 +33,15 @@ __all__ = [
     "Family",
     "MultipleChoice",
     "PreTrainingModel",
+    "PretrainResult",
     "QuestionAnswering",
     "SequenceClassifier",
     "TokenClassifier",
     "Tokenizer",
     "TokenizerError",
+    "TrainingStopped",
+    "distill",
+    "export",
+    "pretrain",
 ]
 __version__ = "0.1.0"

@@ -51,7 +51,7 @@ def student_from_teacher(teacher: PreTrainingModel, every: int = 2) -> PreTraini
     if teacher.mlm is None:
         raise ConfigError("the teacher has no MLM head; distil from a ...ForMaskedLM model")
     config = student_config(teacher.config, every)
-    student = PreTrainingModel(config, nsp=False)
+    student = PreTrainingModel(config, heads=("mlm",))
     picked = range(0, teacher.config.num_hidden_layers, every)
     source, target = teacher.encoder, student.encoder
     with torch.no_grad():

@@ -74,9 +74,9 @@ class ElectraPreTraining(nn.Module):
 
     def __init__(self, discriminator: EncoderConfig, generator_size: float = 0.25) -> None:
         super().__init__()
-        self.discriminator = PreTrainingModel(discriminator, nsp=False, mlm=False, rtd=True)
+        self.discriminator = PreTrainingModel(discriminator, heads=("rtd",))
         self.generator = PreTrainingModel(
-            generator_config(discriminator, generator_size), nsp=False
+            generator_config(discriminator, generator_size), heads=("mlm",)
         )
         tie_embeddings(self.generator, self.discriminator)
 

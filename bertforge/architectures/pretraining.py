@@ -8,13 +8,14 @@ class: a run exports it beside the checkpoint (`training/pretrain_model.py`).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from bertforge.config import EncoderConfig
-from bertforge.errors import CheckpointError
+from bertforge.errors import CheckpointError, ConfigError
 from bertforge.families import family
 from bertforge.heads.mlm import MLMHead
 from bertforge.heads.nsp import NSPHead
@@ -34,31 +35,41 @@ class PreTrainingOutput:
     sbo_logits: torch.Tensor | None = None  # (M, V): span boundary predictions
 
 
-class PreTrainingModel(Pretrained, nn.Module):
-    """An encoder with any of: an MLM head, an NSP/SOP head, a replaced-token head, a span
-    boundary head (`sbo`: the longest span it has a position for)."""
+# Head parts a pretraining model can carry; objectives name the parts they read.
+HEAD_PARTS = ("mlm", "nsp", "rtd", "sbo")
 
-    def __init__(
-        self,
-        config: EncoderConfig,
-        nsp: bool = True,
-        *,
-        mlm: bool = True,
-        rtd: bool = False,
-        sbo: int | None = None,
-    ) -> None:
+
+class PreTrainingModel(Pretrained, nn.Module):
+    """An encoder with the head parts named in `heads`: "mlm", "nsp" (NSP/SOP), "rtd"
+    (replaced-token detection), "sbo" (span boundary, with a position for every offset the
+    encoder can hold)."""
+
+    def __init__(self, config: EncoderConfig, heads: Iterable[str] = ("mlm", "nsp")) -> None:
         super().__init__()
+        heads = frozenset(heads)
+        unknown = sorted(heads - set(HEAD_PARTS))
+        if unknown or not heads & {"mlm", "rtd"}:
+            raise ConfigError(
+                f"pretraining heads {sorted(heads)}: choose from {', '.join(HEAD_PARTS)}, with "
+                "mlm or rtd among them"
+            )
         self.config = config
         shapes = family(config.model_type).heads
         # The pooler feeds only the sentence-pair head (BertForMaskedLM has none).
-        self.encoder = Encoder(config, add_pooler=nsp)
-        self.mlm = MLMHead(config, shapes.mlm_activation) if mlm else None
-        self.nsp = NSPHead(config.hidden_size, shapes.pair_dropout) if nsp else None
-        self.rtd = RTDHead(config) if rtd else None
-        self.sbo = SBOHead(config, sbo) if sbo else None
+        self.encoder = Encoder(config, add_pooler="nsp" in heads)
+        self.mlm = MLMHead(config, shapes.mlm_activation) if "mlm" in heads else None
+        self.nsp = NSPHead(config.hidden_size, shapes.pair_dropout) if "nsp" in heads else None
+        self.rtd = RTDHead(config) if "rtd" in heads else None
+        # A position for every offset a span can have in tokens (max_span counts words).
+        self.sbo = SBOHead(config, config.max_length) if "sbo" in heads else None
         for head in (self.mlm, self.nsp, self.rtd):  # the SBO head initialises itself
             if head is not None:
                 head.apply(lambda m: init_weights(m, config.initializer_range))
+
+    @property
+    def heads(self) -> frozenset[str]:
+        """The head parts this model carries."""
+        return frozenset(name for name in HEAD_PARTS if getattr(self, name) is not None)
 
     @classmethod
     def from_checkpoint(
@@ -70,7 +81,7 @@ class PreTrainingModel(Pretrained, nn.Module):
                 "or a task model. Use a ...ForMaskedLM / ...ForPreTraining checkpoint, or "
                 "pretrain one"
             )
-        return cls(config, "nsp" in parts, mlm="mlm" in parts, rtd="rtd" in parts)
+        return cls(config, parts & set(HEAD_PARTS))
 
     def forward(
         self,

@@ -19,14 +19,15 @@ import typer
 from rich.console import Console
 
 from bertforge import inference
+from bertforge.api import pretrain
 from bertforge.architectures import PreTrainingModel
 from bertforge.atomic import write_text
 from bertforge.data.builder import BuildConfig, build_data
 from bertforge.data.embedded import write_embedded_corpus
+from bertforge.pretraining.recipe import load_recipe
 from bertforge.tokenization import Tokenizer, train_tokenizer
-from bertforge.training.loop import pretrain
-from bertforge.training.metrics import UNIGRAM, read_metrics
-from bertforge.training.recipe import load_recipe
+from bertforge.training.loggers import read_metrics
+from bertforge.training.plots import UNIGRAM
 
 # Prompts in the style of Python's documentation, each with the one word a reader would fill
 # in; none is a sentence of the corpus. (Of 14 such prompts tried, these four came out right
@@ -80,7 +81,7 @@ def demo(
     )
     run = output / "run"
     shutil.rmtree(run, ignore_errors=True)  # the demo's own run directory: start over
-    exported = pretrain(recipe, data, run)
+    exported = pretrain(data, run, recipe).model
     model = PreTrainingModel.from_pretrained(exported)
     tok = Tokenizer.from_pretrained(exported)
     console.print(f"\nexported model: {exported}")

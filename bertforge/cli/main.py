@@ -22,12 +22,16 @@ from bertforge.cli import (
     tokenizer,
 )
 from bertforge.errors import BertforgeError
+from bertforge.training.stopping import EXIT_STOPPED, TrainingStopped
 
 
 class _Group(TyperGroup):
     def invoke(self, ctx: click.Context) -> object:
         try:
             return super().invoke(ctx)
+        except TrainingStopped as e:  # a checkpoint was written: a scheduler may requeue
+            typer.echo(str(e), err=True)
+            raise typer.Exit(EXIT_STOPPED) from None
         except (BertforgeError, OSError) as e:
             if ctx.meta.get("debug"):
                 raise

@@ -1,4 +1,5 @@
-"""`pretrain`, `export` and `plot`: the pretraining job and what comes out of it."""
+"""`pretrain`, `distill`, `export run` and `plot`: pretraining jobs and what comes out of them.
+Each command calls `bertforge.api` with its options."""
 
 from __future__ import annotations
 
@@ -7,11 +8,10 @@ from pathlib import Path
 
 import typer
 
+from bertforge import api
 from bertforge.cli.common import NPROC, relaunch_under_torchrun
-from bertforge.training.loop import export as export_run
-from bertforge.training.loop import pretrain as run_pretraining
-from bertforge.training.metrics import plot_run
-from bertforge.training.recipe import load_recipe
+from bertforge.training.loggers import REPORT_TO
+from bertforge.training.plots import plot_run
 
 DATA = typer.Option(..., "--data", help="Directory written by `build-data`.")
 OUTPUT = typer.Option(..., "--output", "-o", help="Run directory.")
@@ -26,8 +26,28 @@ SEED = typer.Option(None, "--seed")
 DROPOUT = typer.Option(None, "--dropout", help="Every dropout probability.")
 SAVE_EVERY = typer.Option(None, "--save-every")
 RESUME = typer.Option(False, "--resume", help="Continue from the newest checkpoint.")
+ALLOW_CHANGES = typer.Option(
+    False,
+    "--allow-changes",
+    help="With --resume: continue even with settings that differ from the checkpoint's run.",
+)
+STOP_AT = typer.Option(
+    None, "--stop-at", help="Stop at this step with a checkpoint (the schedule is unchanged)."
+)
 SETS = typer.Option([], "--set", help="key=value, e.g. train.optimizer=lamb")
 DEVICE = typer.Option("cpu", "--device")
+REPORT = typer.Option(
+    [], "--report-to", help=f"Also log to: {', '.join(REPORT_TO)} (metrics.jsonl always)."
+)
+
+
+def _done(result: api.PretrainResult) -> None:
+    if os.environ.get("RANK", "0") != "0":  # one line, not one per torchrun rank
+        return
+    if result.model is None:
+        typer.echo(f"stopped at step {result.step}; continue with --resume")
+    else:
+        typer.echo(f"exported to {result.model}; loss curve: {result.plot}")
 
 
 def pretrain(
@@ -42,33 +62,44 @@ def pretrain(
     dropout: float | None = DROPOUT,
     save_every: int | None = SAVE_EVERY,
     resume: bool = RESUME,
+    allow_changes: bool = ALLOW_CHANGES,
+    stop_at: int | None = STOP_AT,
     overrides: list[str] = SETS,
     device: str = DEVICE,
+    report_to: list[str] = REPORT,
     nproc: int = NPROC,
 ) -> None:
     """Pretrain on built shards with a recipe's objectives (MLM, NSP/SOP, RTD, SBO, ...);
     exports to RUN_DIR/hf at the end."""
     relaunch_under_torchrun(nproc)
-    flags = {
-        "train.max_steps": max_steps,
-        "train.batch_size": batch_size,
-        "train.lr": lr,
-        "train.warmup_steps": warmup_steps,
-        "train.seed": seed,
-        "model.hidden_dropout_prob": dropout,
-        "model.attention_probs_dropout_prob": dropout,
-        "train.save_every": save_every,
-    }
-    sets = [f"{k}={v}" for k, v in flags.items() if v is not None] + list(overrides)
-    _run(data, output, config, sets, resume, device)
+    _done(
+        api.pretrain(
+            data,
+            output,
+            config,
+            max_steps=max_steps,
+            batch_size=batch_size,
+            lr=lr,
+            warmup_steps=warmup_steps,
+            seed=seed,
+            dropout=dropout,
+            save_every=save_every,
+            overrides=overrides,
+            resume=resume,
+            allow_changes=allow_changes,
+            stop_at=stop_at,
+            device=device,
+            report_to=report_to,
+        )
+    )
 
 
 def distill(
     teacher: Path = typer.Option(..., "--teacher", help="HF directory with an MLM head."),
     data: Path = DATA,
     output: Path = OUTPUT,
-    config: str | None = typer.Option(
-        None, "--config", help="Recipe name or TOML path (default: distilbert-base's settings)."
+    config: str = typer.Option(
+        "distilbert-base", "--config", help="Recipe: a packaged name or a TOML path."
     ),
     max_steps: int | None = MAX_STEPS,
     batch_size: int | None = BATCH_SIZE,
@@ -78,49 +109,37 @@ def distill(
     seed: int | None = SEED,
     save_every: int | None = SAVE_EVERY,
     resume: bool = RESUME,
+    allow_changes: bool = ALLOW_CHANGES,
+    stop_at: int | None = STOP_AT,
     overrides: list[str] = SETS,
     device: str = DEVICE,
+    report_to: list[str] = REPORT,
     nproc: int = NPROC,
 ) -> None:
     """Distil a teacher into a student of every other layer (DistilBERT): soft-target KL
     (T = 2) x 5 + MLM x 2 + hidden-state cosine x 1; exports the student to RUN_DIR/hf."""
     relaunch_under_torchrun(nproc)
-    flags = {
-        "distill.teacher": teacher.resolve(),
-        "train.max_steps": max_steps,
-        "train.batch_size": batch_size,
-        "train.lr": lr,
-        "train.warmup_steps": warmup_steps,
-        "distill.temperature": temperature,
-        "train.seed": seed,
-        "train.save_every": save_every,
-    }
-    sets = [f"{k}={v}" for k, v in flags.items() if v is not None]
-    # The published loss unless the recipe or --set names the objectives itself.
-    named = config is not None and load_recipe(config).objectives
-    if not named and not any(o.startswith("objectives.") for o in overrides):
-        sets += [f"objectives.{k}={w}" for k, w in DISTILBERT_LOSS.items()]
-    _run(data, output, config, [*sets, *overrides], resume, device)
-
-
-# DistilBERT's loss weights (Sanh et al., 2019): soft targets, MLM, hidden-state cosine.
-DISTILBERT_LOSS = {"distill_ce": 5.0, "mlm": 2.0, "distill_cos": 1.0}
-
-
-def _run(
-    data: Path,
-    output: Path,
-    config: str | Path | None,
-    sets: list[str],
-    resume: bool,
-    device: str,
-) -> None:
-    if resume and config is None and (output / "recipe.toml").exists():
-        config = output / "recipe.toml"
-    recipe = load_recipe(config, sets)  # a micro-batch above --batch-size shrinks to it
-    exported = run_pretraining(recipe, data, output, resume=resume, device=device)
-    if os.environ.get("RANK", "0") == "0":  # one line, not one per torchrun rank
-        typer.echo(f"exported to {exported}; loss curve: {output / 'loss.png'}")
+    _done(
+        api.distill(
+            teacher,
+            data,
+            output,
+            config,
+            max_steps=max_steps,
+            batch_size=batch_size,
+            lr=lr,
+            warmup_steps=warmup_steps,
+            temperature=temperature,
+            seed=seed,
+            save_every=save_every,
+            overrides=overrides,
+            resume=resume,
+            allow_changes=allow_changes,
+            stop_at=stop_at,
+            device=device,
+            report_to=report_to,
+        )
+    )
 
 
 def export(
@@ -129,7 +148,7 @@ def export(
 ) -> None:
     """Export the newest checkpoint of a run as the family's HF pretraining class (ELECTRA:
     discriminator/ and generator/ directories)."""
-    typer.echo(f"exported to {export_run(run_dir, output)}")
+    typer.echo(f"exported to {api.export(run_dir, output)}")
 
 
 def plot(run_dir: Path = typer.Argument(..., help="A pretraining run directory.")) -> None:

@@ -267,6 +267,18 @@ def verify_file(path: Path, sha256: str) -> None:
         )
 
 
+def check_tokenizer(directory: Path, manifest: dict[str, Any], tokenizer: Any) -> None:
+    """DataError unless `tokenizer` (a `Tokenizer`) is the one the build in `directory` (its
+    `manifest`) was made with."""
+    built = manifest["tokenizer_fingerprint"]
+    if tokenizer.fingerprint() != built:
+        raise DataError(
+            f"data in '{directory}' was built with a different tokenizer (fingerprint "
+            f"{built[:12]}..., given {tokenizer.fingerprint()[:12]}...); rebuild or pass "
+            "the matching tokenizer"
+        )
+
+
 class ShardedDataset:
     """The instances of one split of a build, memory-mapped.
 
@@ -344,10 +356,4 @@ class ShardedDataset:
 
     def check_tokenizer(self, tokenizer: Any) -> None:
         """DataError unless `tokenizer` (a `Tokenizer`) is the one the data was built with."""
-        built = self.manifest["tokenizer_fingerprint"]
-        if tokenizer.fingerprint() != built:
-            raise DataError(
-                f"data in '{self.directory}' was built with a different tokenizer (fingerprint "
-                f"{built[:12]}..., given {tokenizer.fingerprint()[:12]}...); rebuild or pass "
-                "the matching tokenizer"
-            )
+        check_tokenizer(self.directory, self.manifest, tokenizer)

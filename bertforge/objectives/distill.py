@@ -69,6 +69,7 @@ class DistillKL:
     temperature: float = 2.0
     masked_only: bool = False
     fields: tuple[str, ...] = ("mlm_labels",)
+    heads: tuple[str, ...] = ("teacher",)
 
     def positions(self, batch: Batch) -> torch.Tensor:  # (B, T) bool
         """The positions distilled: real tokens, or masked ones (never padding)."""
@@ -97,6 +98,7 @@ class DistillCosine:
     weight: float = 1.0
     name: str = "distill_cos"
     fields: tuple[str, ...] = ()
+    heads: tuple[str, ...] = ("teacher",)
 
     def count(self, batch: Batch) -> int:
         return int(batch["attention_mask"].sum())

@@ -28,6 +28,7 @@ class Classification:
     weight: float = 1.0
     name: str = "classification"
     fields: tuple[str, ...] = ("labels",)
+    heads: tuple[str, ...] = ("head",)
 
     def __post_init__(self) -> None:
         if self.problem not in ("single_label", "regression"):
@@ -63,6 +64,7 @@ class Tagging:
     weight: float = 1.0
     name: str = "tagging"
     fields: tuple[str, ...] = ("labels",)
+    heads: tuple[str, ...] = ("head",)
 
     def count(self, batch: Batch) -> int:
         return int((batch["labels"] != IGNORE_INDEX).sum())
@@ -84,6 +86,7 @@ class SpanBoundary:
 
     side: str  # "start" | "end"
     weight: float = 0.5
+    heads: tuple[str, ...] = ("head",)
 
     @property
     def name(self) -> str:

@@ -49,6 +49,9 @@ class Objective(Protocol):
     name: str  # logged as {name}_loss, {name}_{metric}
     weight: float  # its share of the training loss
     fields: tuple[str, ...]  # batch fields it reads, which the collator must produce
+    # Model parts it reads: pretraining heads ("mlm", "nsp", "sbo", "rtd"), a "teacher",
+    # or a task model's "head"; the run builds the model that has them all.
+    heads: tuple[str, ...]
 
     def count(self, batch: Batch) -> int:
         """Labelled items in a micro-batch: what its loss sum is divided by."""

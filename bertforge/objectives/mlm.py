@@ -35,6 +35,7 @@ class MaskedLM:
     weight: float = 1.0
     name: str = "mlm"
     fields: tuple[str, ...] = ("mlm_labels",)
+    heads: tuple[str, ...] = ("mlm",)
 
     def count(self, batch: Batch) -> int:
         return int((batch["mlm_labels"] != IGNORE_INDEX).sum())

@@ -24,6 +24,7 @@ class SentencePair:
     weight: float = 1.0
     name: str = "nsp"
     fields: tuple[str, ...] = ("nsp_labels",)
+    heads: tuple[str, ...] = ("nsp",)
 
     def count(self, batch: Batch) -> int:
         return int((batch["nsp_labels"] != NO_LABEL).sum())

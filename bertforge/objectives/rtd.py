@@ -44,6 +44,8 @@ class ReplacedTokenDetection:
     # The generator's masks (the discriminator sees the originals with samples in their place)
     # and the uniform draws the generator samples them with.
     fields: tuple[str, ...] = ("mlm_labels", "sample_uniforms")
+    # The discriminator's head; its generator is the run's MLM (`architectures.electra`).
+    heads: tuple[str, ...] = ("rtd",)
 
     def count(self, batch: Batch) -> int:
         return int(batch["attention_mask"].sum())

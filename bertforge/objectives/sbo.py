@@ -26,6 +26,7 @@ class SpanBoundaryObjective:
     weight: float = 1.0
     name: str = "sbo"
     fields: tuple[str, ...] = ("mlm_labels", "sbo_targets")
+    heads: tuple[str, ...] = ("sbo",)
 
     def count(self, batch: Batch) -> int:
         return int((batch["mlm_labels"] != IGNORE_INDEX).sum())

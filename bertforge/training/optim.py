@@ -7,8 +7,6 @@ from collections.abc import Iterable
 import torch
 from torch import nn
 
-from bertforge.training.recipe import TrainConfig
-
 
 def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
     """Decay matrices only: biases and LayerNorm gains (all 1-D parameters) are exempt."""
@@ -70,12 +68,23 @@ class Lamb(torch.optim.Optimizer):
                 p.add_(update, alpha=-group["lr"] * float(trust))
 
 
-def build_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
-    groups = param_groups(model, cfg.weight_decay)
-    betas = (cfg.beta1, cfg.beta2)
-    if cfg.optimizer == "lamb":
-        return Lamb(groups, lr=cfg.lr, betas=betas, eps=cfg.eps)
-    return adamw(groups, lr=cfg.lr, betas=betas, eps=cfg.eps)
+OPTIMIZERS = ("adamw", "lamb")
+
+
+def build_optimizer(
+    model: nn.Module,
+    name: str = "adamw",
+    *,
+    lr: float,
+    weight_decay: float,
+    betas: tuple[float, float] = (0.9, 0.999),
+    eps: float = 1e-8,
+) -> torch.optim.Optimizer:
+    """AdamW or LAMB over the model's trainable parameters (no decay on 1-D ones)."""
+    groups = param_groups(model, weight_decay)
+    if name == "lamb":
+        return Lamb(groups, lr=lr, betas=betas, eps=eps)
+    return adamw(groups, lr=lr, betas=betas, eps=eps)
 
 
 def linear_schedule(

@@ -53,7 +53,7 @@ def chinese_model(zh_tokenizer: Tokenizer, tmp_path_factory: pytest.TempPathFact
     tok = zh_tokenizer
     d = tmp_path_factory.mktemp("zh-tiny")
     config = EncoderConfig.preset("tiny", vocab_size=tok.vocab_size)
-    PreTrainingModel(config, nsp=False).save_pretrained(d)
+    PreTrainingModel(config, heads=("mlm",)).save_pretrained(d)
     tok.save_pretrained(d)
     return d
 

@@ -17,14 +17,13 @@ import transformers
 from test_objectives_pretrain import TINY as OBJECTIVES_TINY
 from test_objectives_pretrain import assert_falls
 
-from bertforge import PreTrainingModel
+from bertforge import PreTrainingModel, pretrain
 from bertforge.data.builder import BuildConfig, build_data
 from bertforge.data.shards import ShardedDataset
 from bertforge.errors import ConfigError
+from bertforge.pretraining.recipe import load_recipe
 from bertforge.tokenization import Tokenizer, train_tokenizer
 from bertforge.tokenization.segmenters import Lexicon, get_segmenter
-from bertforge.training.loop import pretrain
-from bertforge.training.recipe import load_recipe
 
 REPO = Path(__file__).resolve().parents[2]
 # The objectives tests' tiny settings, with AdamW (the Chinese recipes ask for LAMB).
@@ -81,7 +80,7 @@ def test_chinese_recipe_pretrains_and_exports(
     objective, hf_class = RECIPES[name]
     data = build(tmp_path, zh_text, tokenizer, objective, lexicon if name == "ernie-zh" else None)
     recipe = load_recipe(name, TINY)
-    exported = pretrain(recipe, data, tmp_path / "run")
+    exported = pretrain(data, tmp_path / "run", recipe).model
     records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").open()]
     train = [r for r in records if r["split"] == "train"]
     assert_falls(train, "mlm_loss")
@@ -150,7 +149,7 @@ def test_knowledge_masking_without_words_is_refused(
     cfg = BuildConfig(objective="nsp", max_seq_len=64, eval_fraction=0.0)
     data = build_data(tokenizer, [zh_text], tmp_path / "plain", cfg).directory
     with pytest.raises(ConfigError, match="knowledge masking needs words"):
-        pretrain(load_recipe("ernie-zh", TINY), data, tmp_path / "run")
+        pretrain(data, tmp_path / "run", load_recipe("ernie-zh", TINY))
     with pytest.raises(ConfigError, match="pass a segmenter too"):
         BuildConfig(lexicon=str(zh_text)).validate()
 
@@ -162,9 +161,9 @@ def test_knowledge_masking_resumes_exactly(
     and resumed, an ERNIE run logs the same losses, float for float."""
     data = build(tmp_path, zh_text, tokenizer, "nsp", lexicon)
     recipe = load_recipe("ernie-zh", [*TINY, "train.max_steps=10"])
-    pretrain(recipe, data, tmp_path / "straight")
-    assert pretrain(recipe, data, tmp_path / "split", stop_at=5) is None
-    pretrain(recipe, data, tmp_path / "split", resume=True)
+    pretrain(data, tmp_path / "straight", recipe)
+    assert pretrain(data, tmp_path / "split", recipe, stop_at=5).model is None
+    pretrain(data, tmp_path / "split", recipe, resume=True)
 
     def losses(run: Path) -> list[tuple[float, ...]]:
         records = [json.loads(line) for line in (run / "metrics.jsonl").open()]

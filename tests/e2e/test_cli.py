@@ -41,7 +41,7 @@ def mlm_dir(tmp_path_factory: pytest.TempPathFactory, minilm_path: Path) -> Path
         num_attention_heads=2,
         intermediate_size=64,
     )
-    PreTrainingModel(config, nsp=False).save_pretrained(d)
+    PreTrainingModel(config, heads=("mlm",)).save_pretrained(d)
     Tokenizer.from_pretrained(minilm_path).save_pretrained(d)
     return d
 
@@ -174,7 +174,7 @@ def test_tokenizer_larger_than_embeddings(minilm_path: Path, tmp_path: Path) -> 
         num_attention_heads=2,
         intermediate_size=64,
     )
-    PreTrainingModel(config, nsp=False).save_pretrained(small)
+    PreTrainingModel(config, heads=("mlm",)).save_pretrained(small)
     _, err = run("fill-mask", "--model", small, "--tokenizer", minilm_path, "a [MASK].", code=2)
     assert "30522 tokens" in err and "only 1000 rows" in err
 
@@ -191,7 +191,9 @@ def test_no_mask_token(mlm_dir: Path) -> None:
 
 def test_missing_tokenizer(tmp_path: Path) -> None:
     d = tmp_path / "m"
-    PreTrainingModel(EncoderConfig.preset("tiny", vocab_size=100), nsp=False).save_pretrained(d)
+    PreTrainingModel(EncoderConfig.preset("tiny", vocab_size=100), heads=("mlm",)).save_pretrained(
+        d
+    )
     _, err = run("fill-mask", "--model", d, "a [MASK].", code=2)
     assert "--tokenizer" in err
 

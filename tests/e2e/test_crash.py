@@ -18,13 +18,13 @@ from pathlib import Path
 import pytest
 from test_pretrain import RECIPE, data_dir  # noqa: F401 (data_dir is a fixture)
 
+from bertforge import pretrain
 from bertforge.data.builder import build_data
 from bertforge.data.shards import ShardedDataset
 from bertforge.errors import DataError
+from bertforge.pretraining.recipe import load_recipe
 from bertforge.tokenization import Tokenizer
 from bertforge.training.checkpoint import latest_checkpoint
-from bertforge.training.loop import pretrain
-from bertforge.training.recipe import load_recipe
 
 REPO = Path(__file__).resolve().parents[2]
 # Patches run in the child before the CLI. `die()` kills it as the power cut would.
@@ -79,7 +79,7 @@ def test_killed_checkpoint_save_leaves_the_last_one_and_resume_cleans_up(
     assert latest_checkpoint(run).name == "step-00000002"
     assert len(list((run / "checkpoints").glob(".tmp-step-00000004-*"))) == 1
     with caplog.at_level(logging.WARNING):
-        pretrain(load_recipe(None, SMALL_RECIPE), data_dir, run, resume=True)
+        pretrain(data_dir, run, load_recipe(None, SMALL_RECIPE), resume=True)
     assert "removed 1 partial checkpoint" in caplog.text
     assert latest_checkpoint(run).name == "step-00000006"
     assert not list((run / "checkpoints").glob(".tmp-*")) and (run / "hf").is_dir()

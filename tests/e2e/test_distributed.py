@@ -15,9 +15,9 @@ import torch
 from safetensors.torch import load_file
 from test_pretrain import RECIPE, data_dir  # noqa: F401 (data_dir is a fixture)
 
+from bertforge import pretrain
 from bertforge.errors import ConfigError
-from bertforge.training.loop import pretrain
-from bertforge.training.recipe import TrainConfig, load_recipe
+from bertforge.pretraining.recipe import TrainConfig, load_recipe
 
 pytestmark = pytest.mark.skipif(
     not torch.distributed.is_available(), reason="this torch build has no torch.distributed"
@@ -76,7 +76,7 @@ def assert_ranks_match_one_process(
     log = run_two_ranks(torchrun, data, ddp_run, recipe)
     sharded = "FSDP2: parameters, gradients and optimizer state split over 2 ranks" in log
     assert sharded == ("train.parallel=fsdp" in recipe)
-    pretrain(load_recipe(None, recipe), data, single_run)
+    pretrain(data, single_run, load_recipe(None, recipe))
 
     ddp, single = train_records(ddp_run), train_records(single_run)
     assert [r["step"] for r in ddp] == [r["step"] for r in single] == list(range(1, 7))
@@ -102,7 +102,7 @@ def teacher(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:  
     """A 4-layer MLM without dropout (its students inherit its config)."""
     run = tmp_path_factory.mktemp("teacher") / "run"
     recipe = [*DDP_RECIPE, "train.max_steps=4", "model.num_hidden_layers=4", "objectives.mlm=1"]
-    return pretrain(load_recipe(None, recipe), data_dir, run)
+    return pretrain(data_dir, run, load_recipe(None, recipe)).model
 
 
 # ELECTRA samples with the collator's per-example draws, so two ranks replace the tokens one
@@ -188,7 +188,7 @@ def test_nproc_runs_torchrun_and_its_checkpoint_resumes(
     shutil.rmtree(run / "checkpoints" / "step-00000006")
     shutil.rmtree(run / "hf")
     if parallel == "ddp":
-        pretrain(load_recipe(None, recipe), data_dir, run, resume=True)
+        pretrain(data_dir, run, load_recipe(None, recipe), resume=True)
     else:
         run_two_ranks(launcher, data_dir, run, recipe, ("--nproc", "2", "--resume"))
     resumed = train_records(run)

@@ -48,7 +48,7 @@ def checkpoints(tmp_path_factory: pytest.TempPathFactory, tokenizers: dict) -> d
         )
         torch.manual_seed(0)
         d = tmp_path_factory.mktemp(name)
-        PreTrainingModel(config, nsp=False).save_pretrained(d)
+        PreTrainingModel(config, heads=("mlm",)).save_pretrained(d)
         tok.save_pretrained(d, tokenizer_class(config, tok))
         out[name] = d
     return out

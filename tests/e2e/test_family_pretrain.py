@@ -11,12 +11,11 @@ import pytest
 import torch
 import transformers
 
-from bertforge import PreTrainingModel
+from bertforge import PreTrainingModel, pretrain
 from bertforge.data.builder import BuildConfig, build_data
 from bertforge.errors import ConfigError
+from bertforge.pretraining.recipe import load_recipe
 from bertforge.tokenization import Tokenizer, train_tokenizer
-from bertforge.training.loop import pretrain
-from bertforge.training.recipe import load_recipe
 
 STEPS = [
     "preset=tiny",
@@ -60,7 +59,9 @@ def shards(root: Path, corpus: Path, kind: str, objective: str) -> Path:
 def test_pretrains_and_exports(tmp_path: Path, corpus: Path, family: str) -> None:
     kind, objective, hf_class = CASES[family]
     data = shards(tmp_path, corpus, kind, objective)
-    exported = pretrain(load_recipe(None, [f"family={family}", *STEPS]), data, tmp_path / "run")
+    exported = pretrain(
+        data, tmp_path / "run", load_recipe(None, [f"family={family}", *STEPS])
+    ).model
     records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").open()]
     train = [r for r in records if r["split"] == "train"]
     assert len(train) == 4 and all(torch.isfinite(torch.tensor(r["mlm_loss"])) for r in train)
@@ -89,4 +90,4 @@ def test_a_pair_objective_needs_pair_data(tmp_path: Path, corpus: Path) -> None:
     data = shards(tmp_path, corpus, "bpe", "full-sentences")
     recipe = load_recipe(None, ["family=roberta", "objectives.nsp=1", *STEPS])
     with pytest.raises(ConfigError, match="nsp needs sentence-pair shards"):
-        pretrain(recipe, data, tmp_path / "run")
+        pretrain(data, tmp_path / "run", recipe)

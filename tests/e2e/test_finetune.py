@@ -330,7 +330,7 @@ def test_prompt_strategy_round_trip(tmp_path: Path, minilm_path: Path, shared_da
 
     # MiniLM ships without its MLM head: give it a fresh one to have a BertForMaskedLM.
     encoder = Encoder.from_pretrained(minilm_path)
-    mlm = PreTrainingModel(encoder.config, nsp=False)
+    mlm = PreTrainingModel(encoder.config, heads=("mlm",))
     mlm.encoder.load_state_dict(encoder.state_dict(), strict=False)
     mlm.save_pretrained(tmp_path / "mlm")
     Tokenizer.from_pretrained(minilm_path).save_pretrained(tmp_path / "mlm")

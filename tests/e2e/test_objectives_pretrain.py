@@ -13,12 +13,11 @@ import torch
 import transformers
 from safetensors.torch import load_file
 
-from bertforge import PreTrainingModel, SequenceClassifier
+from bertforge import PreTrainingModel, SequenceClassifier, pretrain
 from bertforge.data.builder import BuildConfig, build_data
 from bertforge.errors import ConfigError, DataError
+from bertforge.pretraining.recipe import load_recipe
 from bertforge.tokenization import Tokenizer, train_tokenizer
-from bertforge.training.loop import pretrain
-from bertforge.training.recipe import load_recipe
 
 STEPS = 40
 TINY = [
@@ -61,7 +60,7 @@ def packed(corpus: Path, wordpiece: Tokenizer, tmp_path_factory: pytest.TempPath
 def teacher(packed: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 4-layer BERT MLM pretrained for a few dozen steps on the same data."""
     run = tmp_path_factory.mktemp("teacher") / "run"
-    return pretrain(load_recipe(None, [*TINY, "model.num_hidden_layers=4"]), packed, run)
+    return pretrain(packed, run, load_recipe(None, [*TINY, "model.num_hidden_layers=4"])).model
 
 
 def shards(root: Path, corpus: Path, tok: Tokenizer, objective: str) -> Path:
@@ -96,7 +95,7 @@ def logits_agree(ours: PreTrainingModel, theirs: torch.nn.Module, path: Path, fi
 def test_electra(tmp_path: Path, packed: Path) -> None:
     data = packed
     recipe = load_recipe("electra-small", ["preset=tiny", *TINY[1:], "generator.size=0.5"])
-    out = pretrain(recipe, data, tmp_path / "run")
+    out = pretrain(data, tmp_path / "run", recipe).model
     train = train_records(tmp_path / "run")
     assert len(train) == STEPS
     assert_falls(train, "mlm_loss")
@@ -129,7 +128,7 @@ def test_electra(tmp_path: Path, packed: Path) -> None:
 def test_rtd_needs_an_electra(tmp_path: Path, packed: Path) -> None:
     recipe = load_recipe(None, [*TINY, "objectives.mlm=1", "objectives.rtd=50"])
     with pytest.raises(ConfigError, match="rtd trains an ELECTRA"):
-        pretrain(recipe, packed, tmp_path / "run")
+        pretrain(packed, tmp_path / "run", recipe)
 
 
 def test_distillation(tmp_path: Path, packed: Path, teacher: Path) -> None:
@@ -138,7 +137,7 @@ def test_distillation(tmp_path: Path, packed: Path, teacher: Path) -> None:
         "distilbert-base",
         [*TINY, f"distill.teacher={teacher}", "train.grad_clip=1"],
     )
-    out = pretrain(recipe, data, tmp_path / "run")
+    out = pretrain(data, tmp_path / "run", recipe).model
     train = train_records(tmp_path / "run")
     assert len(train) == STEPS
     for key in ("distill_ce_loss", "mlm_loss", "distill_cos_loss"):
@@ -153,19 +152,21 @@ def test_distillation(tmp_path: Path, packed: Path, teacher: Path) -> None:
 def test_teacher_with_another_vocabulary(tmp_path: Path, corpus: Path, packed: Path) -> None:
     data = packed
     other = train_tokenizer([corpus], "wordpiece", 500)
-    teacher = PreTrainingModel(load_recipe(None, TINY).encoder_config(other.vocab_size, 0), False)
+    teacher = PreTrainingModel(
+        load_recipe(None, TINY).encoder_config(other.vocab_size, 0), heads=("mlm",)
+    )
     teacher.save_pretrained(tmp_path / "teacher")
     other.save_pretrained(tmp_path / "teacher")
     recipe = load_recipe(None, [*TINY, f"distill.teacher={tmp_path / 'teacher'}",
                                 "objectives.distill_ce=5", "objectives.mlm=2"])  # fmt: skip
     with pytest.raises(DataError, match="differs from the data"):
-        pretrain(recipe, data, tmp_path / "run")
+        pretrain(data, tmp_path / "run", recipe)
 
 
 def test_spanbert(tmp_path: Path, corpus: Path, wordpiece: Tokenizer) -> None:
     data = shards(tmp_path, corpus, wordpiece, "single")
     recipe = load_recipe("spanbert-base", TINY)
-    out = pretrain(recipe, data, tmp_path / "run")
+    out = pretrain(data, tmp_path / "run", recipe).model
     train = train_records(tmp_path / "run")
     assert "sbo_loss" in train[-1] and "nsp_loss" not in train[-1]
     assert_falls(train, "sbo_loss")
@@ -181,7 +182,7 @@ def test_sbo_needs_span_masking(tmp_path: Path, corpus: Path, wordpiece: Tokeniz
     data = shards(tmp_path, corpus, wordpiece, "single")
     recipe = load_recipe(None, [*TINY, "objectives.mlm=1", "objectives.sbo=1"])
     with pytest.raises(ConfigError, match="span"):
-        pretrain(recipe, data, tmp_path / "run")
+        pretrain(data, tmp_path / "run", recipe)
 
 
 def test_albert_ngrams_and_sop(tmp_path: Path, corpus: Path) -> None:
@@ -190,7 +191,7 @@ def test_albert_ngrams_and_sop(tmp_path: Path, corpus: Path) -> None:
     recipe = load_recipe("albert-base",
                          [*TINY, "model.embedding_size=32", "train.lr=3e-2"])  # fmt: skip
     assert recipe.masking.mode == "ngram"
-    out = pretrain(recipe, data, tmp_path / "run")
+    out = pretrain(data, tmp_path / "run", recipe).model
     train = train_records(tmp_path / "run")
     assert "nsp_loss" in train[-1]
     assert_falls(train, "mlm_loss", by=0.05)  # LAMB's steps are a share of each weight's norm
@@ -209,9 +210,9 @@ def test_resume_is_exact(
              "distilbert": [f"distill.teacher={teacher}"]}.get(name, [])  # fmt: skip
     config = {"electra": "electra-small", "spanbert": "spanbert-base"}.get(name, "distilbert-base")
     recipe = load_recipe(config, [*TINY, "train.max_steps=10", *extra])
-    pretrain(recipe, data, tmp_path / "straight")
-    assert pretrain(recipe, data, tmp_path / "split", stop_at=5) is None
-    pretrain(recipe, data, tmp_path / "split", resume=True)
+    pretrain(data, tmp_path / "straight", recipe)
+    assert pretrain(data, tmp_path / "split", recipe, stop_at=5).model is None
+    pretrain(data, tmp_path / "split", recipe, resume=True)
     straight, split = train_records(tmp_path / "straight"), train_records(tmp_path / "split")
     drop = ("tokens_per_s", "steps_per_s")
     assert [{k: v for k, v in r.items() if k not in drop} for r in split] == [

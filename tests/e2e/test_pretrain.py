@@ -10,11 +10,11 @@ import torch
 import transformers
 from safetensors.torch import load_file
 
+from bertforge import pretrain
 from bertforge.data.builder import BuildConfig, build_data
 from bertforge.data.collate import PretrainingCollator
+from bertforge.pretraining.recipe import load_recipe
 from bertforge.tokenization import Tokenizer
-from bertforge.training.loop import pretrain
-from bertforge.training.recipe import load_recipe
 
 RECIPE = [
     "preset=tiny",
@@ -52,16 +52,16 @@ def losses(run: Path) -> list[tuple[int, float, float]]:
 def test_resume_is_exact(data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     recipe = load_recipe(None, RECIPE)
     straight = tmp_path / "straight"
-    exported = pretrain(recipe, data_dir, straight)
+    exported = pretrain(data_dir, straight, recipe).model
 
     split = tmp_path / "split"
-    assert pretrain(recipe, data_dir, split, stop_at=30) is None
+    assert pretrain(data_dir, split, recipe, stop_at=30).model is None
     calls = []
     original = PretrainingCollator.__call__
     monkeypatch.setattr(
         PretrainingCollator, "__call__", lambda self, s: calls.append(len(s)) or original(self, s)
     )
-    pretrain(recipe, data_dir, split, resume=True)
+    pretrain(data_dir, split, recipe, resume=True)
 
     assert losses(split) == losses(straight)  # exact, float for float
     assert [s for s, _, _ in losses(split)] == list(range(1, 61))
@@ -102,7 +102,7 @@ def test_short_sequences_first_then_the_data_and_resume_across_the_switch(
             widths.append((len(s), max(len(x.instance.tokens) for x in s))) or original(self, s)
         ),
     )
-    straight = pretrain(recipe, packed, tmp_path / "straight")
+    straight = pretrain(packed, tmp_path / "straight", recipe).model
     eval_micro = 2
     train = widths[eval_micro:]
     # Steps 1-10 (two micro-batches each): pieces of <= 16 tokens, as many times the rows per
@@ -112,26 +112,41 @@ def test_short_sequences_first_then_the_data_and_resume_across_the_switch(
     assert all(rows == 4 and longest > 16 for rows, longest in train[20:])
     split = tmp_path / "split"
     for stop in (7, 13):
-        assert pretrain(recipe, packed, split, resume=stop == 13, stop_at=stop) is None
-    pretrain(recipe, packed, split, resume=True)
+        assert pretrain(packed, split, recipe, resume=stop == 13, stop_at=stop).model is None
+    pretrain(packed, split, recipe, resume=True)
     assert straight is not None and losses(split) == losses(tmp_path / "straight")
+
+
+def test_the_plan_says_how_the_batch_splits_and_warns_of_a_long_warmup(
+    data_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from bertforge.pretraining import plan_pretraining
+
+    sets = [*RECIPE, "train.batch_size=16", "train.micro_batch_size=32", "train.warmup_steps=60"]
+    plan = plan_pretraining(load_recipe(None, sets), data_dir, world_size=2)
+    assert (plan.micro_batch_size, plan.accumulation) == (8, 1)
+    assert "using micro-batches of 8" in caplog.text
+    # Warmup as long as the run: the learning rate never peaks, which the plan says.
+    assert "never reaches its peak" in caplog.text and "peak lr 0.001 after 60" in caplog.text
+    # BERT on sentence pairs: the family default, MLM + NSP, and the heads they read.
+    assert [o.name for o in plan.objectives] == ["mlm", "nsp"] and plan.heads == {"mlm", "nsp"}
 
 
 def test_existing_run_needs_resume(data_dir: Path, tmp_path: Path) -> None:
     from bertforge.errors import ConfigError
 
     recipe = load_recipe(None, [*RECIPE, "train.max_steps=2", "train.save_every=1"])
-    pretrain(recipe, data_dir, tmp_path / "run")
+    pretrain(data_dir, tmp_path / "run", recipe)
     with pytest.raises(ConfigError, match="pass --resume"):
-        pretrain(recipe, data_dir, tmp_path / "run")
+        pretrain(data_dir, tmp_path / "run", recipe)
 
 
 def test_non_finite_steps_abort_and_keep_the_last_good_checkpoint(
     data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from bertforge.training import loop
+    from bertforge.training import trainer
 
-    real = loop.train_step
+    real = trainer.train_step
     calls = {"n": 0}
 
     def exploding(*args: object, **kwargs: object) -> object:
@@ -139,10 +154,10 @@ def test_non_finite_steps_abort_and_keep_the_last_good_checkpoint(
         stats, norm = real(*args, **kwargs)
         return stats, (float("nan") if calls["n"] > 3 else norm)
 
-    monkeypatch.setattr(loop, "train_step", exploding)
+    monkeypatch.setattr(trainer, "train_step", exploding)
     recipe = load_recipe(None, [*RECIPE, "train.save_every=2", "train.max_bad_steps=3"])
-    with pytest.raises(loop.TrainingAborted, match="3 non-finite steps in a row at step 4"):
-        pretrain(recipe, data_dir, tmp_path / "run")
+    with pytest.raises(trainer.TrainingAborted, match="3 non-finite steps in a row at step 4"):
+        pretrain(data_dir, tmp_path / "run", recipe)
     from bertforge.training.checkpoint import latest_checkpoint
 
     assert latest_checkpoint(tmp_path / "run").name == "step-00000002"
@@ -179,7 +194,7 @@ def test_data_built_with_another_tokenizer_is_refused(data_dir: Path, tmp_path: 
     corpus.write_text("some words for a different vocabulary\n" * 50)
     train_tokenizer([corpus], "wordpiece", 200).save_pretrained(other / "tokenizer")
     with pytest.raises(DataError, match="different tokenizer"):
-        pretrain(load_recipe(None, RECIPE), other, tmp_path / "run")
+        pretrain(other, tmp_path / "run", load_recipe(None, RECIPE))
 
 
 def test_export_and_plot_commands(data_dir: Path, tmp_path: Path) -> None:
@@ -189,7 +204,7 @@ def test_export_and_plot_commands(data_dir: Path, tmp_path: Path) -> None:
 
     run = tmp_path / "run"
     recipe = load_recipe(None, [*RECIPE, "train.max_steps=2", "train.save_every=1"])
-    assert pretrain(recipe, data_dir, run, stop_at=1) is None  # a checkpoint, no export yet
+    assert pretrain(data_dir, run, recipe, stop_at=1).model is None  # a checkpoint, no export yet
     (run / "loss.png").unlink(missing_ok=True)
     runner = CliRunner()
     result = runner.invoke(app, ["export", str(run), "--output", str(tmp_path / "hf")])

@@ -36,7 +36,7 @@ def test_parameter_count_equals_transformers(name: str, preset: str) -> None:
 def teacher(name: str, layers: int = 4) -> PreTrainingModel:
     torch.manual_seed(0)
     config = FAMILIES[name].config("tiny", vocab_size=100, num_hidden_layers=layers)
-    return PreTrainingModel(config, nsp=False).eval()
+    return PreTrainingModel(config, heads=("mlm",)).eval()
 
 
 def test_a_bert_teacher_gives_a_distilbert_of_every_other_layer(tmp_path: Path) -> None:
@@ -70,13 +70,11 @@ def test_other_teachers_keep_their_family_or_refuse() -> None:
 
 def test_electra_generator_uses_the_discriminator_embeddings(tmp_path: Path) -> None:
     fam = FAMILIES["electra"]
-    disc = PreTrainingModel(
-        fam.config("tiny", vocab_size=100, embedding_size=32), nsp=False, mlm=False, rtd=True
-    )
+    disc = PreTrainingModel(fam.config("tiny", vocab_size=100, embedding_size=32), heads=("rtd",))
     gen = PreTrainingModel(
         fam.config("tiny", vocab_size=100, embedding_size=32, hidden_size=64,
                    num_attention_heads=1, intermediate_size=128),
-        nsp=False,
+        heads=("mlm",),
     )  # fmt: skip
     tie_embeddings(gen, disc)
     shared = gen.encoder.embeddings.tokens.weight
@@ -89,6 +87,6 @@ def test_electra_generator_uses_the_discriminator_embeddings(tmp_path: Path) -> 
     disc.save_pretrained(tmp_path / "discriminator")
     loaded = transformers.AutoModelForMaskedLM.from_pretrained(tmp_path / "generator")
     assert_close(loaded.electra.embeddings.word_embeddings.weight, shared.detach())
-    small = PreTrainingModel(fam.config("tiny", vocab_size=100, embedding_size=16), nsp=False)
+    small = PreTrainingModel(fam.config("tiny", vocab_size=100, embedding_size=16), heads=("mlm",))
     with pytest.raises(ConfigError, match="same vocabulary and embedding size"):
         tie_embeddings(small, disc)

@@ -53,7 +53,7 @@ MODELS = {
     "sequence": lambda c: SequenceClassifier(c, 3),
     "token": lambda c: TokenClassifier(c, 3),
     "qa": lambda c: QuestionAnswering(c),
-    "mlm": lambda c: PreTrainingModel(c, nsp=False),
+    "mlm": lambda c: PreTrainingModel(c, heads=("mlm",)),
 }
 
 
@@ -86,7 +86,7 @@ def test_unpadded_equals_padded(name: str, kind: str) -> None:
 @pytest.mark.parametrize("name", list(FAMILIES))
 def test_sparse_mlm_head_equals_dense_rows(name: str) -> None:
     torch.manual_seed(0)
-    model = PreTrainingModel(config(name), nsp=False).eval()
+    model = PreTrainingModel(config(name), heads=("mlm",)).eval()
     b = batch(name)
     picked = torch.zeros_like(b["input_ids"], dtype=torch.bool)
     picked[0, [1, 4, 9]] = picked[2, 2] = True

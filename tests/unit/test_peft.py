@@ -145,7 +145,7 @@ def prompt_parts(minilm_path: Path) -> tuple[PreTrainingModel, Tokenizer]:
     tok = Tokenizer.from_pretrained(minilm_path)
     torch.manual_seed(0)
     config = SMALL.replace(vocab_size=len(tok))
-    return PreTrainingModel(config, nsp=False).eval(), tok
+    return PreTrainingModel(config, heads=("mlm",)).eval(), tok
 
 
 def test_prompt_logits_are_mlm_logits_of_the_verbalizer(

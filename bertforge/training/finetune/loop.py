@@ -38,7 +38,7 @@ from bertforge.training.finetune import tasks as T
 from bertforge.training.finetune.data import batch_order, eval_order, iterate, rank_share
 from bertforge.training.finetune.report import plot_dev_metric, report_table
 from bertforge.training.finetune.strategy import apply_strategy, load_model, save_model
-from bertforge.training.metrics import MetricsLog
+from bertforge.training.loggers import MetricsFile as MetricsLog
 from bertforge.training.optim import adamw, linear_schedule, param_groups
 from bertforge.training.runtime import PRECISIONS, autocast, seed_everything
 from bertforge.training.step import train_step

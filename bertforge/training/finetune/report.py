@@ -11,7 +11,7 @@ from rich.table import Table
 from bertforge.atomic import atomic_path
 from bertforge.errors import DataError
 from bertforge.training.finetune.tasks import TaskInfo
-from bertforge.training.metrics import read_metrics
+from bertforge.training.loggers import read_metrics
 
 PLOT_FILE = "dev_metric.png"
 

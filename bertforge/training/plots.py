@@ -1,48 +1,17 @@
-"""Run metrics: one JSON object per line in `metrics.jsonl`, and the loss-curve PNG."""
+"""Plots of a run's `metrics.jsonl`: `loss.png` (pretraining: every objective's losses and
+accuracies) and `dev_metric.png` (fine-tuning: the dev metric beside the training loss)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from bertforge.atomic import atomic_path
 from bertforge.errors import DataError
+from bertforge.training.loggers import read_metrics
 
-
-class MetricsLog:
-    """Appends records to `RUN_DIR/metrics.jsonl`, flushed per line so a crash loses nothing
-    that was logged. On resume, records past the resumed step are dropped first."""
-
-    def __init__(self, run_dir: Path, resume_step: int | None = None) -> None:
-        self.path = run_dir / "metrics.jsonl"
-        if resume_step is not None and self.path.exists():
-            kept = [r for r in read_metrics(run_dir) if r.get("step", 0) <= resume_step]
-            with atomic_path(self.path) as tmp:
-                tmp.write_text("".join(json.dumps(r) + "\n" for r in kept), encoding="utf-8")
-        elif resume_step is None:
-            self.path.unlink(missing_ok=True)
-        self._file = self.path.open("a", encoding="utf-8")
-
-    def write(self, record: dict[str, Any]) -> None:
-        self._file.write(json.dumps(record) + "\n")
-        self._file.flush()
-
-    def close(self) -> None:
-        self._file.close()
-
-
-def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
-    path = run_dir / "metrics.jsonl"
-    if not path.exists():
-        raise DataError(f"'{run_dir}' has no metrics.jsonl; is it a pretraining run directory?")
-    records = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue  # a line torn by a crash mid-write
-    return records
+PLOT_FILE = "loss.png"
+DEV_PLOT_FILE = "dev_metric.png"
 
 
 def plot_run(run_dir: Path) -> Path:
@@ -74,7 +43,7 @@ def plot_run(run_dir: Path) -> Path:
     ax_acc.set(xlabel="step", ylabel="accuracy / ratio", title="accuracy", ylim=(0, 1))
     ax_acc.legend(fontsize="small")
     fig.tight_layout()
-    out = run_dir / "loss.png"
+    out = run_dir / PLOT_FILE
     with atomic_path(out) as tmp:
         fig.savefig(tmp, format="png", dpi=100)
     plt.close(fig)
@@ -88,7 +57,41 @@ UNIGRAM = "mlm_unigram_acc"
 
 
 def _keys(rows: list[dict[str, Any]], suffixes: tuple[str, ...]) -> list[str]:
-    """Keys of `rows` ending in one of `suffixes` (the total loss first), in first-seen order."""
-    keys = dict.fromkeys(k for r in rows for k in r if k.rsplit("_", 1)[-1] in suffixes)
+    """Numeric keys of `rows` ending in one of `suffixes` (the total loss first), in first-seen
+    order (a record's `precision` names its number format, not a ratio)."""
+    keys = dict.fromkeys(
+        k
+        for r in rows
+        for k, v in r.items()
+        if k.rsplit("_", 1)[-1] in suffixes and isinstance(v, int | float)
+    )
     keys.pop(UNIGRAM, None)
     return list(keys)
+
+
+def plot_dev_metric(run_dir: Path, metric: str) -> Path:
+    """Write `RUN_DIR/dev_metric.png`: the dev metric (left) and training loss (right) by step."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display on servers/CI
+    import matplotlib.pyplot as plt
+
+    records = read_metrics(run_dir)
+    dev = [r for r in records if r.get("split") == "dev" and metric in r]
+    train = [r for r in records if r.get("split") == "train" and "loss" in r]
+    if not dev:
+        raise DataError(f"'{run_dir / 'metrics.jsonl'}' has no dev {metric} records to plot")
+    fig, (ax_dev, ax_loss) = plt.subplots(1, 2, figsize=(11, 4))
+    ax_dev.plot([r["step"] for r in dev], [r[metric] for r in dev], "o-", label=f"dev {metric}")
+    ax_dev.set(xlabel="step", ylabel=metric, title=f"dev {metric}")
+    ax_dev.legend()
+    if train:
+        ax_loss.plot([r["step"] for r in train], [r["loss"] for r in train], label="train loss")
+        ax_loss.legend()
+    ax_loss.set(xlabel="step", ylabel="loss", title="training loss")
+    fig.tight_layout()
+    out = run_dir / DEV_PLOT_FILE
+    with atomic_path(out) as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
+    plt.close(fig)
+    return out

@@ -11,8 +11,8 @@ recipe is written back as TOML into the run directory, so a run can be reproduce
 from __future__ import annotations
 
 import dataclasses
-import logging
 import tomllib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -24,11 +24,13 @@ from bertforge.families import family
 from bertforge.objectives import pretraining_objectives
 from bertforge.objectives.masking import MaskingConfig
 
-log = logging.getLogger(__name__)
 TABLES = ("model", "train", "masking", "objectives", "generator", "distill")
+# DistilBERT's loss weights (Sanh et al., 2019): soft targets, MLM, hidden-state cosine; what
+# `distill` trains unless the recipe names its objectives.
+DISTILBERT_LOSS = {"distill_ce": 5.0, "mlm": 2.0, "distill_cos": 1.0}
 
 
-@dataclass
+@dataclass(frozen=True)
 class TrainConfig:
     """Optimisation and bookkeeping. `batch_size` is the global batch (all ranks, all
     accumulation steps), so a recipe means the same thing on any number of machines."""
@@ -72,8 +74,8 @@ class TrainConfig:
         for name in ("batch_size", "micro_batch_size", "max_steps", "save_every", "log_every"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"train.{name} must be at least 1, got {getattr(self, name)}")
-        self.fit_micro_batch(world_size=1)
-        if self.batch_size % self.micro_batch_size:
+        micro = min(self.micro_batch_size, self.batch_size)  # a larger one shrinks (plan)
+        if self.batch_size % micro:
             raise ConfigError(
                 f"train.batch_size={self.batch_size} is not a multiple of micro_batch_size="
                 f"{self.micro_batch_size}; the global batch is split into equal micro-batches"
@@ -90,31 +92,29 @@ class TrainConfig:
         """Steps of the short-sequence phase (0 without one)."""
         return round(self.short_seq_fraction * self.max_steps) if self.short_seq_len else 0
 
-    def fit_micro_batch(self, world_size: int) -> None:
-        """Shrink a micro-batch larger than each rank's share of the global batch to that share
-        (a recipe's micro-batch is a memory ceiling, not a demand), and say so."""
+    def micro_batch(self, world_size: int) -> int:
+        """The micro-batch each of `world_size` ranks runs: the recipe's, or each rank's share
+        of the global batch when that is smaller (a recipe's micro-batch is a memory ceiling,
+        not a demand)."""
         share, rest = divmod(self.batch_size, world_size)
         if self.micro_batch_size > share > 0 and not rest:
-            log.warning(
-                "train.micro_batch_size=%d is more than the global batch_size=%d gives each of "
-                "%d rank(s); using micro-batches of %d",
-                self.micro_batch_size, self.batch_size, world_size, share,
-            )  # fmt: skip
-            self.micro_batch_size = share
+            return share
+        return self.micro_batch_size
 
     def accumulation_per_rank(self, world_size: int) -> int:
         """Micro-batches each of `world_size` ranks runs per step: the global batch is split
         over the ranks first, then each rank's part into micro-batches."""
-        if self.batch_size % (self.micro_batch_size * world_size):
+        micro = self.micro_batch(world_size)
+        if self.batch_size % (micro * world_size):
             raise ConfigError(
                 f"train.batch_size={self.batch_size} is not divisible by micro_batch_size="
-                f"{self.micro_batch_size} x {world_size} ranks; every rank needs the same "
-                "number of equal micro-batches"
+                f"{micro} x {world_size} ranks; every rank needs the same number of equal "
+                "micro-batches"
             )
-        return self.batch_size // (self.micro_batch_size * world_size)
+        return self.batch_size // (micro * world_size)
 
 
-@dataclass
+@dataclass(frozen=True)
 class GeneratorConfig:
     """ELECTRA's generator (objective rtd): its width as a fraction of the discriminator's
     (hidden size, heads, feed-forward), the same depth, sharing the discriminator's
@@ -123,7 +123,7 @@ class GeneratorConfig:
     size: float = 0.25
 
 
-@dataclass
+@dataclass(frozen=True)
 class DistillConfig:
     """Distillation (objectives distill_ce / distill_cos): the teacher, an HF directory with
     an MLM head, ours or downloaded; the student takes every `every`-th teacher layer."""
@@ -147,7 +147,7 @@ class DistillConfig:
         return Path(self.teacher)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Recipe:
     family: str = "bert"  # the model family (HF model_type), see bertforge/families
     preset: str = "mini"
@@ -246,13 +246,16 @@ def recipe_text(source: str | Path) -> tuple[str, str]:
     )
 
 
-def load_recipe(source: str | Path | None, overrides: list[str] = ()) -> Recipe:
-    """Read a TOML recipe (a path or a packaged name; None: the defaults) and apply
-    `key=value` / `table.key=value` overrides."""
+def load_recipe(source: str | Path | Recipe | None, overrides: Sequence[str] = ()) -> Recipe:
+    """Read a TOML recipe (a path, a packaged name, or a `Recipe` to start from; None: the
+    defaults) and apply `key=value` / `table.key=value` overrides."""
     data: dict[str, Any] = {}
     where = "defaults"
-    if source is not None:
+    if isinstance(source, Recipe):
+        text, where = source.to_toml(), "the given recipe"
+    elif source is not None:
         text, where = recipe_text(source)
+    if source is not None:
         try:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as e:
@@ -265,7 +268,6 @@ def load_recipe(source: str | Path | None, overrides: list[str] = ()) -> Recipe:
         )
     tables = {name: dict(data.get(name, {})) for name in TABLES}
     top = {"family": data.get("family", "bert"), "preset": data.get("preset", "mini")}
-    _renamed_nsp_weight(tables, where)
     defaults = {
         "train": TrainConfig(),
         "masking": MaskingConfig(),
@@ -310,12 +312,3 @@ def load_recipe(source: str | Path | None, overrides: list[str] = ()) -> Recipe:
     except BertforgeError as e:
         raise ConfigError(f"{where}: {e}") from None
     return recipe
-
-
-def _renamed_nsp_weight(tables: dict[str, dict[str, Any]], where: str) -> None:
-    """Recipes written before [objectives] set `train.nsp_weight`; read it as objectives.nsp."""
-    if "nsp_weight" in tables["train"]:
-        weight = tables["train"].pop("nsp_weight")
-        tables["objectives"].setdefault("mlm", 1.0)
-        tables["objectives"].setdefault("nsp", weight)
-        log.warning("%s: train.nsp_weight is now [objectives] nsp = %s", where, weight)

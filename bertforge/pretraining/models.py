@@ -1,70 +1,77 @@
-"""Which model a pretraining run trains, and how it is exported, from its objectives.
+"""The model a pretraining run trains, chosen by the head parts its objectives read, and how
+it is exported.
 
-- MLM (+ NSP/SOP, + SBO): one `PreTrainingModel`, exported as the family's
-  `...ForPreTraining` / `...ForMaskedLM`.
-- RTD: `ElectraPreTraining` (generator + discriminator), exported as two HF directories,
-  `discriminator/` (`ElectraForPreTraining`) and `generator/` (`ElectraForMaskedLM`).
-- distill_ce / distill_cos: `Distillation` (a student built from the teacher named in the
-  recipe's [distill] table), exported as the student's `...ForMaskedLM`.
+- "teacher" (distill_ce, distill_cos): `Distillation`, a student cut from the teacher named in
+  the recipe's [distill] table; exported as the student's `...ForMaskedLM`.
+- "rtd": `ElectraPreTraining` (the run's MLM is the generator's); exported as two HF
+  directories, `discriminator/` (`ElectraForPreTraining`) and `generator/`
+  (`ElectraForMaskedLM`).
+- otherwise one `PreTrainingModel` with those heads (mlm, nsp, sbo), exported as the family's
+  `...ForPreTraining` / `...ForMaskedLM`, with SpanBERT's SBO head beside it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 import torch
 from safetensors.torch import save_file
 from torch import nn
 
-from bertforge.architectures import PreTrainingModel
-from bertforge.architectures.distillation import Distillation, student_config
-from bertforge.architectures.electra import ElectraPreTraining
+from bertforge.architectures import Distillation, ElectraPreTraining, PreTrainingModel
+from bertforge.architectures.distillation import student_config
 from bertforge.atomic import atomic_path
 from bertforge.config import EncoderConfig
 from bertforge.errors import ConfigError, DataError
+from bertforge.families import family
 from bertforge.interop.hf import load_config, tokenizer_class
-from bertforge.objectives import DISTILL_OBJECTIVES
+from bertforge.pretraining.recipe import Recipe
 from bertforge.tokenization import Tokenizer
-from bertforge.training.recipe import Recipe
 
 SBO_FILE = "sbo_head.safetensors"
 
 
-def model_config(recipe: Recipe, tokenizer: Tokenizer, names: set[str]) -> EncoderConfig:
+def check_heads(recipe: Recipe, heads: frozenset[str]) -> None:
+    """The recipe's family must have each head its objectives read (a student's family is
+    its teacher's)."""
+    if "teacher" in heads:
+        return
+    fam = family(recipe.family, "recipe")
+    if "rtd" in heads and not any("rtd" in parts for parts in fam.hf.pretraining):
+        raise ConfigError(
+            f"[objectives] rtd trains an ELECTRA discriminator, a head the {fam.name} family "
+            f'has no class for; set family = "electra"'
+        )
+    if "nsp" in heads and not fam.pair_head:
+        raise ConfigError(
+            f"[objectives] nsp: the {fam.name} family has no sentence-pair head; drop nsp"
+        )
+
+
+def model_config(recipe: Recipe, tokenizer: Tokenizer, heads: frozenset[str]) -> EncoderConfig:
     """The trained model's config: the recipe's family and size, or for distillation the
     student cut from the teacher (whose config.json is read, not its weights)."""
-    if names & DISTILL_OBJECTIVES:
+    if "teacher" in heads:
         teacher = load_config(recipe.distill.checked_teacher())
         return student_config(teacher, recipe.distill.every)
     return recipe.encoder_config(tokenizer.vocab_size, tokenizer.pad_token_id)
 
 
-def build_model(recipe: Recipe, tokenizer: Tokenizer, names: set[str]) -> nn.Module:
-    """A freshly initialised model for a run's objectives (`names`); distillation loads the
-    teacher and copies the student's layers from it."""
-    if "rtd" in names:
-        if recipe.family != "electra":
-            raise ConfigError(
-                f'[objectives] rtd trains an ELECTRA discriminator; set family = "electra" '
-                f"(the recipe says {recipe.family!r})"
-            )
-        return ElectraPreTraining(model_config(recipe, tokenizer, names), recipe.generator.size)
-    if names & DISTILL_OBJECTIVES:
-        path = recipe.distill.checked_teacher()
-        _check_teacher_vocab(path, tokenizer)  # before reading its weights
-        return Distillation(PreTrainingModel.from_pretrained(path), recipe.distill.every)
-    config = model_config(recipe, tokenizer, names)
-    # A position for every offset a span can have in tokens (max_span counts words).
-    sbo = config.max_length if "sbo" in names else None
-    return PreTrainingModel(config, nsp="nsp" in names, sbo=sbo)
-
-
-def trained_config(model: nn.Module) -> EncoderConfig:
-    """The config of the model a run exports (the discriminator, the student)."""
-    return exported_model(model).config
+def build_model(recipe: Recipe, config: EncoderConfig, heads: Iterable[str]) -> nn.Module:
+    """A freshly initialised model with `heads`; distillation loads the teacher and copies
+    the student's layers from it."""
+    heads = frozenset(heads)
+    if "teacher" in heads:
+        teacher = PreTrainingModel.from_pretrained(recipe.distill.checked_teacher())
+        return Distillation(teacher, recipe.distill.every)
+    if "rtd" in heads:
+        return ElectraPreTraining(config, recipe.generator.size)
+    return PreTrainingModel(config, heads)
 
 
 def exported_model(model: nn.Module) -> PreTrainingModel:
+    """The part of a trained model that is exported (the discriminator, the student)."""
     if isinstance(model, ElectraPreTraining):
         return model.discriminator
     if isinstance(model, Distillation):
@@ -74,15 +81,16 @@ def exported_model(model: nn.Module) -> PreTrainingModel:
 
 
 def load_trained(
-    recipe: Recipe, tokenizer: Tokenizer, names: set[str], state: dict[str, torch.Tensor]
+    recipe: Recipe, config: EncoderConfig, heads: Iterable[str], state: dict[str, torch.Tensor]
 ) -> nn.Module:
     """The model of a run with a checkpoint's `state` loaded. A distillation run needs only
     its student (checkpoints never hold the teacher)."""
-    if names & DISTILL_OBJECTIVES:
-        model = PreTrainingModel(model_config(recipe, tokenizer, names), nsp=False)
+    heads = frozenset(heads)
+    if "teacher" in heads:
+        model = PreTrainingModel(config, heads=("mlm",))
         state = {k.removeprefix("student."): v for k, v in state.items()}
     else:
-        model = build_model(recipe, tokenizer, names)
+        model = build_model(recipe, config, heads)
     model.load_state_dict(state)
     return model
 
@@ -101,7 +109,7 @@ def export_model(model: nn.Module, output: Path, tokenizer: Tokenizer) -> Path:
         # MLM (+ NSP) head, and the SBO weights sit beside them in our names.
         with atomic_path(output / SBO_FILE) as tmp:
             save_file({k: v.contiguous() for k, v in model.sbo.state_dict().items()}, str(tmp))
-        plain = PreTrainingModel(model.config, nsp=model.nsp is not None)
+        plain = PreTrainingModel(model.config, model.heads - {"sbo"})
         plain.load_state_dict(
             {k: v for k, v in model.state_dict().items() if not k.startswith("sbo.")}
         )
@@ -111,7 +119,7 @@ def export_model(model: nn.Module, output: Path, tokenizer: Tokenizer) -> Path:
     return output
 
 
-def _check_teacher_vocab(teacher: Path, tokenizer: Tokenizer) -> None:
+def check_teacher_vocab(teacher: Path, tokenizer: Tokenizer) -> None:
     """The student learns the teacher's distribution over the teacher's vocabulary, token by
     token: the data must be tokenized with that vocabulary."""
     try:

@@ -1,0 +1,103 @@
+"""A run directory belongs to one run: an exclusive lock for the run's life, and a resume
+that says what changed since the checkpoint.
+
+The lock is `fcntl.flock` on `RUN_DIR/.lock`, which holds the owner's pid. The kernel drops it
+when the process ends, however it ends, so a run killed with SIGKILL leaves a lock file that
+the next run simply takes over; a second live process on the same directory is refused.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import os
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from bertforge.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+LOCK_FILE = ".lock"
+
+
+class RunDirBusy(ConfigError):
+    """Another live process holds the run directory."""
+
+
+@contextlib.contextmanager
+def exclusive(run_dir: Path) -> Iterator[None]:
+    """Hold `run_dir` for the block; raise `RunDirBusy` naming the holder if another process
+    does."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(run_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
+            raise RunDirBusy(
+                f"'{run_dir}' is in use by another bertforge run (pid {holder}); wait for it "
+                "to end, or pass another --output"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock
+
+
+# Settings that may change on resume without changing what the run computes.
+HARMLESS = frozenset(
+    {
+        "train.save_every",
+        "train.keep_last",
+        "train.eval_every",
+        "train.log_every",
+        "train.num_workers",
+        "train.micro_batch_size",
+        "train.parallel",
+        "train.stop_at",
+        "world_size",
+        "micro_batch_size",
+        "accumulation",
+        "device",
+        "report_to",
+        "eval_batch_size",
+        "eval_every",
+        "save_every",
+        "stop_at",
+        "nproc",
+    }
+)
+
+
+def _flat(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        if isinstance(value, Mapping):
+            out |= _flat(value, f"{prefix}{key}.")
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def check_changes(saved: Mapping[str, Any], current: Mapping[str, Any], allow: bool) -> list[str]:
+    """Compare a run's saved settings with the resumed run's, and list each difference.
+    Differences that break exact resume (batch, learning rate, schedule, data, seed, ...)
+    stop the resume unless `allow`; the others are only reported. Returns the differences."""
+    before, after = _flat(saved), _flat(current)
+    changed = sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
+    lines = [f"{k}: {before.get(k)!r} -> {after.get(k)!r}" for k in changed]
+    breaking = [line for k, line in zip(changed, lines, strict=True) if k not in HARMLESS]
+    if breaking and not allow:
+        raise ConfigError(
+            f"--resume with settings that differ from the checkpoint's run: {'; '.join(breaking)}"
+            "; the run would not continue as it started. Resume with the same settings, or "
+            "pass --allow-changes to continue with the new ones"
+        )
+    for line in lines:
+        log.warning("resumed with a changed setting: %s", line)
+    return lines
