@@ -30,13 +30,23 @@ from bertforge.training.loggers import read_metrics
 from bertforge.training.plots import UNIGRAM
 
 # Prompts in the style of Python's documentation, each with the one word a reader would fill
-# in; none is a sentence of the corpus. (Of 14 such prompts tried, these four came out right
-# in most runs; prompts needing a rare keyword, e.g. "break", need more than a few minutes.)
+# in; none is a sentence of the corpus. The list was fixed before any run of the model it
+# scores: the demo reports its hit rate over all of them, whichever come out right.
 PROMPTS = {
-    "the function takes two [MASK] and returns their sum.": "arguments",
-    "an exception is raised when an [MASK] occurs.": "error",
-    "if the key is not found, a keyerror is [MASK].": "raised",
-    "returns true if the object is an [MASK] of the class.": "instance",
+    "the [MASK] statement is used to leave a loop early.": "break",
+    "a list is a mutable [MASK] of objects.": "sequence",
+    "the dictionary maps each key to a [MASK].": "value",
+    "the loop runs once for each [MASK] in the list.": "item",
+    "the module must be [MASK] before its functions can be used.": "imported",
+    "a subclass inherits the methods of its base [MASK].": "class",
+    "strings are [MASK] sequences of unicode characters.": "immutable",
+    "the number of items in a container is returned by the built-in [MASK] function.": "len",
+    "a typeerror is raised when an argument has the wrong [MASK].": "type",
+    "the file is opened for reading and [MASK].": "writing",
+    "if no value is given, the [MASK] value is used.": "default",
+    "the function returns none if the [MASK] is empty.": "list",
+    "keyword arguments are passed by [MASK].": "name",
+    "a method is a function that belongs to an [MASK].": "object",
 }
 
 
