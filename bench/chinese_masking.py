@@ -38,14 +38,13 @@ from measure import SHARED, use_threads
 from sst2_transfer import scratch
 from time_to_quality import fitted_steps, schedule_sets
 
-from bertforge.cli.main import app
+import bertforge
 from bertforge.data.builder import BuildConfig, build_data
 from bertforge.data.shards import MANIFEST
+from bertforge.finetuning.job import RESULTS_FILE
+from bertforge.pretraining.recipe import load_recipe
 from bertforge.tokenization import train_tokenizer
-from bertforge.training.finetune.loop import RESULTS_FILE
-from bertforge.training.loop import pretrain
-from bertforge.training.metrics import read_metrics
-from bertforge.training.recipe import load_recipe
+from bertforge.training.loggers import read_metrics
 
 RECIPE = "bert-mini"
 MASKINGS = ("token", "whole_word", "knowledge")
@@ -81,13 +80,11 @@ def sets(args: argparse.Namespace, mode: str, steps: int) -> list[str]:
     ]
 
 
-def finetune(argv: list[str], out: Path) -> list[dict]:
-    """One `bertforge finetune` run's dev records; a finished run in `out` is reused."""
+def finetune(task: str, model: Path, data: Path, out: Path, **options: object) -> list[dict]:
+    """One `bertforge.finetune` run's dev records; a finished run in `out` is reused."""
     if not (out / RESULTS_FILE).exists():
         shutil.rmtree(out, ignore_errors=True)
-        code = app([*argv, "--output", str(out)], standalone_mode=False)
-        if code:  # the command printed its one-line error
-            raise SystemExit(f"`bertforge {' '.join(argv[:2])}` failed (exit {code})")
+        bertforge.finetune(task, model, data, out, **options)
     return [r for r in read_metrics(out) if r["split"] == "dev"]
 
 
@@ -98,7 +95,7 @@ def pretrained(args: argparse.Namespace, data: Path, mode: str) -> dict:
         for stale in (run, args.work / f"ft-{mode}"):  # an unfinished run starts over
             shutil.rmtree(stale, ignore_errors=True)
         steps = fitted_steps(RECIPE, data, lambda n: sets(args, mode, n), args.minutes)
-        pretrain(load_recipe(RECIPE, sets(args, mode, steps)), data, run)
+        bertforge.pretrain(data, run, load_recipe(RECIPE, sets(args, mode, steps)))
     steps = load_recipe(run / "recipe.toml").train.max_steps
     evals = [r for r in read_metrics(run) if r["split"] == "eval"]
     return {"steps": steps, "eval": evals[-1], "hf": str(run / "hf")}
@@ -117,19 +114,17 @@ def downstream(model: Path, args: argparse.Namespace, work: Path) -> dict:
     split = {f"{run}-train": split["train"], "senti-dev": split["dev"]}
     for name, part in split.items():
         (work / f"{name}.csv").write_text("\n".join([header, *part]) + "\n", "utf-8")
-    limit = ["--max-train-examples", str(args.limit), "--max-eval-examples", str(args.limit)]
-    limit = limit if args.limit else []
+    limit = {"max_train_examples": args.limit, "max_eval_examples": args.limit}
     senti = [
-        finetune(["finetune", "classify", "--model", str(model), "--train",
-                  str(work / f"{run}-train.csv"), "--dev", str(work / "senti-dev.csv"),
-                  "--text-column", "review", "--epochs", "2", "--lr", "1e-4",
-                  "--seed", str(seed), *limit], work / f"{run}-{seed}")[-1]["accuracy"]
+        finetune("classify", model, work, work / f"{run}-{seed}",
+                 train_file=f"{run}-train.csv", dev_file="senti-dev.csv",
+                 text_column="review", epochs=2, lr=1e-4, seed=seed,
+                 **limit)[-1]["accuracy"]
         for seed in args.seeds
     ]  # fmt: skip
-    cmrc = finetune(["finetune", "cmrc", "--model", str(model), "--data",
-                     str(SHARED / "squad-format" / "cmrc2018"), "--train-file",
-                     "cmrc2018_trial.json", "--epochs", "2", "--lr", "1e-4",
-                     "--max-length", "384", *limit], work / "cmrc")[-1]  # fmt: skip
+    cmrc = finetune("cmrc", model, SHARED / "squad-format" / "cmrc2018", work / "cmrc",
+                    train_file="cmrc2018_trial.json", epochs=2, lr=1e-4, max_length=384,
+                    **limit)[-1]  # fmt: skip
     return {
         "chnsenticorp_acc": statistics.median(senti),
         "chnsenticorp_runs": senti,

@@ -32,13 +32,13 @@ import transformers
 from measure import use_threads
 from time_to_quality import linear_schedule, peer_adamw, schedule_sets
 
+from bertforge import pretrain
 from bertforge.data.collate import PretrainingCollator, Sample
 from bertforge.data.shards import ShardedDataset
 from bertforge.objectives import MaskingConfig
+from bertforge.pretraining.recipe import load_recipe
 from bertforge.tokenization import Tokenizer
-from bertforge.training.loop import pretrain
-from bertforge.training.metrics import read_metrics
-from bertforge.training.recipe import load_recipe
+from bertforge.training.loggers import read_metrics
 
 RECIPE = "electra-small"
 KEYS = ("rtd_loss", "rtd_acc", "rtd_precision", "rtd_recall", "rtd_replaced_share", "mlm_acc")
@@ -57,7 +57,7 @@ def summary(rows: list[dict]) -> dict[str, float]:
 
 def ours(args: argparse.Namespace, work: Path) -> tuple[list[dict], Path]:
     sets = [f"preset={args.preset}", *schedule_sets(args.steps, args.lr, 128, 32, 4)]
-    hf = pretrain(load_recipe(RECIPE, [*sets, "train.log_every=10"]), args.data, work)
+    hf = pretrain(args.data, work, load_recipe(RECIPE, [*sets, "train.log_every=10"])).model
     assert hf is not None
     return [r for r in read_metrics(work) if r["split"] == "train"], hf
 

@@ -46,11 +46,11 @@ from sst2_transfer import parser as sst2_parser
 from sst2_transfer import scratch, transfer
 from time_to_quality import eval_batches, fitted_steps, mlm_accuracy, schedule_sets
 
+from bertforge import pretrain
 from bertforge.data.builder import BuildConfig, build_data
+from bertforge.pretraining.recipe import load_recipe
 from bertforge.tokenization import Tokenizer
-from bertforge.training.loop import pretrain
-from bertforge.training.metrics import read_metrics
-from bertforge.training.recipe import load_recipe
+from bertforge.training.loggers import read_metrics
 
 # name -> (recipe, data mode, extra settings)
 FAMILIES: dict[str, tuple[str, str, list[str]]] = {
@@ -82,7 +82,7 @@ def race(args: argparse.Namespace, recipe: str, data: Path, extra: list[str], ru
     """Probe the step time, then train for `--minutes`: the run's figures and its export."""
     steps = fitted_steps(recipe, data, lambda n: [*settings(args, n), *extra], args.minutes)
     start = time.perf_counter()
-    hf = pretrain(load_recipe(recipe, [*settings(args, steps), *extra]), data, run)
+    hf = pretrain(data, run, load_recipe(recipe, [*settings(args, steps), *extra])).model
     assert hf is not None
     records = read_metrics(run)
     last_train = [r for r in records if r["split"] == "train"][-1]

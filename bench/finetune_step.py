@@ -27,11 +27,11 @@ from finetune_trainer import GLUE_DIRS
 from measure import SHARED, forward_flops_per_token, gemm_peak, quiet_transformers, use_threads
 
 from bertforge.architectures import SequenceClassifier
+from bertforge.finetuning.batches import collate
 from bertforge.models.encoder import set_unpadded
 from bertforge.objectives.finetune import Classification
-from bertforge.tasks import encode_examples, get_task, read_glue
+from bertforge.tasks.formats import encode_examples, glue_spec, read_glue
 from bertforge.tokenization import Tokenizer
-from bertforge.training.finetune.data import collate
 from bertforge.training.optim import adamw, param_groups
 from bertforge.training.step import train_step
 
@@ -39,7 +39,7 @@ BATCH = 32
 
 
 def bench_task(task: str, model_dir: Path, steps: int) -> dict:
-    spec = get_task(task)
+    spec = glue_spec(task)
     examples = read_glue(spec, SHARED / "glue" / GLUE_DIRS[task], "train")
     random.Random(0).shuffle(examples)
     examples = examples[: BATCH * (steps + 2)]

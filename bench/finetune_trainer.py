@@ -37,20 +37,14 @@ GLUE_DIRS = {"sst2": "SST-2", "mrpc": "MRPC", "rte": "RTE", "stsb": "STS-B"}
 
 
 def run_bertforge(args: argparse.Namespace, out: Path) -> dict:
-    from bertforge.cli.main import app
-    from bertforge.training.metrics import read_metrics
+    import bertforge
+    from bertforge.training.loggers import read_metrics
 
-    argv = [
-        "finetune", "glue", "--task", args.task, "--model", str(args.model),
-        "--data", str(args.data), "--output", str(out / "run"), "--epochs", str(args.epochs),
-        "--batch-size", str(args.batch_size), "--lr", str(args.lr), "--seed", str(args.seed),
-        "--precision", args.precision,
-    ]  # fmt: skip
-    if args.max_train_examples:
-        argv += ["--max-train-examples", str(args.max_train_examples)]
-    if args.group_by_length:
-        argv.append("--group-by-length")
-    app(argv, standalone_mode=False)
+    bertforge.finetune(
+        args.task, args.model, args.data, out / "run", epochs=args.epochs,
+        batch_size=args.batch_size, lr=args.lr, seed=args.seed, precision=args.precision,
+        max_train_examples=args.max_train_examples, group_by_length=args.group_by_length,
+    )  # fmt: skip
     summary = next(r for r in read_metrics(out / "run") if r["split"] == "summary")
     dev = json.loads((out / "run" / "eval_results.json").read_text())
     return {"train_s": summary["train_seconds"], "tokens": summary["train_tokens"], "dev": dev}
@@ -67,14 +61,14 @@ def run_trainer(args: argparse.Namespace, out: Path) -> dict:
         TrainingArguments,
     )
 
-    from bertforge import tasks
+    from bertforge.tasks.formats import glue_spec, read_glue
 
     transformers.logging.set_verbosity_error()
-    spec = tasks.get_task(args.task)
+    spec = glue_spec(args.task)
     tokenizer = AutoTokenizer.from_pretrained(args.model)
 
     def encode(split: str, limit: int | None) -> list[dict]:
-        examples = tasks.read_glue(spec, args.data, split)[: limit or None]
+        examples = read_glue(spec, args.data, split)[: limit or None]
         return [
             {**tokenizer(e.text_a, e.text_b, truncation=True, max_length=128), "labels": e.label}
             for e in examples

@@ -26,8 +26,8 @@ import torch
 import transformers
 from measure import SHARED
 
-from bertforge.cli.main import app
-from bertforge.training.metrics import read_metrics
+import bertforge
+from bertforge.training.loggers import read_metrics
 
 TOKENIZER_FILES = (
     "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt",
@@ -64,13 +64,10 @@ def scratch(like: Path, out: Path, seed: int = 0) -> Path:
 
 def finetune(model: Path, seed: int, args: argparse.Namespace, out: Path) -> dict:
     """One fine-tuning run: dev accuracy per epoch and the training time."""
-    argv = [
-        "finetune", "glue", "--task", "sst2", "--model", str(model), "--data", str(args.data),
-        "--output", str(out), "--epochs", str(args.epochs), "--batch-size",
-        str(args.batch_size), "--lr", str(args.lr), "--seed", str(seed),
-        "--max-train-examples", str(args.examples), "--precision", args.precision,
-    ]  # fmt: skip
-    app(argv, standalone_mode=False)
+    bertforge.finetune(
+        "sst2", model, args.data, out, epochs=args.epochs, batch_size=args.batch_size,
+        lr=args.lr, seed=seed, max_train_examples=args.examples, precision=args.precision,
+    )  # fmt: skip
     records = read_metrics(out)
     dev = [r["accuracy"] for r in records if r["split"] == "dev"]
     summary = next(r for r in records if r["split"] == "summary")

@@ -44,11 +44,11 @@ from bertforge.data.builder import BuildConfig, build_data
 from bertforge.data.collate import PretrainingCollator, Sample
 from bertforge.data.shards import ShardedDataset
 from bertforge.objectives import MaskingConfig
+from bertforge.pretraining import export, pretrain
+from bertforge.pretraining.recipe import load_recipe
 from bertforge.tokenization import Tokenizer
 from bertforge.training.checkpoint import latest_checkpoint
-from bertforge.training.loop import export, pretrain
-from bertforge.training.metrics import read_metrics
-from bertforge.training.recipe import load_recipe
+from bertforge.training.loggers import read_metrics
 
 RECIPE = "bert-mini"
 EVAL_SEED = 1234

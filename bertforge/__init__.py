@@ -3,7 +3,18 @@
 import logging
 
 import bertforge.interop.hf  # noqa: F401  (installs the HF checkpoint format)
-from bertforge.api import PretrainResult, distill, export, pretrain
+from bertforge.api import (
+    EvaluateResult,
+    FinetuneResult,
+    PredictResult,
+    PretrainResult,
+    distill,
+    evaluate,
+    export,
+    finetune,
+    predict,
+    pretrain,
+)
 from bertforge.architectures import (
     MultipleChoice,
     PreTrainingModel,
@@ -30,9 +41,12 @@ __all__ = [
     "Encoder",
     "EncoderConfig",
     "EncoderOutput",
+    "EvaluateResult",
     "Family",
+    "FinetuneResult",
     "MultipleChoice",
     "PreTrainingModel",
+    "PredictResult",
     "PretrainResult",
     "QuestionAnswering",
     "SequenceClassifier",
@@ -41,7 +55,10 @@ __all__ = [
     "TokenizerError",
     "TrainingStopped",
     "distill",
+    "evaluate",
     "export",
+    "finetune",
+    "predict",
     "pretrain",
 ]
 __version__ = "0.1.0"

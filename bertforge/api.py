@@ -18,6 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bertforge.finetuning import evaluate_run, plan_finetuning, predict_run
+from bertforge.finetuning import job as finetuning
+from bertforge.finetuning.inference import BEST_DIR
 from bertforge.pretraining import job as pretraining
 from bertforge.pretraining.recipe import DISTILBERT_LOSS, Recipe, load_recipe
 from bertforge.training.loggers import METRICS_FILE
@@ -153,6 +156,99 @@ def distill(
     if not recipe.objectives:  # the published loss unless the recipe names its own
         recipe = dataclasses.replace(recipe, objectives=dict(DISTILBERT_LOSS))
     return _train(recipe, data, output, resume, allow_changes, stop_at, device, report_to)
+
+
+@dataclass(frozen=True)
+class FinetuneResult:
+    """What a fine-tuning run wrote."""
+
+    run_dir: Path
+    metrics: dict[str, Any]  # the best checkpoint's dev metrics and their `precision`
+    step: int
+    stopped: bool  # ended at `stop_at` (resume=True continues)
+
+    @property
+    def best(self) -> Path:
+        """The best dev checkpoint: an HF directory with its tokenizer."""
+        return self.run_dir / BEST_DIR
+
+    @property
+    def metrics_file(self) -> Path:
+        return self.run_dir / METRICS_FILE
+
+
+@dataclass(frozen=True)
+class EvaluateResult:
+    run_dir: Path
+    metrics: dict[str, Any]  # dev metrics and the `precision` they were computed in
+
+
+@dataclass(frozen=True)
+class PredictResult:
+    run_dir: Path
+    records: list[dict[str, Any]]  # one per input, as `predict` writes them
+    output: Path | None  # the file written, if any
+
+
+def finetune(
+    task: str,
+    model: str | Path,
+    data: str | Path | None = None,
+    output: str | Path = "runs/finetune",
+    **options: Any,
+) -> FinetuneResult:
+    """Fine-tune MODEL (an HF checkpoint directory with its tokenizer) on TASK (`sst2`,
+    `classify`, `ner`, `squad`, ...; `bertforge.tasks.task_names()`), reading DATA (the
+    task's folder; files with `train_file=` / `dev_file=`), into OUTPUT. `options` are the
+    command's options by name: `epochs=`, `lr=`, `strategy=`, `text_column=`, ...; unknown
+    names are an error that lists the task's options."""
+    resume = bool(options.get("resume", False))
+    allow_changes = bool(options.get("allow_changes", False))
+    plan = plan_finetuning(task, Path(model), None if data is None else Path(data), options)
+    outcome = finetuning.finetune(plan, Path(output), resume=resume, allow_changes=allow_changes)
+    return FinetuneResult(Path(output), outcome.metrics, outcome.step, outcome.stopped)
+
+
+def evaluate(
+    run: str | Path,
+    data: str | Path | None = None,
+    *,
+    precision: str | None = None,
+    max_eval_examples: int | None = None,
+    batch_size: int = 64,
+    device: str = "cpu",
+) -> EvaluateResult:
+    """Score RUN/best on the run's dev file, or on DATA (a dev file, or the task's folder).
+    `precision` (fp32 | bf16) defaults to the one the run evaluated in."""
+    metrics = evaluate_run(
+        Path(run),
+        None if data is None else Path(data),
+        precision=precision,
+        max_eval_examples=max_eval_examples,
+        batch_size=batch_size,
+        device=device,
+    )
+    return EvaluateResult(Path(run), metrics)
+
+
+def predict(
+    run: str | Path,
+    inputs: str | Path | Sequence[Any],
+    output: str | Path | None = None,
+    *,
+    precision: str | None = None,
+    batch_size: int = 64,
+    device: str = "cpu",
+) -> PredictResult:
+    """Predict with RUN/best: INPUTS is a file in the task's training format, or a list of
+    texts / (text, text) pairs / {"question", "context"} dicts / sentences; OUTPUT (.jsonl
+    or .tsv) is written when given."""
+    out = None if output is None else Path(output)
+    source = Path(inputs) if isinstance(inputs, str | Path) else inputs
+    records = predict_run(
+        Path(run), source, out, precision=precision, batch_size=batch_size, device=device
+    )
+    return PredictResult(Path(run), records, out)
 
 
 def export(run_dir: str | Path, output: str | Path) -> Path:

@@ -1,13 +1,15 @@
 """ONNX export of a checkpoint for one serving task, and an onnxruntime session to run it.
 
 Every graph takes `input_ids`, `attention_mask` and `token_type_ids` (int64, (batch,
-sequence), both axes dynamic) and returns, by task:
+sequence), both axes dynamic) and returns, by task (`--task`: embed, fill-mask, or any
+fine-tuning task of `bertforge.tasks`, whose task head picks the graph):
 
-    embed       sentence_embedding        (B, H)     mean or CLS pooled, optionally L2-normalised
-    classify    logits                    (B, C)
-    ner         logits                    (B, T, C)
-    qa          start_logits, end_logits  (B, T) each
-    fill-mask   logits                    (B, T, V)
+    embed                           sentence_embedding        (B, H)   mean or CLS pooled,
+                                                                       optionally L2-normalised
+    fill-mask                       logits                    (B, T, V)
+    classify, sst2, ... (sequence)  logits                    (B, C)
+    ner (token)                     logits                    (B, T, C)
+    squad, qa, cmrc (spans)         start_logits, end_logits  (B, T) each
 
 The graph runs the padded path (no unpadding, no range checks: both depend on the values of
 the inputs, which a graph cannot branch on) and is checked against PyTorch on a padded sample
@@ -21,7 +23,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,29 +32,27 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bertforge.architectures import (
-    PreTrainingModel,
-    QuestionAnswering,
-    SequenceClassifier,
-    TokenClassifier,
-)
+from bertforge.architectures import TASK_MODELS, PreTrainingModel
 from bertforge.atomic import atomic_path
 from bertforge.errors import ConfigError, DataError
 from bertforge.inference import POOLINGS, pool
 from bertforge.models import Encoder
 from bertforge.models.encoder import encoder_config
+from bertforge.tasks import all_tasks, get_task
 
 log = logging.getLogger(__name__)
 
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+# Graph outputs by serving task or task head kind (multiple choice's (B, C, T) inputs have
+# no graph yet).
 OUTPUTS = {
     "embed": ("sentence_embedding",),
-    "classify": ("logits",),
-    "ner": ("logits",),
-    "qa": ("start_logits", "end_logits"),
     "fill-mask": ("logits",),
+    "sequence_classification": ("logits",),
+    "token_classification": ("logits",),
+    "question_answering": ("start_logits", "end_logits"),
 }
-TASKS = tuple(OUTPUTS)
+SERVING = ("embed", "fill-mask")
 OPSET = 18
 TOLERANCE = 1e-4  # max |onnxruntime - PyTorch| accepted at export (fp32)
 
@@ -81,22 +81,40 @@ class _FillMask(nn.Module):
         return self.model(input_ids, attention_mask, token_type_ids).mlm_logits
 
 
+def graph_kind(task: str) -> str:
+    """A serving task's own name, or the task head kind of a fine-tuning task."""
+    if task in SERVING:
+        return task
+    try:
+        kind = get_task(task).head
+    except ConfigError:
+        kind = None
+    if kind not in OUTPUTS:
+        raise ConfigError(
+            f"--task {task!r}; choose one of {', '.join(SERVING)}, or a fine-tuning task with a "
+            f"sequence, token or span head ({', '.join(graph_tasks())})"
+        )
+    return kind
+
+
+def graph_tasks() -> list[str]:
+    """The fine-tuning tasks that have a graph."""
+    return [t.name for t in all_tasks() if t.head in OUTPUTS]
+
+
 def task_graph(
     task: str, model_dir: Path, pooling: str = "mean", normalize: bool = False
 ) -> nn.Module:
     """The module whose forward is the task's graph: (ids, mask, types) -> its outputs."""
-    if task not in OUTPUTS:
-        raise ConfigError(f"--task {task!r}; choose one of {', '.join(TASKS)}")
+    kind = graph_kind(task)
     if pooling not in POOLINGS:
         raise ConfigError(f"--pooling {pooling!r}; choose one of {', '.join(POOLINGS)}")
-    loaders: dict[str, Callable[[], nn.Module]] = {
-        "embed": lambda: _Embedding(Encoder.from_pretrained(model_dir), pooling, normalize),
-        "classify": lambda: SequenceClassifier.from_pretrained(model_dir),
-        "ner": lambda: TokenClassifier.from_pretrained(model_dir),
-        "qa": lambda: QuestionAnswering.from_pretrained(model_dir),
-        "fill-mask": lambda: _FillMask(PreTrainingModel.from_pretrained(model_dir)),
-    }
-    graph = loaders[task]()
+    if kind == "embed":
+        graph: nn.Module = _Embedding(Encoder.from_pretrained(model_dir), pooling, normalize)
+    elif kind == "fill-mask":
+        graph = _FillMask(PreTrainingModel.from_pretrained(model_dir))
+    else:
+        graph = TASK_MODELS[kind].from_pretrained(model_dir)
     for module in graph.modules():
         if isinstance(module, Encoder):
             module.check_inputs = False  # a graph cannot raise on values; the caller checks ids
@@ -164,7 +182,7 @@ def _export(
             dynamo=True,
             dynamic_shapes=tuple(dims[name] for name in INPUTS),
             input_names=list(INPUTS),
-            output_names=list(OUTPUTS[task]),
+            output_names=list(OUTPUTS[graph_kind(task)]),
             opset_version=opset,
             verbose=False,
         )
@@ -200,7 +218,7 @@ def _verify(path: Path, graph: nn.Module, task: str, inputs: dict[str, torch.Ten
         expected = graph(*(inputs[name] for name in INPUTS))
     expected = expected if isinstance(expected, tuple) else (expected,)
     got = OnnxModel(path)({k: v.numpy() for k, v in inputs.items()})
-    for name, want in zip(OUTPUTS[task], expected, strict=True):
+    for name, want in zip(OUTPUTS[graph_kind(task)], expected, strict=True):
         gap = float(np.abs(got[name] - want.numpy()).max())
         if gap > TOLERANCE:
             raise DataError(

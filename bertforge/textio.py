@@ -18,9 +18,18 @@ STDIN = "-"
 SUFFIXES = (".txt", ".gz")
 
 
-def utf8_error(source: str | Path, offset: int, bad: int) -> DataError:
-    """The one message for undecodable input: file, offending byte and its offset."""
+def utf8_error(source: str | Path, error: UnicodeDecodeError, base: int = 0) -> DataError:
+    """The one message for undecodable input: file, offending byte and its offset (`base` +
+    the error's position in the decoded bytes), with the fix that fits: a multi-byte
+    character cut off at the very end means a truncated file, anything else another encoding."""
     where = "decompressed offset" if str(source).endswith(".gz") else "offset"
+    offset, bad = base + error.start, error.object[error.start]
+    if error.reason == "unexpected end of data":
+        return DataError(
+            f"'{source}' ends in the middle of a multi-byte UTF-8 character (byte 0x{bad:02x} "
+            f"at {where} {offset}): the file was cut short, e.g. by an interrupted copy; copy "
+            "it again, or drop its incomplete last line"
+        )
     return DataError(
         f"'{source}' is not valid UTF-8: byte 0x{bad:02x} at {where} {offset}; re-encode it, "
         f"e.g. `iconv -f latin1 -t utf-8 {source}`"
@@ -64,7 +73,7 @@ def iter_lines(path: Path) -> Iterator[str]:
                 try:
                     line = raw.decode("utf-8")
                 except UnicodeDecodeError as e:
-                    raise utf8_error(path, offset + e.start, raw[e.start]) from None
+                    raise utf8_error(path, e, offset) from None
                 offset += len(raw)
                 line = line.rstrip("\r\n")
                 if line.strip():
@@ -89,7 +98,7 @@ def read_text(path: str | Path) -> str:
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as e:
-        raise utf8_error(source, e.start, data[e.start]) from None
+        raise utf8_error(source, e) from None
 
 
 def read_lines(path: str | Path) -> list[str]:

@@ -104,7 +104,11 @@ def demo(
             f"[bold green]{p.token}[/]" if p.token == expected else p.token for p in preds
         )
         console.print(f"  {text}\n    -> {shown}   (expected: {expected})")
-    console.print(f"\nthe expected word is in the top 5 for {hits} of {len(PROMPTS)} prompts")
+    rate = hits / len(PROMPTS)
+    console.print(
+        f"\nthe expected word is in the top 5 for {hits} of {len(PROMPTS)} prompts "
+        f"(hit rate {rate:.0%})"
+    )
     evals = [r for r in read_metrics(run) if r.get("split") == "eval"]
     if evals and UNIGRAM in evals[-1]:
         last = evals[-1]
@@ -113,5 +117,5 @@ def demo(
             f"answering the most frequent word scores {last[UNIGRAM]:.3f}"
         )
     console.print(f"\nloss curve: {run / 'loss.png'}\nmetrics:    {run / 'metrics.jsonl'}")
-    summary = {"hits": hits, "prompts": answers, **(evals[-1] if evals else {})}
+    summary = {"hits": hits, "hit_rate": rate, "prompts": answers, **(evals[-1] if evals else {})}
     write_text(run / "demo.json", json.dumps(summary) + "\n")

@@ -10,7 +10,7 @@ import typer
 from typer.core import TyperGroup
 
 from bertforge.cli.pretrain import export as export_run
-from bertforge.onnx_export import OPSET, TASKS, export_onnx
+from bertforge.onnx_export import OPSET, SERVING, export_onnx
 
 
 class _ExportGroup(TyperGroup):
@@ -33,7 +33,12 @@ app.command("run")(export_run)
 @app.command("onnx")
 def onnx(
     model: Path = typer.Option(..., "--model", help="HF checkpoint directory for the task."),
-    task: str = typer.Option(..., "--task", help=" | ".join(TASKS)),
+    task: str = typer.Option(
+        ...,
+        "--task",
+        help=f"{' | '.join(SERVING)}, or the fine-tuning task the model was trained for "
+        "(classify, ner, squad, sst2, ...; qa for any span model).",
+    ),
     output: Path = typer.Option(..., "--output", "-o", help="The .onnx file to write."),
     pooling: str = typer.Option("mean", "--pooling", help="embed: mean or cls."),
     normalize: bool = typer.Option(False, "--normalize", help="embed: L2-normalise."),

@@ -68,7 +68,7 @@ def _lines(path: Path, skip_bad_utf8: bool, stats: ReadStats) -> Iterator[str]:
                     line = raw.decode("utf-8")
                 except UnicodeDecodeError as e:
                     if not skip_bad_utf8:
-                        error = utf8_error(path, offset + e.start, raw[e.start])
+                        error = utf8_error(path, e, offset)
                         raise DataError(f"{error}, or pass --skip-bad-utf8") from None
                     line = raw.decode("utf-8", "replace")
                     bad += 1

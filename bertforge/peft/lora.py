@@ -89,7 +89,7 @@ def merge_lora(model: nn.Module) -> nn.Module:
     return model
 
 
-def _is_lora(name: str) -> bool:
+def is_lora_parameter(name: str) -> bool:
     return name.endswith((".lora_a", ".lora_b"))
 
 
@@ -99,7 +99,7 @@ def lora_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
     return {
         name: p.detach()
         for name, p in model.named_parameters()
-        if _is_lora(name) or is_head(name, prefix)
+        if is_lora_parameter(name) or is_head(name, prefix)
     }
 
 

@@ -32,7 +32,7 @@ from bertforge.pretraining.recipe import Recipe, TrainConfig, load_recipe
 from bertforge.tokenization import Tokenizer
 from bertforge.training import distributed
 from bertforge.training.checkpoint import latest_checkpoint, load_model_state, remove_partial
-from bertforge.training.loggers import RunLog
+from bertforge.training.loggers import RunLog, check_report_to
 from bertforge.training.optim import build_optimizer, linear_schedule
 from bertforge.training.plots import UNIGRAM, plot_run
 from bertforge.training.rundir import check_changes, exclusive
@@ -72,6 +72,7 @@ def pretrain(
     `stop_at` ends the run early at that step with a checkpoint, as a preempted job would
     (the schedule still targets `max_steps`; `resume=True` continues). Launched by torchrun,
     it trains data-parallel over the ranks."""
+    check_report_to(report_to)
     with distributed.process_group(device) as rank_device:
         plan = plan_pretraining(recipe, data_dir, distributed.world_size())
         if not distributed.is_main():

@@ -39,7 +39,7 @@ class TrainConfig:
     micro_batch_size: int = 32  # per forward/backward; accumulation = batch / (micro * ranks)
     max_steps: int = 10_000
     lr: float = 1e-4
-    warmup_steps: int = 10_000
+    warmup_steps: int = 1000  # a tenth of the default run
     optimizer: str = "adamw"  # adamw | lamb
     weight_decay: float = 0.01
     beta1: float = 0.9

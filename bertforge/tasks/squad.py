@@ -1,153 +1,126 @@
-"""SQuAD v1.1/v2.0-format files (also CMRC 2018 and other SQuAD-style sets): reading and checks.
-
-Every answer span is checked against its text. A span that does not point at its text is moved
-to the nearest occurrence of the text in the context, or, when the text does not occur, kept
-for evaluation only (`start=None`); both are counted in a warning, so no feature is ever built
-from a wrong span.
-"""
+"""`squad`: extractive QA on SQuAD v1.1 / v2.0 JSON, in windows over long contexts, scored by
+the official EM/F1 (0-100; v2.0 adds the HasAns/NoAns breakdown)."""
 
 from __future__ import annotations
 
-import json
-import logging
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from bertforge.errors import DataError
-from bertforge.textio import read_text
+from bertforge.objectives import Objective, span_objectives
+from bertforge.tasks.base import Features, Option, Split, Task, TaskSetup
+from bertforge.tasks.formats import (
+    SquadExample,
+    encode_eval_features,
+    encode_train_features,
+    postprocess_predictions,
+    read_squad,
+)
+from bertforge.tasks.registry import register_task
+from bertforge.tasks.scoring import squad_evaluate
+from bertforge.tokenization import Tokenizer
 
-logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Answer:
-    """A gold answer; `start` is its character offset in the context, None if not located."""
-
-    text: str
-    start: int | None
-
-
-@dataclass(frozen=True)
-class SquadExample:
-    """One question on one context, with all of its gold answers (none if unanswerable)."""
-
-    id: str
-    title: str
-    question: str
-    context: str
-    answers: tuple[Answer, ...]
-    is_impossible: bool = False
-
-    @property
-    def train_answer(self) -> Answer | None:
-        """The first answer with a verified span: the one training features point at."""
-        return next((a for a in self.answers if a.start is not None), None)
+DOC_STRIDE = Option("doc_stride", 128, "Context tokens that consecutive windows share.", int)
 
 
-def _get(obj: Any, key: str, kind: type, where: str, path: Path) -> Any:
-    value = obj.get(key) if isinstance(obj, dict) else None
-    if not isinstance(value, kind):
-        raise DataError(
-            f"{path}: {where} has no {kind.__name__} {key!r}; is this a SQuAD-format JSON file?"
-        )
-    return value
-
-
-def _locate(context: str, text: str, start: int) -> int | None:
-    """Offset of the occurrence of `text` nearest to `start`, or None if there is none."""
-    found = []
-    position = context.find(text)
-    while position != -1:
-        found.append(position)
-        position = context.find(text, position + 1)
-    return min(found, key=lambda p: abs(p - start)) if found else None
-
-
-class _Tally:
-    """Counts of answer spans that needed fixing, reported once per file."""
-
-    def __init__(self) -> None:
-        self.answers = self.moved = self.lost = 0
-        self.first_bad = ""
-
-    def check(self, context: str, text: str, start: int, where: str) -> int | None:
-        self.answers += 1
-        if text and context[start : start + len(text)] == text:
-            return start
-        located = _locate(context, text, start) if text else None
-        if located is None:
-            self.lost += 1
-        else:
-            self.moved += 1
-        self.first_bad = self.first_bad or f"{where} (answer {text!r} at {start})"
-        return located
-
-    def report(self, path: Path) -> None:
-        if self.moved or self.lost:
-            logger.warning(
-                "%s: %d of %d answer spans did not match their text: %d moved to the nearest "
-                "occurrence, %d not found in the context (used for evaluation only); first: %s",
-                path,
-                self.moved + self.lost,
-                self.answers,
-                self.moved,
-                self.lost,
-                self.first_bad,
-            )
-
-
-def _example(
-    qa: Any, title: str, context: str, where: str, tally: _Tally, path: Path, with_answers: bool
-) -> SquadExample:
-    qid = _get(qa, "id", str, where, path)
-    impossible = bool(qa.get("is_impossible", False))
-    unlabelled = impossible or (not with_answers and "answers" not in qa)
-    gold = [] if unlabelled else _get(qa, "answers", list, where, path)
-    answers = []
-    for k, answer in enumerate(gold):
-        answer_where = f"question {qid!r} answer {k}"
-        text = _get(answer, "text", str, answer_where, path)
-        start = _get(answer, "answer_start", int, answer_where, path)
-        answers.append(Answer(text, tally.check(context, text, start, answer_where)))
-    return SquadExample(
-        id=qid,
-        title=title,
-        # Leading spaces only waste the question's token budget.
-        question=_get(qa, "question", str, where, path).lstrip(),
-        context=context,
-        answers=tuple(answers),
-        is_impossible=impossible,
+class SquadTask(Task):
+    name = "squad"
+    aliases = ("qa",)
+    command = "squad"
+    help = "Extractive QA on SQuAD v1.1 or v2.0; scored by the official EM/F1 (0-100)"
+    head = "question_answering"
+    label_keys = ("start_positions", "end_positions")
+    epochs = 2
+    max_length = 384
+    options = (
+        Option(
+            "squad_version",
+            "1.1",
+            "1.1, or 2.0 (unanswerable questions, HasAns/NoAns).",
+            choices=("1.1", "2.0"),
+        ),
+        DOC_STRIDE,
     )
+    predict_input = "SQuAD-format JSON; gold answers, if present, are ignored"
+
+    def default_files(self, options: Mapping[str, Any]) -> dict[str, tuple[str, ...]]:
+        v = options["squad_version"]
+        return {
+            split: (f"{split}-v{v}.json", f"{split}-v{v}.json.gz", f"{split}-v{v}*.json*")
+            for split in ("train", "dev")
+        }
+
+    def missing_hint(self) -> str:
+        return " (or --squad-version at the data's version)"
+
+    def setup(
+        self, files: dict[str, Path], options: dict[str, Any], max_length: int | None
+    ) -> TaskSetup:
+        return TaskSetup(
+            task=self.name,
+            files={k: str(v) for k, v in files.items()},
+            options=dict(options),
+            metrics=["f1", "exact_match"],
+            max_length=max_length or self.max_length,
+        )
+
+    def model_options(self, setup: TaskSetup) -> dict[str, Any]:
+        return {}
+
+    def objectives(self, setup: TaskSetup) -> list[Objective]:
+        return list(span_objectives())
+
+    def read(self, setup: TaskSetup, split: str) -> list[Any]:
+        return read_squad(setup.files[split])
+
+    def read_inputs(self, setup: TaskSetup, path: Path) -> list[Any]:
+        return read_squad(path, answers_required=False)
+
+    def examples_from(self, setup: TaskSetup, values: Sequence[Any]) -> list[Any]:
+        """{"question": ..., "context": ...} dicts (an "id" is optional)."""
+        out = []
+        for i, value in enumerate(values):
+            if not isinstance(value, Mapping) or not {"question", "context"} <= set(value):
+                raise DataError(f"input {i} is {value!r}; pass {{'question': ..., 'context': ...}}")
+            qid = str(value.get("id", f"input-{i}"))
+            out.append(SquadExample(qid, "", str(value["question"]), str(value["context"]), ()))
+        return out
+
+    def texts(self, examples: Iterable[SquadExample]) -> Iterator[str]:
+        for e in examples:
+            yield e.question
+            yield e.context
+
+    def encode(
+        self, setup: TaskSetup, tokenizer: Tokenizer, examples: list[Any], train: bool
+    ) -> Features:
+        fn = encode_train_features if train else encode_eval_features
+        return fn(tokenizer, examples, setup.max_length, setup.options["doc_stride"])
+
+    def to_rows(self, output: Any, lengths: list[int]) -> list[Any]:
+        start, end = (t.float().cpu().numpy() for t in output)
+        return [(start[i, :n], end[i, :n]) for i, n in enumerate(lengths)]
+
+    def answers(self, split: Split, rows: list[Any]) -> dict[str, str]:
+        # SQuAD v2.0 data (some unanswerable questions) may answer "", as squad_evaluate does.
+        version_2 = any(e.is_impossible for e in split.examples)
+        starts, ends = [r[0] for r in rows], [r[1] for r in rows]
+        return postprocess_predictions(
+            split.examples, split.features, starts, ends, version_2=version_2
+        )
+
+    def evaluate(self, examples: list[Any], answers: dict[str, str]) -> dict[str, Any]:
+        """The official script's scores (v2.0 data adds HasAns_*/NoAns_*)."""
+        return squad_evaluate(examples, answers)
+
+    def score(self, setup: TaskSetup, split: Split, rows: list[Any]) -> dict[str, float]:
+        result = self.evaluate(split.examples, self.answers(split, rows))
+        return {k: v for k, v in result.items() if k not in ("total", "skipped")}
+
+    def records(self, setup: TaskSetup, split: Split, rows: list[Any]) -> list[dict[str, Any]]:
+        answers = self.answers(split, rows)
+        return [{"id": e.id, "answer": answers[e.id]} for e in split.examples]
 
 
-def read_squad(path: str | Path, answers_required: bool = True) -> list[SquadExample]:
-    """Read a SQuAD-format `.json` or `.json.gz` file (v1.1, or v2.0 with `is_impossible`).
-
-    With `answers_required=False` (questions to predict), a question may leave out "answers".
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"SQuAD file '{path}' does not exist; check the path")
-    try:
-        data = json.loads(read_text(path))
-    except json.JSONDecodeError as e:
-        where = f"line {e.lineno} column {e.colno}"
-        raise DataError(f"{path}: invalid JSON at {where}: {e.msg}; fix the file") from None
-    tally = _Tally()
-    examples = []
-    for a, article in enumerate(_get(data, "data", list, "the top level", path)):
-        title = article.get("title", "") if isinstance(article, dict) else ""
-        for p, paragraph in enumerate(_get(article, "paragraphs", list, f"data[{a}]", path)):
-            where = f"data[{a}].paragraphs[{p}]"
-            context = _get(paragraph, "context", str, where, path)
-            for q, qa in enumerate(_get(paragraph, "qas", list, where, path)):
-                where_q = f"{where}.qas[{q}]"
-                examples.append(
-                    _example(qa, title, context, where_q, tally, path, answers_required)
-                )
-    if not examples:
-        raise DataError(f"'{path}' holds no questions; expected SQuAD-format JSON")
-    tally.report(path)
-    logger.info("read %d questions from %s", len(examples), path)
-    return examples
+register_task(SquadTask())

@@ -18,19 +18,12 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import sys
 from collections.abc import Iterator, Mapping
 from typing import TypeVar
 
 import torch
 import torch.distributed as dist
-from torch.distributed.checkpoint.state_dict import (
-    StateDictOptions,
-    get_model_state_dict,
-    get_optimizer_state_dict,
-    set_model_state_dict,
-    set_optimizer_state_dict,
-)
-from torch.distributed.fsdp import FSDPModule, fully_shard
 from torch.nn.parallel import DistributedDataParallel
 
 from bertforge.models.block import Block
@@ -115,6 +108,9 @@ def wrap_model(
     if not _active():
         return model
     if shard:
+        # Imported here: FSDP costs about a second at start-up; only sharded runs need it.
+        from torch.distributed.fsdp import fully_shard
+
         for module in model.modules():
             if isinstance(module, Block):  # one all-gather per block: memory holds one layer
                 fully_shard(module)
@@ -134,7 +130,7 @@ def wrap_model(
 def gradient_sync(model: torch.nn.Module, sync: bool) -> contextlib.AbstractContextManager:
     """`model.no_sync()` unless `sync`: under gradient accumulation only the last micro-batch's
     backward needs the (costly) all-reduce; the earlier ones accumulate locally."""
-    if isinstance(model, FSDPModule):
+    if is_sharded(model):
         model.set_requires_gradient_sync(sync)
         return contextlib.nullcontext()
     if sync or not isinstance(model, DistributedDataParallel):
@@ -143,7 +139,9 @@ def gradient_sync(model: torch.nn.Module, sync: bool) -> contextlib.AbstractCont
 
 
 def is_sharded(model: torch.nn.Module) -> bool:
-    return isinstance(model, FSDPModule)
+    """Whether `wrap_model` sharded it (no model is, until FSDP has been imported for one)."""
+    fsdp = sys.modules.get("torch.distributed.fsdp")
+    return fsdp is not None and isinstance(model, fsdp.FSDPModule)
 
 
 def full_state(
@@ -155,6 +153,14 @@ def full_state(
     not depend on the mode."""
     if not is_sharded(model):
         return model.state_dict(), optimizer.state_dict()
+    # Imported here: torch.distributed.checkpoint costs a second at start-up, and only FSDP
+    # runs need it.
+    from torch.distributed.checkpoint.state_dict import (
+        StateDictOptions,
+        get_model_state_dict,
+        get_optimizer_state_dict,
+    )
+
     options = StateDictOptions(full_state_dict=True, cpu_offload=True)
     weights = get_model_state_dict(model, options=options)
     named = get_optimizer_state_dict(model, optimizer, options=options)
@@ -176,6 +182,12 @@ def load_full_state(
         model.load_state_dict(weights)
         optimizer.load_state_dict(optimizer_state)
         return
+    from torch.distributed.checkpoint.state_dict import (
+        StateDictOptions,
+        set_model_state_dict,
+        set_optimizer_state_dict,
+    )
+
     set_model_state_dict(model, weights, options=StateDictOptions(full_state_dict=True))
     named = _rekey(optimizer_state, dict(enumerate(_param_names(model, optimizer))))
     # strict=False: a parameter that never had a gradient (an unused pooler) has no state.

@@ -82,17 +82,21 @@ class TensorBoard:
         self.writer.close()
 
 
+def check_report_to(report_to: Sequence[str]) -> tuple[str, ...]:
+    """The `--report-to` values, each one a sink this module has."""
+    unknown = sorted(set(report_to) - set(REPORT_TO))
+    if unknown:
+        raise ConfigError(f"--report-to {', '.join(unknown)}: choose from {', '.join(REPORT_TO)}")
+    return tuple(report_to)
+
+
 class RunLog:
     """The run's record sinks as one: `write` goes to each."""
 
     def __init__(
         self, run_dir: Path, report_to: Sequence[str] = (), resume_step: int | None = None
     ) -> None:
-        unknown = sorted(set(report_to) - set(REPORT_TO))
-        if unknown:
-            raise ConfigError(
-                f"--report-to {', '.join(unknown)}: choose from {', '.join(REPORT_TO)}"
-            )
+        check_report_to(report_to)
         self.sinks: list[MetricsFile | TensorBoard] = [MetricsFile(run_dir, resume_step)]
         if "tensorboard" in report_to:
             self.sinks.append(TensorBoard(run_dir, resume_step))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import logging
 import os
 from collections.abc import Iterator, Mapping
@@ -84,14 +85,20 @@ def _flat(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
+def _harmless(key: str) -> bool:
+    """Whether a flattened setting ("recipe.train.save_every") is one of `HARMLESS`."""
+    return any(key == h or key.endswith("." + h) for h in HARMLESS)
+
+
 def check_changes(saved: Mapping[str, Any], current: Mapping[str, Any], allow: bool) -> list[str]:
     """Compare a run's saved settings with the resumed run's, and list each difference.
     Differences that break exact resume (batch, learning rate, schedule, data, seed, ...)
     stop the resume unless `allow`; the others are only reported. Returns the differences."""
-    before, after = _flat(saved), _flat(current)
+    # Compared as JSON holds them (a tuple and the list it was saved as are the same).
+    before, after = _flat(json.loads(json.dumps(saved))), _flat(json.loads(json.dumps(current)))
     changed = sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
     lines = [f"{k}: {before.get(k)!r} -> {after.get(k)!r}" for k in changed]
-    breaking = [line for k, line in zip(changed, lines, strict=True) if k not in HARMLESS]
+    breaking = [line for k, line in zip(changed, lines, strict=True) if not _harmless(k)]
     if breaking and not allow:
         raise ConfigError(
             f"--resume with settings that differ from the checkpoint's run: {'; '.join(breaking)}"

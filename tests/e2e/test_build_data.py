@@ -1,7 +1,8 @@
-"""`bertforge build-data` end to end: the CLI, and no text lost on the shared English corpus.
+"""`build_data` end to end: no text lost on the shared English corpus (the `build-data`
+command itself: tests/cli/test_data_cli.py).
 
-The full-corpus acceptance run (~95 MB, about 50 s on 2 cores) is part of the default suite;
-it skips when the shared datasets are absent.
+The full-corpus run (~95 MB, about 50 s on 2 cores) is marked `acceptance` (`make
+acceptance`); both skip when the shared datasets are absent.
 """
 
 from __future__ import annotations
@@ -13,59 +14,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from typer.testing import CliRunner
 
-from bertforge.cli.main import app
+from bertforge.data.builder import BuildConfig, build_data
 from bertforge.data.readers import read_documents, resolve_inputs
 from bertforge.data.sentences import split_sentences
 from bertforge.data.shards import SPLITS, ShardedDataset
 from bertforge.tokenization import Tokenizer
-
-runner = CliRunner()
-
-
-def run(*args: object, code: int = 0) -> str:
-    result = runner.invoke(app, [str(a) for a in args])
-    assert result.exit_code == code, (result.stdout, result.stderr, result.exception)
-    if code == 2:  # one line naming the problem, never a traceback
-        assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
-        assert "Traceback" not in result.stdout + result.stderr
-    return result.stderr
-
-
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory: pytest.TempPathFactory, doc_lines: list[str]) -> Path:
-    d = tmp_path_factory.mktemp("corpus")
-    blocks = ["\n".join(doc_lines[i : i + 10]) for i in range(0, 1000, 10)]
-    (d / "docs.txt").write_text("\n\n".join(blocks) + "\n", encoding="utf-8")
-    return d
-
-
-def test_cli_builds_and_reports(corpus: Path, minilm_path: Path, tmp_path: Path) -> None:
-    out = tmp_path / "shards"
-    args = ("build-data", "--tokenizer", minilm_path, "--input", corpus, "--output", out,
-            "--objective", "nsp", "--max-seq-len", 128, "--workers", 2, "--seed", 0)  # fmt: skip
-    err = run(*args)
-    assert "nsp instances" in err and "MB/s" in err
-    ds = ShardedDataset(out)
-    assert len(ds) > 100 and ds.manifest["objective"] == "nsp"
-    assert "up to date" in run(*args)
-
-
-def test_cli_bad_inputs_exit_2_with_one_line(
-    corpus: Path, minilm_path: Path, tmp_path: Path
-) -> None:
-    base = ("build-data", "--tokenizer", minilm_path, "--output", tmp_path / "o")
-    run(*base, "--input", tmp_path / "missing.txt", code=2)
-    run(*base, "--input", corpus, "--objective", "mlm", code=2)
-    run(*base, "--input", corpus, "--eval-fraction", 1.5, code=2)
-    bad = tmp_path / "latin1.txt"
-    bad.write_bytes("Déjà vu. Encore une fois.\n".encode("latin-1"))
-    run(*base, "--input", bad, code=2)
-    assert "--skip-bad-utf8" in runner.invoke(app, [str(a) for a in (*base, "--input", bad)]).stderr
-    run(*base, "--input", bad, "--skip-bad-utf8", "--objective", "single")
-    run(*base, "--input", corpus, code=2)  # other inputs than the build already there
-    run("build-data", "--tokenizer", tmp_path, "--input", corpus, "-o", tmp_path / "p", code=2)
 
 
 def direct_counts(files: list[Path], tok: Tokenizer) -> tuple[list[int], list[int]]:
@@ -112,13 +66,13 @@ def test_no_text_dropped_on_a_shared_slice(
 ) -> None:
     tok = Tokenizer.from_pretrained(minilm_path)
     files = shared_slice(shared_data)
-    args = ("build-data", "--tokenizer", minilm_path, "--workers", 2, "--skip-bad-utf8",
-            "--eval-fraction", 0.05, "--input", *files)  # fmt: skip
-    run(*args, "-o", tmp_path / "nsp")
+    config = BuildConfig(skip_bad_utf8=True, eval_fraction=0.05)
+    build_data(tok, files, tmp_path / "nsp", config, workers=2)
     c = check_no_text_dropped(tmp_path / "nsp", files, tok)
     assert c["bad_utf8_lines"] > 0 and abs(c["labels"]["1"] / c["instances"] - 0.5) < 0.03
     # `single` keeps every token of every document exactly once: compare the token multisets.
-    run(*args, "--objective", "single", "-o", tmp_path / "single")
+    single = BuildConfig(objective="single", skip_bad_utf8=True, eval_fraction=0.05)
+    build_data(tok, files, tmp_path / "single", single, workers=2)
     got = np.zeros(tok.vocab_size, dtype=np.int64)
     for split in SPLITS:
         ds = ShardedDataset(tmp_path / "single", split)

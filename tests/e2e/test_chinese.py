@@ -1,4 +1,4 @@
-"""Chinese end to end on the shared data: CMRC 2018 through `finetune cmrc`, scored by the
+"""Chinese end to end on the shared data: CMRC 2018 through `finetune("cmrc", ...)`, scored by the
 official CMRC metric, with the released files' misaligned answer spans re-located or kept for
 evaluation only, and counted."""
 
@@ -10,19 +10,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from typer.testing import CliRunner
 
-from bertforge import EncoderConfig, PreTrainingModel
-from bertforge.cli.main import app
+from bertforge import DataError, EncoderConfig, PreTrainingModel, finetune, predict
 from bertforge.data.builder import BuildConfig, build_data
 from bertforge.data.collate import PretrainingCollator, Sample
 from bertforge.data.shards import MANIFEST, ShardedDataset
 from bertforge.objectives import MaskingConfig
-from bertforge.tasks import cmrc_evaluate, read_squad
+from bertforge.tasks.formats import read_squad
+from bertforge.tasks.scoring import cmrc_evaluate
 from bertforge.tokenization import Tokenizer, train_tokenizer
 from bertforge.tokenization.segmenters import get_segmenter
-
-runner = CliRunner()
 
 
 @pytest.fixture(scope="module")
@@ -140,14 +137,9 @@ def test_cmrc_runs_and_scores_with_the_official_metric(
     cmrc: Path, chinese_model: Path, tmp_path: Path
 ) -> None:
     run = tmp_path / "run"
-    result = runner.invoke(app, [str(a) for a in (
-        "finetune", "cmrc", "--model", chinese_model, "--data", cmrc,
-        "--train-file", "cmrc2018_trial.json", "--output", run, "--epochs", "1",
-        "--max-train-examples", "64", "--max-eval-examples", "40", "--max-length", "256",
-        "--lr", "1e-3",
-    )])  # fmt: skip
-    assert result.exit_code == 0, result.output
-    scores = json.loads((run / "eval_results.json").read_text())
+    scores = finetune("cmrc", chinese_model, cmrc, run, train_file="cmrc2018_trial.json",
+                      epochs=1, max_train_examples=64, max_eval_examples=40, max_length=256,
+                      lr=1e-3).metrics  # fmt: skip
     assert set(scores) >= {"f1", "exact_match"} and 0 <= scores["exact_match"] <= scores["f1"]
 
     # `predict` on the same questions: answers cut from their contexts, and the CMRC metric
@@ -156,20 +148,15 @@ def test_cmrc_runs_and_scores_with_the_official_metric(
     subset = tmp_path / "dev-subset.json"
     subset.write_text(json.dumps({**full, "data": full["data"][:15]}), encoding="utf-8")
     dev = read_squad(subset)[:40]
-    out = tmp_path / "pred.jsonl"
-    predicted = runner.invoke(app, ["predict", str(run), "--input", str(subset), "--output",
-                                    str(out)])  # fmt: skip
-    assert predicted.exit_code == 0, predicted.output
-    answers = {r["id"]: r["answer"] for r in map(json.loads, out.read_text().splitlines())}
+    answers = {r["id"]: r["answer"] for r in predict(run, subset).records}
     assert all(answers[e.id] in e.context for e in dev)
     mine = cmrc_evaluate(dev, {e.id: answers[e.id] for e in dev})
     assert mine["f1"] == pytest.approx(scores["f1"], abs=1e-6)
 
 
 def test_cmrc_without_its_train_file_says_what_to_pass(cmrc: Path, tmp_path: Path) -> None:
-    result = runner.invoke(app, ["finetune", "cmrc", "--model", str(tmp_path), "--data",
-                                 str(cmrc), "--output", str(tmp_path / "run")])  # fmt: skip
-    assert result.exit_code == 2 and "--train-file cmrc2018_trial.json" in result.output
+    with pytest.raises(DataError, match=r"--train-file cmrc2018_trial\.json"):
+        finetune("cmrc", tmp_path, cmrc, tmp_path / "run")
 
 
 @pytest.mark.parametrize(
@@ -180,18 +167,16 @@ def test_cmrc_without_its_train_file_says_what_to_pass(cmrc: Path, tmp_path: Pat
     ],
     ids=["text-not-in-context", "offset-not-a-number"],
 )
-def test_cmrc_with_broken_offsets_exit_2_one_line(
+def test_cmrc_with_broken_offsets_fail_before_training(
     answer: dict, message: str, chinese_model: Path, tmp_path: Path
 ) -> None:
     qas = [{"id": f"q{i}", "question": "首都是哪里？", "answers": [answer]} for i in range(2)]
     data = {"data": [{"title": "t", "paragraphs": [{"context": "北京是首都。", "qas": qas}]}]}
     for name in ("train.json", "dev.json"):
         (tmp_path / name).write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
-    result = runner.invoke(app, ["finetune", "cmrc", "--model", str(chinese_model), "--data",
-                                 str(tmp_path), "--train-file", "train.json", "--dev-file",
-                                 "dev.json", "--output", str(tmp_path / "run")])  # fmt: skip
-    assert result.exit_code == 2, result.output
-    assert message in result.output and len(result.output.strip().splitlines()) == 1
+    with pytest.raises(DataError, match=message):
+        finetune("cmrc", chinese_model, tmp_path, tmp_path / "run", train_file="train.json",
+                 dev_file="dev.json")  # fmt: skip
 
 
 CITIES = ["北京", "上海", "广州", "深圳", "杭州", "南京", "成都", "武汉", "西安", "重庆"]
@@ -226,24 +211,25 @@ def test_char_bio_ner_learns_chinese_entities(chinese_model: Path, tmp_path: Pat
     (tmp_path / "train.txt").write_text(char_bio(300, 0), encoding="utf-8")
     (tmp_path / "dev.txt").write_text(char_bio(60, 1), encoding="utf-8")
     run = tmp_path / "run"
-    result = runner.invoke(app, [str(a) for a in (
-        "finetune", "ner", "--format", "char-bio", "--model", chinese_model, "--data", tmp_path,
-        "--output", run, "--epochs", "8", "--lr", "3e-3", "--batch-size", "16",
-    )])  # fmt: skip
-    assert result.exit_code == 0, result.output
-    scores = json.loads((run / "eval_results.json").read_text())
+    scores = finetune("ner", chinese_model, tmp_path, run, file_format="char-bio", epochs=8,
+                      lr=3e-3, batch_size=16).metrics  # fmt: skip
     assert scores["entity_f1"] >= 0.9, scores
     task = json.loads((run / "task.json").read_text())
     assert task["labels"] == ["O", "B-LOC", "B-PER", "I-LOC", "I-PER"]
     # predict reads raw Chinese lines as characters
     (tmp_path / "raw.txt").write_text("王芳住在成都。\n", encoding="utf-8")
-    out = tmp_path / "tags.jsonl"
-    predicted = runner.invoke(app, ["predict", str(run), "--input", str(tmp_path / "raw.txt"),
-                                    "--output", str(out)])  # fmt: skip
-    assert predicted.exit_code == 0, predicted.output
-    record = json.loads(out.read_text().splitlines()[0])
+    (record,) = predict(run, tmp_path / "raw.txt").records
     assert record["words"] == list("王芳住在成都。")
     assert record["tags"] == ["B-PER", "I-PER", "O", "O", "B-LOC", "I-LOC", "O"]
+    # The training format (one character and its tag per line) reads as its sentences, the
+    # tags ignored: one record per sentence, not one per line.
+    (tmp_path / "tagged.txt").write_text(char_bio(3, 2), encoding="utf-8")
+    records = predict(run, tmp_path / "tagged.txt").records
+    gold = [s for s in char_bio(3, 2).split("\n\n") if s.strip()]
+    assert len(records) == 3
+    assert ["".join(r["words"]) for r in records] == [
+        "".join(line.split()[0] for line in s.splitlines()) for s in gold
+    ]
 
 
 @pytest.mark.parametrize(
@@ -253,15 +239,14 @@ def test_char_bio_ner_learns_chinese_entities(chinese_model: Path, tmp_path: Pat
         ("北 I-LOC\n京 I-LOC\n", "which BIO (IOB2) forbids"),
     ],
 )
-def test_char_bio_tags_outside_bio_exit_2(
+def test_char_bio_tags_outside_bio_are_refused(
     lines: str, message: str, chinese_model: Path, tmp_path: Path
 ) -> None:
     for name in ("train.txt", "dev.txt"):
         (tmp_path / name).write_text(lines, encoding="utf-8")
-    result = runner.invoke(app, ["finetune", "ner", "--format", "char-bio", "--model",
-                                 str(chinese_model), "--data", str(tmp_path), "--output",
-                                 str(tmp_path / "run")])  # fmt: skip
-    assert result.exit_code == 2 and message in result.output and "train.txt:" in result.output
+    with pytest.raises(DataError) as raised:
+        finetune("ner", chinese_model, tmp_path, tmp_path / "run", file_format="char-bio")
+    assert message in str(raised.value) and "train.txt:" in str(raised.value)
 
 
 def test_chnsenticorp_through_classify(
@@ -277,36 +262,8 @@ def test_chnsenticorp_through_classify(
     dev = [r for i, r in enumerate(picked) if not i % 5]
     for name, part in (("train.csv", train), ("dev.csv", dev)):
         (tmp_path / name).write_text("\ufeff" + "\n".join([header, *part]) + "\n", encoding="utf-8")
-    run = tmp_path / "run"
-    result = runner.invoke(app, [str(a) for a in (
-        "finetune", "classify", "--model", chinese_model, "--train", tmp_path / "train.csv",
-        "--dev", tmp_path / "dev.csv", "--text-column", "review", "--output", run,
-        "--epochs", "3", "--lr", "1e-3", "--batch-size", "16", "--max-length", "64",
-    )])  # fmt: skip
-    assert result.exit_code == 0, result.output
-    accuracy = json.loads((run / "eval_results.json").read_text())["accuracy"]
+    accuracy = finetune("classify", chinese_model, tmp_path, tmp_path / "run",
+                        text_column="review", epochs=3, lr=1e-3, batch_size=16,
+                        max_length=64).metrics["accuracy"]  # fmt: skip
     majority = max(sum(r.startswith(lab) for r in dev) for lab in "01") / len(dev)
     assert accuracy > majority + 0.05, (accuracy, majority)
-
-
-@pytest.mark.parametrize(
-    ("extra", "message"),
-    [
-        (["--segmenter", "ltp"], "segmenter 'ltp' is unknown"),
-        (["--segmenter", "no_such_pkg:cut"], "cannot be loaded"),
-        (["--segmenter", "jieba", "--lexicon", "LEXICON"], "is not UTF-8 (line 1"),
-        (["--lexicon", "LEXICON"], "pass a segmenter too"),
-    ],
-)
-def test_build_data_bad_segmentation_inputs_exit_2(
-    extra: list[str], message: str, tmp_path: Path, minilm_path: Path
-) -> None:
-    text = tmp_path / "zh.txt"
-    text.write_text("北京大学。清华大学。\n", encoding="utf-8")
-    lexicon = tmp_path / "gbk.txt"
-    lexicon.write_bytes("北京大学\n".encode("gbk"))
-    args = [str(lexicon) if a == "LEXICON" else a for a in extra]
-    result = runner.invoke(app, ["build-data", "--tokenizer", str(minilm_path), "--input",
-                                 str(text), "--output", str(tmp_path / "out"), *args])  # fmt: skip
-    assert result.exit_code == 2, result.output
-    assert message in result.output and len(result.output.strip().splitlines()) == 1

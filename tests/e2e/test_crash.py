@@ -27,7 +27,8 @@ from bertforge.tokenization import Tokenizer
 from bertforge.training.checkpoint import latest_checkpoint
 
 REPO = Path(__file__).resolve().parents[2]
-# Patches run in the child before the CLI. `die()` kills it as the power cut would.
+# Patches run in the child before the command (`python -m bertforge ...`). `die()` kills it
+# as the power cut would.
 PRELUDE = """
 import os, resource, signal, sys
 def die():
@@ -58,7 +59,7 @@ SMALL_RECIPE = [*RECIPE, "train.max_steps=6", "train.save_every=2", "train.eval_
 
 
 def run_cli(setup: str, args: list[str | Path]) -> subprocess.CompletedProcess[str]:
-    code = PRELUDE + setup + "\nfrom bertforge.cli.main import main\nmain()\n"
+    code = PRELUDE + setup + "\nimport runpy\nrunpy.run_module('bertforge', run_name='__main__')\n"
     cmd = [sys.executable, "-c", code, *map(str, args)]
     return subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, timeout=300)
 

@@ -1,5 +1,5 @@
-"""Every family fine-tunes through every `finetune` command, on tiny self-contained data, and
-its best/ checkpoint opens in `transformers` (model and tokenizer) with equal logits. NEZHA,
+"""Every family fine-tunes on every kind of task, on tiny self-contained data, and its best/
+checkpoint opens in `transformers` (model and tokenizer) with equal logits. NEZHA,
 which transformers 5 does not ship, is checked by reloading best/ in bertforge."""
 
 from __future__ import annotations
@@ -12,15 +12,12 @@ from typing import Any
 import pytest
 import torch
 import transformers
-from typer.testing import CliRunner
 
-from bertforge import FAMILIES, PreTrainingModel
-from bertforge.cli.main import app
+from bertforge import FAMILIES, PreTrainingModel, finetune
+from bertforge.finetuning import load_run
 from bertforge.interop.hf import tokenizer_class
 from bertforge.tokenization import train_tokenizer
-from bertforge.training.finetune import load_best
 
-runner = CliRunner()
 EXTRA = {"albert": {"embedding_size": 32}, "electra": {"embedding_size": 32}}
 WORDS = ["good", "fine", "great", "dull", "bad", "awful", "paris", "london", "alice", "bob"]
 
@@ -77,32 +74,31 @@ def squad(n: int) -> dict[str, Any]:
     return {"version": "1.1", "data": [{"title": "t", "paragraphs": paragraphs}]}
 
 
-def data(root: Path, command: str) -> list[str]:
-    """Write tiny data for `command`; return its data options."""
+def data(root: Path, task: str) -> dict[str, Any]:
+    """Write tiny data for `task` into `root`; return the task's options."""
     root.mkdir(parents=True, exist_ok=True)
-    if command == "classify":
+    if task == "classify":
         for split, n in (("train", 32), ("dev", 12)):
             rows = "".join(f"{t},{'pos' if y else 'neg'}\n" for t, y in sentences(n))
             (root / f"{split}.csv").write_text("text,label\n" + rows, encoding="utf-8")
-        return ["--train", str(root / "train.csv"), "--dev", str(root / "dev.csv"),
-                "--text-column", "text"]  # fmt: skip
-    if command == "glue":
+        return {"text_column": "text"}
+    if task == "sst2":
         for split, n in (("train", 32), ("dev", 12)):
             rows = "".join(f"{t}\t{y}\n" for t, y in sentences(n))
             (root / f"{split}.tsv").write_text("sentence\tlabel\n" + rows, encoding="utf-8")
-        return ["--task", "sst2", "--data", str(root)]
-    if command == "ner":
+        return {}
+    if task == "ner":
         (root / "eng.train").write_text(conll(24), encoding="utf-8")
         (root / "eng.testa").write_text(conll(8), encoding="utf-8")
-        return ["--data", str(root)]
+        return {}
     for split, n in (("train", 24), ("dev", 8)):
         (root / f"{split}-v1.1.json").write_text(json.dumps(squad(n)), encoding="utf-8")
-    return ["--data", str(root), "--max-length", "48", "--doc-stride", "16"]
+    return {"max_length": 48, "doc_stride": 16}
 
 
 AUTO = {
     "classify": "AutoModelForSequenceClassification",
-    "glue": "AutoModelForSequenceClassification",
+    "sst2": "AutoModelForSequenceClassification",
     "ner": "AutoModelForTokenClassification",
     "squad": "AutoModelForQuestionAnswering",
 }
@@ -114,13 +110,12 @@ def test_finetunes_and_best_opens_in_transformers(
     tmp_path: Path, checkpoints: dict[str, Path], name: str, command: str
 ) -> None:
     run = tmp_path / "run"
-    args = ["finetune", command, "--model", str(checkpoints[name]), "--output", str(run),
-            "--epochs", "1", "--batch-size", "8", "--lr", "1e-3"]  # fmt: skip
-    args += data(tmp_path / "data", command)
-    result = runner.invoke(app, args)
-    assert result.exit_code == 0, result.output
-    assert json.loads((run / "eval_results.json").read_text())
-    _, ours, tok = load_best(run)
+    options = data(tmp_path / "data", command)
+    result = finetune(command, checkpoints[name], tmp_path / "data", run, epochs=1,
+                      batch_size=8, lr=1e-3, **options)  # fmt: skip
+    assert result.metrics == json.loads((run / "eval_results.json").read_text())
+    best = load_run(run)
+    ours, tok = best.model, best.tokenizer
     texts, pairs = ["good film", "alice lives in paris"], None
     if command == "squad":
         texts, pairs = ["where does bob live?"] * 2, ["bob lives in london.", "x"]
@@ -128,7 +123,7 @@ def test_finetunes_and_best_opens_in_transformers(
     with torch.no_grad():
         got = ours(batch["input_ids"], batch["attention_mask"], batch["token_type_ids"])
     if name == "nezha":  # no transformers 5 class: a second load must agree
-        _, again, _ = load_best(run)
+        again = load_run(run).model
         with torch.no_grad():
             same = again(batch["input_ids"], batch["attention_mask"], batch["token_type_ids"])
         torch.testing.assert_close(same, got)

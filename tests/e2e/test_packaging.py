@@ -82,15 +82,11 @@ print(len(names))
 def test_cli_from_the_wheel_takes_a_recipe_name(installed: Path, tmp_path: Path) -> None:
     """`pretrain --config bert-mini` reads the packaged recipe; the run then stops at the
     (missing) data, which it names."""
-    code = """
-from bertforge.cli.main import main
-import sys
-sys.argv = ["bertforge", "pretrain", "--config", "bert-mini", "--data", "nodata", "-o", "run"]
-main()
-"""
+    args = ["pretrain", "--config", "bert-mini", "--data", "nodata", "-o", "run"]
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     result = subprocess.run(
-        [installed, "-c", code], capture_output=True, text=True, cwd=tmp_path, env=env, timeout=120
-    )
+        [installed, "-m", "bertforge", *args],
+        capture_output=True, text=True, cwd=tmp_path, env=env, timeout=120,
+    )  # fmt: skip
     assert result.returncode == 2, result.stderr
     assert "nodata" in result.stderr and "recipe" not in result.stderr, result.stderr

@@ -163,25 +163,6 @@ def test_non_finite_steps_abort_and_keep_the_last_good_checkpoint(
     assert latest_checkpoint(tmp_path / "run").name == "step-00000002"
 
 
-@pytest.mark.parametrize(
-    ("args", "message"),
-    [
-        (["--set", "train.lrr=1"], "unknown train key 'lrr'"),
-        (["--config", "nope.toml"], "recipe 'nope.toml' does not exist"),
-        (["--resume"], "no complete checkpoint to resume"),
-    ],
-)
-def test_pretrain_cli_errors(data_dir: Path, tmp_path: Path, args: list[str], message: str) -> None:
-    from typer.testing import CliRunner
-
-    from bertforge.cli.main import app
-
-    cmd = ["pretrain", "--data", str(data_dir), "--output", str(tmp_path / "run"), *args]
-    result = CliRunner().invoke(app, cmd)
-    assert result.exit_code == 2, (result.stdout, result.stderr)
-    assert message in result.stderr and result.stderr.count("\n") == 1
-
-
 def test_data_built_with_another_tokenizer_is_refused(data_dir: Path, tmp_path: Path) -> None:
     import shutil
 
@@ -197,24 +178,35 @@ def test_data_built_with_another_tokenizer_is_refused(data_dir: Path, tmp_path: 
         pretrain(other, tmp_path / "run", load_recipe(None, RECIPE))
 
 
-def test_export_and_plot_commands(data_dir: Path, tmp_path: Path) -> None:
-    from typer.testing import CliRunner
+def test_tensorboard_events_beside_the_metrics_and_a_resume_rewrites_them(
+    data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run that dies after logging step 3 with its checkpoint at step 2: the resume drops
+    the events past step 2 and logs steps 3-6 again, so each step is there once."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    from bertforge.cli.main import app
+    from bertforge.training import trainer
 
     run = tmp_path / "run"
-    recipe = load_recipe(None, [*RECIPE, "train.max_steps=2", "train.save_every=1"])
-    assert pretrain(data_dir, run, recipe, stop_at=1).model is None  # a checkpoint, no export yet
-    (run / "loss.png").unlink(missing_ok=True)
-    runner = CliRunner()
-    result = runner.invoke(app, ["export", str(run), "--output", str(tmp_path / "hf")])
-    assert result.exit_code == 0, result.stderr
-    _, info = transformers.BertForPreTraining.from_pretrained(
-        tmp_path / "hf", output_loading_info=True
-    )
-    assert not info["missing_keys"] and not info["unexpected_keys"]
-    assert Tokenizer.from_pretrained(tmp_path / "hf").vocab_size == 30522
-    result = runner.invoke(app, ["plot", str(run)])
-    assert result.exit_code == 0 and (run / "loss.png").stat().st_size > 10_000
-    result = runner.invoke(app, ["export", str(tmp_path / "nothing"), "-o", str(tmp_path / "x")])
-    assert result.exit_code == 2 and "no complete checkpoint" in result.stderr
+    sets = [*RECIPE, "train.max_steps=6", "train.eval_every=3", "train.save_every=2"]
+    recipe = load_recipe(None, sets)
+    real, calls = trainer.train_step, {"n": 0}
+
+    def dies_at_step_4(*args: object, **kwargs: object) -> object:
+        calls["n"] += 1
+        if calls["n"] == 4:
+            raise RuntimeError("power cut")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(trainer, "train_step", dies_at_step_4)
+    with pytest.raises(RuntimeError, match="power cut"):
+        pretrain(data_dir, run, recipe, report_to=["tensorboard"])
+    monkeypatch.setattr(trainer, "train_step", real)
+    pretrain(data_dir, run, recipe, resume=True, report_to=["tensorboard"])
+    events = EventAccumulator(str(run / "tensorboard"))
+    events.Reload()
+    assert [e.step for e in events.Scalars("train/loss")] == list(range(1, 7))
+    assert [e.step for e in events.Scalars("eval/mlm_acc")] == [3, 6]
+    records = map(json.loads, (run / "metrics.jsonl").read_text().splitlines())
+    logged = [r["loss"] for r in records if r["split"] == "train"]
+    assert [e.value for e in events.Scalars("train/loss")] == pytest.approx(logged)

@@ -57,20 +57,20 @@ def test_masked_positions_select_rows_of_full_logits(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("ours_cls", "nsp", "hf_cls"),
+    ("ours_cls", "heads", "hf_cls"),
     [
-        (PreTrainingModel, True, transformers.BertForPreTraining),
-        (PreTrainingModel, False, transformers.BertForMaskedLM),
+        (PreTrainingModel, ("mlm", "nsp"), transformers.BertForPreTraining),
+        (PreTrainingModel, ("mlm",), transformers.BertForMaskedLM),
         (Encoder, None, transformers.BertModel),
     ],
     ids=["pretraining", "masked-lm", "bare"],
 )
 def test_bertforge_saves_what_transformers_loads(
-    tmp_path: Path, ours_cls: type, nsp: bool | None, hf_cls: type
+    tmp_path: Path, ours_cls: type, heads: tuple[str, ...] | None, hf_cls: type
 ) -> None:
     config = EncoderConfig(**SMALL)
     torch.manual_seed(0)
-    ours = ours_cls(config) if nsp is None else ours_cls(config, nsp=nsp)
+    ours = ours_cls(config) if heads is None else ours_cls(config, heads)
     with torch.no_grad():
         for p in ours.parameters():
             p.add_(torch.randn_like(p) * 0.02)
@@ -91,6 +91,7 @@ def test_bertforge_saves_what_transformers_loads(
         assert_close(mine.pooler_output, theirs.pooler_output, atol=1e-5, rtol=1e-5)
         return
     keep = b["attention_mask"].bool()
+    nsp = "nsp" in heads
     hf_logits = theirs.prediction_logits if nsp else theirs.logits
     assert_close(mine.mlm_logits[keep], hf_logits[keep], atol=1e-5, rtol=1e-5)
     if nsp:

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from bertforge.tasks import Answer, SquadExample, cmrc_evaluate
-from bertforge.tasks.cmrc_eval import cmrc_exact_match, cmrc_f1, mixed_segmentation
+from bertforge.tasks.formats import Answer, SquadExample
+from bertforge.tasks.scoring import cmrc_evaluate
+from bertforge.tasks.scoring.cmrc_eval import cmrc_exact_match, cmrc_f1, mixed_segmentation
 
 
 @pytest.mark.parametrize(

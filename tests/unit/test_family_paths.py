@@ -15,14 +15,20 @@ from bertforge import (
     SequenceClassifier,
     TokenClassifier,
 )
+from bertforge.finetuning.strategies import get_strategy
 from bertforge.models.encoder import set_unpadded
-from bertforge.peft import apply_adapters, apply_lora, mark_trainable, merge_lora
+from bertforge.peft import apply_adapters, apply_lora, merge_lora, set_trainable
 from bertforge.peft.lora import LoRALinear
 
 VOCAB = 100
 PAD = {"roberta": 1}  # RoBERTa pads with id 1; the others with 0
 # Factorized embeddings where the family has them, so the E -> H map is on every path.
 EXTRA = {"albert": {"embedding_size": 32}, "electra": {"embedding_size": 32}}
+
+
+def mark(model: torch.nn.Module, strategy: str) -> None:
+    """Set which parameters train as the fine-tuning strategy does."""
+    set_trainable(model, get_strategy(strategy).keep(model))
 
 
 def config(name: str) -> EncoderConfig:
@@ -147,7 +153,7 @@ def test_adapters_with_zero_weights_are_the_identity(name: str) -> None:
             if ".adapter." in key:
                 p.zero_()
         assert_close(model(**b), plain)
-    mark_trainable(model, "adapter")
+    mark(model, "adapter")
     trained = {k for k, p in model.named_parameters() if p.requires_grad}
     assert any(".adapter." in k for k in trained) and any(k.startswith("head.") for k in trained)
     assert not any(k.endswith(("qkv.weight", "ffn.up.weight")) for k in trained)

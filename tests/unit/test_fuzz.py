@@ -23,9 +23,9 @@ from hypothesis import strategies as st
 
 from bertforge.data.builder import BuildConfig, build_data
 from bertforge.errors import BertforgeError
-from bertforge.tasks.conll import read_conll
-from bertforge.tasks.squad import read_squad
-from bertforge.tasks.text import read_examples
+from bertforge.tasks.formats.conll import read_conll
+from bertforge.tasks.formats.squad_json import read_squad
+from bertforge.tasks.formats.text_files import read_examples
 from bertforge.tokenization import Tokenizer
 
 # Every code point but lone surrogates (not encodable), plus a pool of the troublemakers:
@@ -117,7 +117,7 @@ def test_csv_rows_are_all_read_or_the_bad_one_named(rows: list[tuple[str, str]])
             writer = csv.writer(f)
             writer.writerow(["text", "label"])
             writer.writerows(rows)
-        with warnings_of("bertforge.tasks.text") as warned:
+        with warnings_of("bertforge.tasks.formats.text_files") as warned:
             try:
                 examples = read_examples(path, "text").examples
             except BertforgeError as e:

@@ -7,8 +7,8 @@ import math
 import pytest
 
 from bertforge.errors import ConfigError
-from bertforge.tasks import compute, entity_report
-from bertforge.tasks.metrics import accuracy, binary_f1, mcc, pearson, spearman
+from bertforge.tasks.scoring import compute, entity_report
+from bertforge.tasks.scoring.metrics import accuracy, binary_f1, mcc, pearson, spearman
 
 
 def test_accuracy_is_a_fraction() -> None:

@@ -19,6 +19,8 @@ from bertforge import (
     SequenceClassifier,
     TokenClassifier,
 )
+from bertforge.finetuning import frozen
+from bertforge.finetuning.strategies import get_strategy
 from bertforge.peft import (
     AdaptedLinear,
     LoRALinear,
@@ -27,16 +29,20 @@ from bertforge.peft import (
     apply_lora,
     load_lora,
     lora_state_dict,
-    mark_trainable,
     merge_lora,
     save_lora,
+    set_trainable,
     trainable_summary,
 )
 from bertforge.tokenization import Tokenizer
-from bertforge.training.finetune import frozen
 
 SMALL = tiny_config()
 IDS = torch.randint(1, 100, (2, 9), generator=torch.Generator().manual_seed(0))
+
+
+def mark(model: torch.nn.Module, strategy: str) -> None:
+    """Set which parameters train as the fine-tuning strategy does."""
+    set_trainable(model, get_strategy(strategy).keep(model))
 
 
 def classifier() -> SequenceClassifier:
@@ -74,7 +80,7 @@ def test_lora_starts_as_the_base_and_merges_to_equal_outputs() -> None:
 
 def test_lora_trains_only_lora_and_head() -> None:
     model = apply_lora(classifier(), r=4)
-    mark_trainable(model, "lora")
+    mark(model, "lora")
     trainable = {n for n, p in model.named_parameters() if p.requires_grad}
     assert trainable == set(lora_state_dict(model))
     assert "head.out.weight" in trainable and "encoder.pooler.dense.weight" in trainable
@@ -111,7 +117,7 @@ def test_adapters_start_near_the_base_and_train_norms_and_head() -> None:
     apply_adapters(model, size=8)
     assert sum(isinstance(m, AdaptedLinear) for m in model.modules()) == 4
     assert_close(logits(model), base, atol=1e-3, rtol=0)
-    mark_trainable(model, "adapter")
+    mark(model, "adapter")
     trainable = {n for n, p in model.named_parameters() if p.requires_grad}
     assert "encoder.layers.0.attn.out.adapter.down.weight" in trainable
     assert "encoder.layers.1.ffn_norm.weight" in trainable
@@ -123,7 +129,7 @@ def test_adapters_start_near_the_base_and_train_norms_and_head() -> None:
 
 def test_strategies() -> None:
     model = classifier()
-    mark_trainable(model, "frozen")
+    mark(model, "frozen")
     trainable = {n for n, p in model.named_parameters() if p.requires_grad}
     assert trainable == {
         "head.out.weight",
@@ -131,13 +137,13 @@ def test_strategies() -> None:
         "encoder.pooler.dense.weight",
         "encoder.pooler.dense.bias",
     }
-    mark_trainable(model, "full")
+    mark(model, "full")
     n, total = trainable_summary(model)
     assert n == total
     with pytest.raises(ConfigError, match="apply_lora"):
-        mark_trainable(model, "lora")
-    with pytest.raises(ConfigError, match="unknown strategy"):
-        mark_trainable(model, "bitfit")
+        mark(model, "lora")
+    with pytest.raises(ConfigError, match="strategy 'bitfit' is not one of"):
+        mark(model, "bitfit")
 
 
 @pytest.fixture(scope="module")

@@ -137,6 +137,24 @@ def test_bad_utf8_names_file_and_offset_or_is_replaced(
     assert stats.bad_utf8_lines == 1 and "replaced invalid UTF-8 in 1 lines" in caplog.text
 
 
+def test_a_file_cut_inside_a_character_says_it_was_cut(tmp_path: Path) -> None:
+    """A UTF-8 file whose last multi-byte character lost its tail (an interrupted copy) is
+    not a Latin-1 file: the message says so, in every reader."""
+    from bertforge.textio import iter_lines, read_text
+
+    f = tmp_path / "cut.txt"
+    f.write_bytes("Fine first line.\nUn café au lait, très bon\n北京".encode()[:-1])
+    expected = r"cut\.txt' ends in the middle of a multi-byte UTF-8 character \(byte 0xe4"
+    for read in (docs, read_text, lambda p: list(iter_lines(p))):
+        with pytest.raises(DataError, match=expected) as raised:
+            read(f)
+        assert "iconv" not in str(raised.value)
+    # A bad byte before the end is another encoding, as before.
+    f.write_bytes(b"Caf\xe9 au lait.\n" + "北京".encode())
+    with pytest.raises(DataError, match="iconv -f latin1"):
+        read_text(f)
+
+
 def test_empty_corpus_and_short_documents_are_errors(tmp_path: Path, minilm_path: Path) -> None:
     tok = Tokenizer.from_pretrained(minilm_path)
     empty = tmp_path / "empty.txt"

@@ -12,16 +12,16 @@ import numpy as np
 import pytest
 
 from bertforge.errors import ConfigError, DataError
-from bertforge.tasks import (
+from bertforge.tasks.formats import (
     Answer,
     SquadExample,
     encode_eval_features,
     encode_train_features,
     postprocess_predictions,
     read_squad,
-    squad_evaluate,
 )
-from bertforge.tasks.squad_eval import exact_match, normalize_answer, token_f1
+from bertforge.tasks.scoring import squad_evaluate
+from bertforge.tasks.scoring.squad_eval import exact_match, normalize_answer, token_f1
 from bertforge.tokenization import Tokenizer
 
 

@@ -8,19 +8,19 @@ from pathlib import Path
 import pytest
 
 from bertforge.errors import ConfigError, DataError
-from bertforge.tasks import (
-    GLUE_TASKS,
+from bertforge.tasks.formats import (
+    GLUE_SPECS,
     Example,
     encode_examples,
     encode_token_examples,
-    get_task,
+    glue_spec,
     ner_labels,
     predictions_to_tags,
     read_conll,
     read_examples,
     read_glue,
 )
-from bertforge.tasks.conll import Sentence, iob1_to_iob2
+from bertforge.tasks.formats.conll import Sentence, iob1_to_iob2
 from bertforge.tokenization import Tokenizer, train_tokenizer
 
 
@@ -50,7 +50,7 @@ def write(path: Path, text: str, encoding: str = "utf-8") -> Path:
     ],
 )
 def test_glue_real_counts(shared_data: Path, task: str, split: str, count: int) -> None:
-    spec = get_task(task)
+    spec = glue_spec(task)
     examples = read_glue(spec, shared_data / "glue" / task, split)
     assert len(examples) == count
     assert all(e.text_a.strip() for e in examples)
@@ -71,7 +71,7 @@ def test_glue_first_rows(shared_data: Path) -> None:
 
 
 def test_glue_registry() -> None:
-    assert set(GLUE_TASKS) == {
+    assert set(GLUE_SPECS) == {
         "CoLA",
         "SST-2",
         "MRPC",
@@ -82,13 +82,15 @@ def test_glue_registry() -> None:
         "RTE",
         "WNLI",
     }
-    assert get_task("cola").metrics == ("mcc",)
-    assert get_task("qqp").metrics == ("accuracy", "f1")
-    assert get_task("stsb").metrics == ("pearson", "spearman") and get_task("stsb").num_labels == 1
-    assert get_task("MNLI").dev_splits == ("dev_matched", "dev_mismatched")
-    assert get_task("mnli").files["dev_mismatched"] == "dev_mismatched.tsv"
+    assert glue_spec("cola").metrics == ("mcc",)
+    assert glue_spec("qqp").metrics == ("accuracy", "f1")
+    assert (
+        glue_spec("stsb").metrics == ("pearson", "spearman") and glue_spec("stsb").num_labels == 1
+    )
+    assert glue_spec("MNLI").dev_splits == ("dev_matched", "dev_mismatched")
+    assert glue_spec("mnli").files["dev_mismatched"] == "dev_mismatched.tsv"
     with pytest.raises(ConfigError, match=r"unknown GLUE task 'squad'.*CoLA"):
-        get_task("squad")
+        glue_spec("squad")
 
 
 def test_cola_without_header_and_test_with_header(tmp_path: Path) -> None:

@@ -13,9 +13,7 @@ import pytest
 import sentencepiece as spm
 from tokenizers import pre_tokenizers
 from transformers import AlbertTokenizer, AutoTokenizer
-from typer.testing import CliRunner
 
-from bertforge.cli.main import app
 from bertforge.errors import ConfigError, DataError, TokenizerError
 from bertforge.tokenization import Tokenizer, train_tokenizer
 
@@ -279,13 +277,3 @@ def test_training_errors(corpus_file: Path, tmp_path: Path) -> None:
     bad.write_bytes(b"first line\n" * 50 + b"na" + "ïve".encode("latin-1") + b"\n")
     with pytest.raises(DataError, match=r"latin1\.txt' is not valid UTF-8: byte 0xef"):
         train_tokenizer([bad], "unigram", 100)
-
-
-def test_cli_train_tokenizer_unigram(corpus_file: Path, tmp_path: Path) -> None:
-    args = ["train-tokenizer", "--kind", "unigram", "--vocab-size", "800"]
-    result = CliRunner().invoke(app, [*args, "--input", str(corpus_file), "-o", str(tmp_path)])
-    assert result.exit_code == 0, (result.stdout, result.stderr, result.exception)
-    assert "saved unigram tokenizer with 800 tokens" in result.stderr
-    tok = Tokenizer.from_pretrained(tmp_path)
-    assert tok.kind == "unigram" and tok.vocab_size == 800 and tok.mask_token_id == 4
-    assert type(AutoTokenizer.from_pretrained(tmp_path)).__name__ == "AlbertTokenizer"

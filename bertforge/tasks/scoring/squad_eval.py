@@ -12,7 +12,7 @@ import string
 from collections import Counter
 from collections.abc import Mapping, Sequence
 
-from bertforge.tasks.squad import SquadExample
+from bertforge.tasks.formats.squad_json import SquadExample
 
 logger = logging.getLogger(__name__)
 

@@ -1,4 +1,6 @@
-"""Every CLI command, its happy path and its bad-input errors (one line, exit code 2)."""
+"""The command line: every serving and inspection command, its happy path and its bad-input
+errors (one line, exit code 2). The jobs behind the other commands are tested through the
+Python API; tests/cli/ holds the tests of the commands over them."""
 
 from __future__ import annotations
 
@@ -234,3 +236,19 @@ def test_info_shows_an_albert_sharing_one_block(tmp_path: Path) -> None:
         "albert", 4, 1, 32,
     )  # fmt: skip
     assert info["parameters"] == sum(p.numel() for p in hf.parameters())  # ties counted once
+
+
+def test_export_onnx(minilm_path: Path, tmp_path: Path) -> None:
+    from bertforge.onnx_export import OnnxModel
+
+    out = tmp_path / "minilm.onnx"
+    stdout, _ = run("export", "onnx", "--model", minilm_path, "--task", "embed", "-o", out,
+                    "--normalize")  # fmt: skip
+    assert f"exported embed graph to {out}" in stdout
+    ids = np.array([[101, 7592, 2088, 102]])
+    vectors = OnnxModel(out)(
+        {"input_ids": ids, "attention_mask": ids > 0, "token_type_ids": 0 * ids}
+    )
+    assert np.allclose(np.linalg.norm(vectors["sentence_embedding"], axis=1), 1.0, atol=1e-5)
+    _, err = run("export", "onnx", "--model", minilm_path, "--task", "summarize", "-o", out, code=2)
+    assert "--task 'summarize'" in err

@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from functools import cache
 from typing import Any
 
-from bertforge.tasks.squad import SquadExample
+from bertforge.tasks.formats.squad_json import SquadExample
 
 logger = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from bertforge.errors import ConfigError, DataError
-from bertforge.tasks.classification import Example, tsv_rows
+from bertforge.tasks.formats.examples import Example, tsv_rows
 from bertforge.textio import read_text
 
 logger = logging.getLogger(__name__)
@@ -73,7 +73,8 @@ def _jsonl_records(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
         yield line, record
 
 
-def _records(path: Path) -> list[tuple[int, dict[str, Any]]]:
+def read_records(path: Path) -> list[tuple[int, dict[str, Any]]]:
+    """(line, record) of every row of a .csv/.tsv (header) or .jsonl (objects) file."""
     readers = {".csv": _csv_records, ".tsv": _tsv_records, ".jsonl": _jsonl_records}
     if path.suffix not in readers:
         raise DataError(f"'{path}' has an unsupported extension; use one of {', '.join(SUFFIXES)}")
@@ -85,7 +86,8 @@ def _records(path: Path) -> list[tuple[int, dict[str, Any]]]:
     return records
 
 
-def _field(path: Path, line: int, record: dict[str, Any], column: str) -> str:
+def record_field(path: Path, line: int, record: dict[str, Any], column: str) -> str:
+    """One column of a record as text; a missing one is an error naming the line."""
     value = record.get(column)
     if value is None:
         found = ", ".join(repr(k) for k in record)
@@ -121,15 +123,15 @@ def read_examples(
     if task not in TASKS:
         raise ConfigError(f"task {task!r} is not one of {', '.join(TASKS)}")
     path = Path(path)
-    records = _records(path)
+    records = read_records(path)
     rows = []
     for line, record in records:
-        text_a = _field(path, line, record, text_column)
-        text_b = _field(path, line, record, pair_column) if pair_column else None
+        text_a = record_field(path, line, record, text_column)
+        text_b = record_field(path, line, record, pair_column) if pair_column else None
         for column, text in ((text_column, text_a), (pair_column, text_b)):
             if column and not (text or "").strip():
                 raise DataError(f"{path}:{line}: column {column!r} is empty; fix or drop the row")
-        raw = _field(path, line, record, label_column).strip() if label_column else None
+        raw = record_field(path, line, record, label_column).strip() if label_column else None
         if raw == "":
             raise DataError(f"{path}:{line}: label column {label_column!r} is empty; fill it in")
         rows.append((line, text_a, text_b, raw))

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from bertforge.errors import ConfigError, DataError
-from bertforge.tasks.squad import SquadExample
+from bertforge.tasks.formats.squad_json import SquadExample
 from bertforge.tokenization import BatchEncoding, Tokenizer
 
 logger = logging.getLogger(__name__)

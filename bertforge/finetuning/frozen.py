@@ -17,8 +17,8 @@ from collections.abc import Iterator, Sequence
 import torch
 from torch import nn
 
+from bertforge.finetuning.batches import eval_order, iterate, row_lengths
 from bertforge.models.encoder import EncoderOutput
-from bertforge.training.finetune.data import eval_order, iterate
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ class EncoderCache(nn.Module):
         device: torch.device,
     ) -> None:
         """Run the encoder (eval mode: no dropout, as a fixed feature extractor) over a split."""
-        lengths = [len(ids) for ids in features["input_ids"]]
+        lengths = row_lengths(features)
         rows: list[torch.Tensor | None] = [None] * len(lengths)
         self.encoder.eval()
         for indices, batch in iterate(features, eval_order(lengths, batch_size), pad_id):

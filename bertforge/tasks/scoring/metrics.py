@@ -2,6 +2,8 @@
 
 Scale: every metric here is a fraction in [0, 1] (correlations in [-1, 1]), *not* a percentage.
 SQuAD's exact match / F1 follow the official script's 0–100 scale instead (see `squad_eval`).
+scipy, scikit-learn and seqeval are imported when a metric first needs them: together they
+cost more than a second at start-up, which every command would otherwise pay.
 """
 
 from __future__ import annotations
@@ -11,9 +13,6 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
-from scipy import stats
-from seqeval.metrics import sequence_labeling
-from sklearn.metrics import f1_score, matthews_corrcoef
 
 from bertforge.errors import ConfigError
 
@@ -38,12 +37,16 @@ def accuracy(predictions: Sequence[int], labels: Sequence[int]) -> float:
 def binary_f1(predictions: Sequence[int], labels: Sequence[int]) -> float:
     """F1 of the positive class 1 (MRPC/QQP convention); 0.0 when it never occurs."""
     _check(predictions, labels)
+    from sklearn.metrics import f1_score
+
     return float(f1_score(labels, predictions, pos_label=1, average="binary", zero_division=0))
 
 
 def mcc(predictions: Sequence[int], labels: Sequence[int]) -> float:
     """Matthews correlation coefficient in [-1, 1]; 0.0 when undefined (a constant column)."""
     _check(predictions, labels)
+    from sklearn.metrics import matthews_corrcoef
+
     return float(matthews_corrcoef(labels, predictions))
 
 
@@ -55,6 +58,8 @@ def _correlation(kind: str, predictions: Sequence[float], labels: Sequence[float
     if np.ptp(x) == 0 or np.ptp(y) == 0:
         logger.warning("%s is undefined for constant predictions or labels; reporting 0.0", kind)
         return 0.0
+    from scipy import stats
+
     fn = stats.pearsonr if kind == "pearson" else stats.spearmanr
     return float(fn(x, y)[0])
 
@@ -74,6 +79,8 @@ def _entity_prf(true_tags: Tags, pred_tags: Tags) -> tuple[float, float, float]:
     for i, (t, p) in enumerate(zip(true_tags, pred_tags, strict=True)):
         if len(t) != len(p):
             raise ValueError(f"sentence {i}: {len(t)} gold tags but {len(p)} predicted tags")
+    from seqeval.metrics import sequence_labeling
+
     # Default (non-strict) mode = conlleval semantics: an I- tag after O or another type opens
     # a new entity, so IOB1 and IOB2 spellings of the same entities score the same.
     p, r, f, _ = sequence_labeling.precision_recall_fscore_support(
@@ -103,6 +110,8 @@ def entity_f1(pred_tags: Tags, true_tags: Tags) -> float:
 def entity_report(pred_tags: Tags, true_tags: Tags) -> dict[str, dict[str, float]]:
     """Per entity type: precision, recall, f1 and support (number of gold entities)."""
     _entity_prf(true_tags, pred_tags)  # same validation as the micro scores
+    from seqeval.metrics import sequence_labeling
+
     report = sequence_labeling.classification_report(
         [list(t) for t in true_tags],
         [list(p) for p in pred_tags],

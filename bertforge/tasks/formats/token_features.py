@@ -15,7 +15,7 @@ from typing import Any
 
 from bertforge.constants import IGNORE_INDEX
 from bertforge.errors import ConfigError, DataError
-from bertforge.tasks.conll import Sentence
+from bertforge.tasks.formats.conll import Sentence
 from bertforge.tokenization import Tokenizer
 
 logger = logging.getLogger(__name__)
