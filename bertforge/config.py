@@ -174,13 +174,6 @@ class EncoderConfig:
     def replace(self, **changes: Any) -> EncoderConfig:
         return dataclasses.replace(self, **changes)
 
-    @classmethod
-    def preset(cls, name: str, **overrides: Any) -> EncoderConfig:
-        """A named size (`tiny`, `mini`, `small`, `medium`, `base`, `large`) plus overrides."""
-        if name not in PRESETS:
-            raise ConfigError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
-        return cls.from_dict({**PRESETS[name], **overrides}, source=f"preset {name!r}")
-
 
 def _size(layers: int, hidden: int, heads: int) -> dict[str, int]:
     return {

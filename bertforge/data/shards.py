@@ -35,9 +35,8 @@ from bertforge.atomic import atomic_path
 from bertforge.data.instances import Draft, Instance
 from bertforge.errors import DataError
 
-# 2: optional per-token word flags (`words-*.bin`). Version 1 builds (no flags) still read.
+# 2: optional per-token word flags (`words-*.bin`).
 FORMAT_VERSION = 2
-READABLE_VERSIONS = (1, 2)
 MANIFEST = "manifest.json"
 SPLITS = ("train", "eval")
 _FILES = ("tokens", "index", "words")  # the files a shard may have, as manifest keys
@@ -242,10 +241,10 @@ def read_manifest(directory: Path) -> dict[str, Any]:
         ]
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as e:
         raise DataError(incomplete.format(f"{MANIFEST} is unreadable: {e!r}")) from None
-    if version not in READABLE_VERSIONS:
+    if version != FORMAT_VERSION:
         raise DataError(
-            f"'{path}' has format_version {version}; this bertforge reads "
-            f"{', '.join(map(str, READABLE_VERSIONS))}: re-run build-data"
+            f"'{path}' has format_version {version}; this bertforge reads {FORMAT_VERSION}: "
+            "re-run build-data"
         )
     for name, size in files:
         file = Path(directory) / name

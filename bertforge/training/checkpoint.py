@@ -162,12 +162,14 @@ def _valid(path: Path) -> bool:
         trainer = json.loads((path / "trainer.json").read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError):
         return False
-    recorded = trainer.get("files", {})  # checkpoints of older versions record none
-    return all((path / n).stat().st_size == f["bytes"] for n, f in recorded.items())
+    recorded = trainer.get("files")
+    return isinstance(recorded, dict) and all(
+        (path / n).stat().st_size == f["bytes"] for n, f in recorded.items()
+    )
 
 
 def _verify(path: Path, trainer: dict[str, Any]) -> None:
-    for name, recorded in trainer.get("files", {}).items():
+    for name, recorded in trainer["files"].items():
         if _digest(path / name) != recorded["sha256"]:
             raise CheckpointError(
                 f"'{path / name}' is corrupt: its sha256 differs from the one recorded when "
@@ -206,5 +208,5 @@ def load_checkpoint(
     if state["cuda_rng"] and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda_rng"])
     set_rng_state(trainer.pop("rng"))
-    trainer.pop("files", None)
+    trainer.pop("files")
     return weights, state["optimizer"], trainer

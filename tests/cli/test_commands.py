@@ -15,7 +15,7 @@ import transformers
 from torch.testing import assert_close
 from typer.testing import CliRunner
 
-from bertforge import EncoderConfig, PreTrainingModel
+from bertforge import FAMILIES, EncoderConfig, PreTrainingModel
 from bertforge.cli.main import app
 from bertforge.tokenization import Tokenizer
 
@@ -193,9 +193,9 @@ def test_no_mask_token(mlm_dir: Path) -> None:
 
 def test_missing_tokenizer(tmp_path: Path) -> None:
     d = tmp_path / "m"
-    PreTrainingModel(EncoderConfig.preset("tiny", vocab_size=100), heads=("mlm",)).save_pretrained(
-        d
-    )
+    PreTrainingModel(
+        FAMILIES["bert"].config("tiny", vocab_size=100), heads=("mlm",)
+    ).save_pretrained(d)
     _, err = run("fill-mask", "--model", d, "a [MASK].", code=2)
     assert "--tokenizer" in err
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bertforge import DataError, EncoderConfig, PreTrainingModel, finetune, predict
+from bertforge import FAMILIES, DataError, PreTrainingModel, finetune, predict
 from bertforge.data.builder import BuildConfig, build_data
 from bertforge.data.collate import PretrainingCollator, Sample
 from bertforge.data.shards import MANIFEST, ShardedDataset
@@ -49,7 +49,7 @@ def chinese_model(zh_tokenizer: Tokenizer, tmp_path_factory: pytest.TempPathFact
     """A tiny untrained BERT with the Chinese vocabulary."""
     tok = zh_tokenizer
     d = tmp_path_factory.mktemp("zh-tiny")
-    config = EncoderConfig.preset("tiny", vocab_size=tok.vocab_size)
+    config = FAMILIES["bert"].config("tiny", vocab_size=tok.vocab_size)
     PreTrainingModel(config, heads=("mlm",)).save_pretrained(d)
     tok.save_pretrained(d)
     return d

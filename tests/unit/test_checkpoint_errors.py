@@ -12,6 +12,7 @@ import torch
 from tiny import tiny_config
 
 from bertforge import (
+    FAMILIES,
     CheckpointError,
     ConfigError,
     DataError,
@@ -148,12 +149,12 @@ def test_config_validation(changes: dict, message: str) -> None:
 
 
 def test_presets_and_unknown_keys() -> None:
-    mini = EncoderConfig.preset("mini")
+    mini = FAMILIES["bert"].config("mini")
     assert (mini.num_hidden_layers, mini.hidden_size, mini.num_attention_heads) == (4, 256, 4)
-    large = EncoderConfig.preset("large", vocab_size=32000)
+    large = FAMILIES["bert"].config("large", vocab_size=32000)
     assert (large.num_hidden_layers, large.hidden_size, large.vocab_size) == (24, 1024, 32000)
-    with pytest.raises(ConfigError, match="unknown preset 'huge'"):
-        EncoderConfig.preset("huge")
+    with pytest.raises(ConfigError, match="unknown preset 'huge' for bert"):
+        FAMILIES["bert"].config("huge")
     with pytest.raises(ConfigError, match=r"unknown key.*hiden_size"):
         EncoderConfig.from_dict({"hiden_size": 128})
     with pytest.raises(ConfigError, match="tokenizer has 200 tokens"):

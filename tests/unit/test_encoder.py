@@ -6,14 +6,14 @@ import pytest
 import torch
 import transformers
 
-from bertforge import Encoder, EncoderConfig, PreTrainingModel
+from bertforge import FAMILIES, Encoder, EncoderConfig, PreTrainingModel
 
-TINY = EncoderConfig.preset("tiny", vocab_size=200, max_position_embeddings=32)
+TINY = FAMILIES["bert"].config("tiny", vocab_size=200, max_position_embeddings=32)
 
 
 @pytest.mark.parametrize("preset", ["tiny", "mini", "small", "base"])
 def test_parameter_count_equals_transformers(preset: str) -> None:
-    config = EncoderConfig.preset(preset)
+    config = FAMILIES["bert"].config(preset)
     with torch.device("meta"):
         ours = Encoder(config).num_parameters()
         hf = transformers.BertModel(
@@ -86,5 +86,5 @@ def test_gradients_reach_every_parameter() -> None:
 
 
 def test_config_dict_round_trip() -> None:
-    config = EncoderConfig.preset("small", embedding_size=128)
+    config = FAMILIES["bert"].config("small", embedding_size=128)
     assert EncoderConfig.from_dict(config.to_dict()) == config

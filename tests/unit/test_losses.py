@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch.testing import assert_close
 
-from bertforge import EncoderConfig, PreTrainingModel
+from bertforge import FAMILIES, PreTrainingModel
 from bertforge.architectures.electra import sample_tokens
 from bertforge.data.collate import PretrainingCollator
 from bertforge.data.instances import Instance
@@ -96,7 +96,7 @@ def accumulate(model: PreTrainingModel, micro_batches: list[dict[str, torch.Tens
 
 
 def test_accumulation_equals_one_big_batch() -> None:
-    config = EncoderConfig.preset("tiny", vocab_size=VOCAB, max_position_embeddings=32)
+    config = FAMILIES["bert"].config("tiny", vocab_size=VOCAB, max_position_embeddings=32)
     model = PreTrainingModel(config).eval()  # no dropout: the two passes must agree
     whole = next(iter(loader(1)))
     split = next(iter(loader(4)))

@@ -98,7 +98,7 @@ def test_uint32_ids_round_trip(tmp_path: Path) -> None:
     for label in (0, 1, 0):
         writer.add(Draft([big], [big[::-1]], label, 0, 0))
     writer.close()
-    write_manifest(tmp_path, {"format_version": 1, "token_dtype": "uint32", "shards": entries})
+    write_manifest(tmp_path, {"format_version": 2, "token_dtype": "uint32", "shards": entries})
     ds = ShardedDataset(tmp_path)
     assert len(ds) == 3 and len(entries) == 2  # a shard flushes once 10 tokens are buffered
     assert ds[2].tokens.tolist() == [1, 70_000, 99_999, 2, 99_999, 70_000, 2]
@@ -126,7 +126,7 @@ def test_word_flags_round_trip_as_word_ids(tmp_path: Path) -> None:
     with pytest.raises(DataError, match=r"shard '.*words-00000.bin' is corrupt"):
         ShardedDataset(tmp_path)
     write_manifest(tmp_path, {"format_version": 3, "token_dtype": "uint16", "shards": entries})
-    with pytest.raises(DataError, match="format_version 3; this bertforge reads 1, 2"):
+    with pytest.raises(DataError, match="format_version 3; this bertforge reads 2"):
         ShardedDataset(tmp_path)
 
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 import torch
 
-from bertforge import Encoder, EncoderConfig
+from bertforge import FAMILIES, Encoder
 from bertforge.architectures import SequenceClassifier, TokenClassifier
 from bertforge.models.encoder import set_unpadded
 from bertforge.models.unpad import Packing, bucket
 
-TINY = EncoderConfig.preset("tiny", vocab_size=200, max_position_embeddings=32)
+TINY = FAMILIES["bert"].config("tiny", vocab_size=200, max_position_embeddings=32)
 LENGTHS = [10, 3, 7, 1]  # uneven, one row without padding, one of a single token
 
 
