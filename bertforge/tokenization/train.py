@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from itertools import chain, islice
@@ -199,8 +200,10 @@ def train_tokenizer(
     kind "unigram": ALBERT's SentencePiece Unigram, trained by `sentencepiece` (deterministic,
     `min_frequency` and `limit_alphabet` do not apply), lowercased by default like albert-base-v2,
     specials <pad>=0 <unk>=1 [CLS]=2 [SEP]=3 [MASK]=4; `vocab_size` is then an upper bound that
-    a small corpus may not reach (the trained size is logged).
+    a small corpus may not reach (the trained size is logged). `show_progress` draws the
+    trainers' bars when stderr is a terminal (off one, they print only blank lines).
     """
+    show_progress = show_progress and sys.stderr.isatty()
     if kind not in KINDS:
         raise ConfigError(f"tokenizer kind {kind!r} is unknown; use one of {', '.join(KINDS)}")
     specials = default_specials(kind)

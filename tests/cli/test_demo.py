@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import torch
 import transformers
-from typer.testing import CliRunner
 
 from bertforge.cli.demo import PROMPTS
-from bertforge.cli.main import app
 
 
 def transformers_top5(model_dir: Path, text: str) -> list[str]:
@@ -27,12 +27,18 @@ def transformers_top5(model_dir: Path, text: str) -> list[str]:
 
 
 def test_demo_end_to_end(tmp_path: Path) -> None:
+    """As `make demo | cat` runs it: stdout and stderr into one pipe, not a terminal."""
     args = ["demo", "-o", str(tmp_path), "--max-steps", "30", "--vocab-size", "2000"]
-    result = CliRunner().invoke(app, [*args, "--workers", "1"])
-    assert result.exit_code == 0, (result.stdout, result.stderr, result.exception)
+    result = subprocess.run(
+        [sys.executable, "-m", "bertforge", *args, "--workers", "1"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:]
+    lines = result.stdout.splitlines()
+    assert lines[1].startswith("corpus:") and lines[2].startswith("build-data"), lines[:4]
     assert len(PROMPTS) >= 12
     assert result.stdout.count("->") == len(PROMPTS)
-    text = " ".join(result.stdout.split())  # rich wraps long lines at the terminal width
+    text = " ".join(result.stdout.split())  # rich wraps long lines at 80 columns off a terminal
     hf = tmp_path / "run" / "hf"
     independent = {p: transformers_top5(hf, p) for p in PROMPTS}
     hits = sum(PROMPTS[p] in top for p, top in independent.items())
