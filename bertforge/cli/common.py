@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -25,7 +26,11 @@ NPROC = typer.Option(
 def relaunch_under_torchrun(nproc: int) -> None:
     """With `--nproc N` (N > 1) outside torchrun, run this same command as `torchrun
     --standalone --nproc-per-node N -m bertforge ...`, wait, and exit with its status.
-    Inside torchrun (WORLD_SIZE set) or with N = 1 it returns and the command runs here."""
+    Inside torchrun (WORLD_SIZE set) or with N = 1 it returns and the command runs here.
+
+    While it waits, a SIGTERM sent to this process is passed on to torchrun, which passes it
+    to the ranks (each finishes its step, they checkpoint, and stop); Ctrl-C reaches the whole
+    process group by itself, so here it is only not allowed to kill torchrun first."""
     if nproc < 1:
         raise ConfigError(f"--nproc {nproc}; use 1 or more processes")
     if nproc == 1 or "WORLD_SIZE" in os.environ:
@@ -39,7 +44,17 @@ def relaunch_under_torchrun(nproc: int) -> None:
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
     cmd += [f"--nproc-per-node={nproc}", "-m", "bertforge", *args]
     log.info("running %s", " ".join(cmd))
-    raise typer.Exit(subprocess.call(cmd))
+    child = subprocess.Popen(cmd)
+    previous = {
+        signal.SIGTERM: signal.signal(signal.SIGTERM, lambda *_: child.send_signal(signal.SIGTERM)),
+        signal.SIGINT: signal.signal(signal.SIGINT, signal.SIG_IGN),
+    }
+    try:
+        code = child.wait()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    raise typer.Exit(code)
 
 
 def load_tokenizer(model_dir: Path, tokenizer_dir: Path | None, config: EncoderConfig) -> Tokenizer:
