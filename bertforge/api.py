@@ -13,7 +13,7 @@ object with its metrics and the paths it wrote. A run stopped by SIGTERM/SIGINT 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,40 +47,6 @@ class PretrainResult:
         return self.run_dir / PLOT_FILE
 
 
-def _sets(flags: dict[str, Any], overrides: Sequence[str]) -> list[str]:
-    return [f"{k}={v}" for k, v in flags.items() if v is not None] + list(overrides)
-
-
-def _recipe(config: RecipeSource, output: Path, resume: bool, sets: list[str]) -> Recipe:
-    # A resumed run without a recipe of its own continues with the one it recorded.
-    if resume and config is None and (output / pretraining.RECIPE_FILE).exists():
-        config = output / pretraining.RECIPE_FILE
-    return load_recipe(config, sets)
-
-
-def _train(
-    recipe: Recipe,
-    data: str | Path,
-    output: Path,
-    resume: bool,
-    allow_changes: bool,
-    stop_at: int | None,
-    device: str,
-    report_to: Sequence[str],
-) -> PretrainResult:
-    outcome = pretraining.pretrain(
-        recipe,
-        Path(data),
-        output,
-        resume=resume,
-        allow_changes=allow_changes,
-        device=device,
-        stop_at=stop_at,
-        report_to=report_to,
-    )
-    return PretrainResult(output, outcome.hf_dir, outcome.step, outcome.eval or {})
-
-
 def pretrain(
     data: str | Path,
     output: str | Path,
@@ -99,10 +65,12 @@ def pretrain(
     stop_at: int | None = None,
     device: str = "cpu",
     report_to: Sequence[str] = (),
+    default_objectives: Mapping[str, float] | None = None,
 ) -> PretrainResult:
     """Pretrain on shards from `build-data` with a recipe (a packaged name such as
     "bert-mini", a TOML path, or a `Recipe`; default: BERT-mini's defaults) and its
-    objectives; exports to OUTPUT/hf. `overrides` are `--set` items ("train.lr=5e-4")."""
+    objectives; exports to OUTPUT/hf. `overrides` are `--set` items ("train.lr=5e-4");
+    `default_objectives` ({name: weight}) train when the recipe names none."""
     output = Path(output)
     flags = {
         "train.max_steps": max_steps,
@@ -114,8 +82,24 @@ def pretrain(
         "model.attention_probs_dropout_prob": dropout,
         "train.save_every": save_every,
     }
-    recipe = _recipe(config, output, resume, _sets(flags, overrides))
-    return _train(recipe, data, output, resume, allow_changes, stop_at, device, report_to)
+    sets = [f"{k}={v}" for k, v in flags.items() if v is not None] + list(overrides)
+    # A resumed run without a recipe of its own continues with the one it recorded.
+    if resume and config is None and (output / pretraining.RECIPE_FILE).exists():
+        config = output / pretraining.RECIPE_FILE
+    recipe = load_recipe(config, sets)
+    if default_objectives and not recipe.objectives:
+        recipe = dataclasses.replace(recipe, objectives=dict(default_objectives))
+    outcome = pretraining.pretrain(
+        recipe,
+        Path(data),
+        output,
+        resume=resume,
+        allow_changes=allow_changes,
+        device=device,
+        stop_at=stop_at,
+        report_to=report_to,
+    )
+    return PretrainResult(output, outcome.hf_dir, outcome.step, outcome.eval or {})
 
 
 def distill(
@@ -124,38 +108,25 @@ def distill(
     output: str | Path,
     config: RecipeSource = "distilbert-base",
     *,
-    max_steps: int | None = None,
-    batch_size: int | None = None,
-    lr: float | None = None,
-    warmup_steps: int | None = None,
     temperature: float | None = None,
-    seed: int | None = None,
-    save_every: int | None = None,
     overrides: Sequence[str] = (),
-    resume: bool = False,
-    allow_changes: bool = False,
-    stop_at: int | None = None,
-    device: str = "cpu",
-    report_to: Sequence[str] = (),
+    **options: Any,
 ) -> PretrainResult:
     """Distil a teacher (an HF directory with an MLM head) into a student of every other
     layer (DistilBERT): soft-target KL x 5 + MLM x 2 + hidden-state cosine x 1, unless the
-    recipe or `overrides` name the objectives; exports the student to OUTPUT/hf."""
-    output = Path(output)
-    flags = {
-        "distill.teacher": Path(teacher).resolve(),
-        "train.max_steps": max_steps,
-        "train.batch_size": batch_size,
-        "train.lr": lr,
-        "train.warmup_steps": warmup_steps,
-        "distill.temperature": temperature,
-        "train.seed": seed,
-        "train.save_every": save_every,
-    }
-    recipe = _recipe(config, output, resume, _sets(flags, overrides))
-    if not recipe.objectives:  # the published loss unless the recipe names its own
-        recipe = dataclasses.replace(recipe, objectives=dict(DISTILBERT_LOSS))
-    return _train(recipe, data, output, resume, allow_changes, stop_at, device, report_to)
+    recipe or `overrides` name the objectives; exports the student to OUTPUT/hf. `options`
+    are those of `pretrain` (max_steps=, lr=, resume=, ...)."""
+    sets = [f"distill.teacher={Path(teacher).resolve()}"]
+    if temperature is not None:
+        sets.append(f"distill.temperature={temperature}")
+    return pretrain(
+        data,
+        output,
+        config,
+        overrides=[*sets, *overrides],
+        default_objectives=DISTILBERT_LOSS,
+        **options,
+    )
 
 
 @dataclass(frozen=True)

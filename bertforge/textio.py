@@ -8,7 +8,7 @@ from __future__ import annotations
 import gzip
 import sys
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -64,8 +64,13 @@ def open_binary(path: Path) -> BinaryIO:
     return path.open("rb")
 
 
-def iter_lines(path: Path) -> Iterator[str]:
-    """Stream the non-blank lines of one file (`.gz` decompressed), line endings stripped."""
+def decode_lines(
+    path: Path, on_bad: Callable[[], None] | None = None, hint: str = ""
+) -> Iterator[tuple[str, int]]:
+    """(line without its ending, its size in bytes) for every line of one file (`.gz`
+    decompressed; a UTF-8 byte order mark dropped). Invalid UTF-8 is a DataError naming the
+    byte (`hint` appended), unless `on_bad` is given: the line is then decoded with
+    replacement characters and `on_bad()` called."""
     offset = 0  # in decompressed bytes for .gz
     try:
         with open_binary(path) as fh:
@@ -73,13 +78,21 @@ def iter_lines(path: Path) -> Iterator[str]:
                 try:
                     line = raw.decode("utf-8")
                 except UnicodeDecodeError as e:
-                    raise utf8_error(path, e, offset) from None
+                    if on_bad is None:
+                        raise DataError(f"{utf8_error(path, e, offset)}{hint}") from None
+                    line = raw.decode("utf-8", "replace")
+                    on_bad()
+                if offset == 0:
+                    line = line.removeprefix("\ufeff")
                 offset += len(raw)
-                line = line.rstrip("\r\n")
-                if line.strip():
-                    yield line
+                yield line.rstrip("\r\n"), len(raw)
     except (OSError, EOFError, zlib.error) as e:
         raise DataError(f"cannot read '{path}': {e}") from None
+
+
+def iter_lines(path: Path) -> Iterator[str]:
+    """Stream the non-blank lines of one file (`.gz` decompressed), line endings stripped."""
+    return (line for line, _ in decode_lines(path) if line.strip())
 
 
 def read_text(path: str | Path) -> str:

@@ -3,8 +3,12 @@ Each command calls `bertforge.api` with its options."""
 
 from __future__ import annotations
 
+import functools
+import inspect
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -41,59 +45,69 @@ REPORT = typer.Option(
 )
 
 
-def _done(result: api.PretrainResult) -> None:
-    if os.environ.get("RANK", "0") != "0":  # one line, not one per torchrun rank
-        return
-    if result.model is None:
-        typer.echo(f"stopped at step {result.step}; continue with --resume")
-    else:
-        typer.echo(f"exported to {result.model}; loss curve: {result.plot}")
+# The options `pretrain` and `distill` share, declared once (`shared_options`).
+SHARED: dict[str, tuple[Any, Any]] = {
+    "max_steps": (int | None, MAX_STEPS),
+    "batch_size": (int | None, BATCH_SIZE),
+    "lr": (float | None, LR),
+    "warmup_steps": (int | None, WARMUP),
+    "seed": (int | None, SEED),
+    "save_every": (int | None, SAVE_EVERY),
+    "resume": (bool, RESUME),
+    "allow_changes": (bool, ALLOW_CHANGES),
+    "stop_at": (int | None, STOP_AT),
+    "overrides": (list[str], SETS),
+    "device": (str, DEVICE),
+    "report_to": (list[str], REPORT),
+    "nproc": (int, NPROC),
+}
 
 
+def shared_options(command: Callable[..., None]) -> Callable[..., None]:
+    """Give a command the shared options (after its own); it receives them as keywords.
+
+    typer reads a command's options from its signature, so the wrapper shows typer the
+    command's own parameters plus the shared ones, then runs the command's torchrun relaunch
+    and hands the rest on."""
+    own = [
+        p for p in inspect.signature(command, eval_str=True).parameters.values()
+        if p.kind is not inspect.Parameter.VAR_KEYWORD
+    ]  # fmt: skip
+    keyword = inspect.Parameter.KEYWORD_ONLY
+    shared = [
+        inspect.Parameter(name, keyword, default=option, annotation=kind)
+        for name, (kind, option) in SHARED.items()
+    ]
+
+    @functools.wraps(command)
+    def wrapper(**values: Any) -> None:
+        relaunch_under_torchrun(values.pop("nproc"))
+        result = command(**values)
+        if os.environ.get("RANK", "0") != "0":  # one line, not one per torchrun rank
+            return
+        if result.model is None:
+            typer.echo(f"stopped at step {result.step}; continue with --resume")
+        else:
+            typer.echo(f"exported to {result.model}; loss curve: {result.plot}")
+
+    wrapper.__signature__ = inspect.Signature(own + shared)  # type: ignore[attr-defined]
+    return wrapper
+
+
+@shared_options
 def pretrain(
     data: Path = DATA,
     output: Path = OUTPUT,
     config: str | None = CONFIG,
-    max_steps: int | None = MAX_STEPS,
-    batch_size: int | None = BATCH_SIZE,
-    lr: float | None = LR,
-    warmup_steps: int | None = WARMUP,
-    seed: int | None = SEED,
     dropout: float | None = DROPOUT,
-    save_every: int | None = SAVE_EVERY,
-    resume: bool = RESUME,
-    allow_changes: bool = ALLOW_CHANGES,
-    stop_at: int | None = STOP_AT,
-    overrides: list[str] = SETS,
-    device: str = DEVICE,
-    report_to: list[str] = REPORT,
-    nproc: int = NPROC,
-) -> None:
+    **options: Any,
+) -> api.PretrainResult:
     """Pretrain on built shards with a recipe's objectives (MLM, NSP/SOP, RTD, SBO, ...);
     exports to RUN_DIR/hf at the end."""
-    relaunch_under_torchrun(nproc)
-    _done(
-        api.pretrain(
-            data,
-            output,
-            config,
-            max_steps=max_steps,
-            batch_size=batch_size,
-            lr=lr,
-            warmup_steps=warmup_steps,
-            seed=seed,
-            dropout=dropout,
-            save_every=save_every,
-            overrides=overrides,
-            resume=resume,
-            allow_changes=allow_changes,
-            stop_at=stop_at,
-            device=device,
-            report_to=report_to,
-        )
-    )
+    return api.pretrain(data, output, config, dropout=dropout, **options)
 
 
+@shared_options
 def distill(
     teacher: Path = typer.Option(..., "--teacher", help="HF directory with an MLM head."),
     data: Path = DATA,
@@ -101,45 +115,12 @@ def distill(
     config: str = typer.Option(
         "distilbert-base", "--config", help="Recipe: a packaged name or a TOML path."
     ),
-    max_steps: int | None = MAX_STEPS,
-    batch_size: int | None = BATCH_SIZE,
-    lr: float | None = LR,
-    warmup_steps: int | None = WARMUP,
     temperature: float | None = typer.Option(None, "--temperature"),
-    seed: int | None = SEED,
-    save_every: int | None = SAVE_EVERY,
-    resume: bool = RESUME,
-    allow_changes: bool = ALLOW_CHANGES,
-    stop_at: int | None = STOP_AT,
-    overrides: list[str] = SETS,
-    device: str = DEVICE,
-    report_to: list[str] = REPORT,
-    nproc: int = NPROC,
-) -> None:
+    **options: Any,
+) -> api.PretrainResult:
     """Distil a teacher into a student of every other layer (DistilBERT): soft-target KL
     (T = 2) x 5 + MLM x 2 + hidden-state cosine x 1; exports the student to RUN_DIR/hf."""
-    relaunch_under_torchrun(nproc)
-    _done(
-        api.distill(
-            teacher,
-            data,
-            output,
-            config,
-            max_steps=max_steps,
-            batch_size=batch_size,
-            lr=lr,
-            warmup_steps=warmup_steps,
-            temperature=temperature,
-            seed=seed,
-            save_every=save_every,
-            overrides=overrides,
-            resume=resume,
-            allow_changes=allow_changes,
-            stop_at=stop_at,
-            device=device,
-            report_to=report_to,
-        )
-    )
+    return api.distill(teacher, data, output, config, temperature=temperature, **options)
 
 
 def export(

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from itertools import chain, pairwise
@@ -17,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from bertforge.errors import DataError
-from bertforge.textio import open_binary, resolve_files, utf8_error
+from bertforge.textio import decode_lines, resolve_files
 
 logger = logging.getLogger(__name__)
 
@@ -59,29 +58,14 @@ def text_size(path: Path) -> int:
 
 def _lines(path: Path, skip_bad_utf8: bool, stats: ReadStats) -> Iterator[str]:
     """Every line of a file (blank ones included), line ending stripped, UTF-8 checked."""
-    offset = 0
-    bad = 0
-    try:
-        with open_binary(path) as fh:
-            for raw in fh:
-                try:
-                    line = raw.decode("utf-8")
-                except UnicodeDecodeError as e:
-                    if not skip_bad_utf8:
-                        error = utf8_error(path, e, offset)
-                        raise DataError(f"{error}, or pass --skip-bad-utf8") from None
-                    line = raw.decode("utf-8", "replace")
-                    bad += 1
-                if offset == 0:
-                    line = line.removeprefix("\ufeff")  # a UTF-8 byte order mark
-                offset += len(raw)
-                stats.bytes += len(raw)
-                yield line.rstrip("\r\n")
-    except (OSError, EOFError, zlib.error) as e:
-        raise DataError(f"cannot read '{path}': {e}") from None
+    bad = []
+    on_bad = (lambda: bad.append(1)) if skip_bad_utf8 else None
+    for line, size in decode_lines(path, on_bad, hint=", or pass --skip-bad-utf8"):
+        stats.bytes += size
+        yield line
     if bad:
-        stats.bad_utf8_lines += bad
-        logger.warning("'%s': replaced invalid UTF-8 in %d lines (--skip-bad-utf8)", path, bad)
+        stats.bad_utf8_lines += len(bad)
+        logger.warning("'%s': replaced invalid UTF-8 in %d lines (--skip-bad-utf8)", path, len(bad))
 
 
 def _paragraphs(block: list[str]) -> list[str]:

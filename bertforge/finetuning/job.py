@@ -21,7 +21,6 @@ import torch
 from torch import nn
 
 from bertforge.atomic import write_text
-from bertforge.errors import CheckpointError, ConfigError
 from bertforge.finetuning import frozen
 from bertforge.finetuning.batches import EpochBatches
 from bertforge.finetuning.inference import BEST_DIR, load_split, predict_rows
@@ -32,18 +31,17 @@ from bertforge.models.encoder import encoder_config, set_unpadded
 from bertforge.tasks import Split
 from bertforge.tokenization import Tokenizer
 from bertforge.training import distributed
-from bertforge.training.checkpoint import latest_checkpoint, remove_partial
+from bertforge.training.checkpoint import remove_partial
 from bertforge.training.loggers import RunLog
 from bertforge.training.optim import build_optimizer, linear_schedule
 from bertforge.training.plots import plot_dev_metric
-from bertforge.training.rundir import check_changes, exclusive
+from bertforge.training.rundir import exclusive, record_settings, resume_point
 from bertforge.training.runtime import seed_everything
 from bertforge.training.trainer import LoopSettings, Trainer
 
 logger = logging.getLogger(__name__)
 
 RESULTS_FILE = "eval_results.json"
-PLAN_FILE = "plan.json"
 
 
 @dataclass
@@ -132,19 +130,10 @@ def finetune(
 
 
 def _check_run_dir(plan: FinetunePlan, run_dir: Path, resume: bool, allow: bool) -> Path | None:
-    checkpoint = latest_checkpoint(run_dir)
-    if resume:
-        if checkpoint is None:
-            raise CheckpointError(f"'{run_dir}' has no complete checkpoint to resume from")
-        saved = run_dir / PLAN_FILE
-        if saved.is_file():
-            check_changes(json.loads(saved.read_text()), plan.settings(), allow)
-        return checkpoint
-    if checkpoint is not None:
-        raise ConfigError(f"'{run_dir}' already holds a run; pass --resume or a new --output")
-    if (run_dir / BEST_DIR).is_dir():
+    checkpoint = resume_point(run_dir, plan.settings(), resume, allow)
+    if checkpoint is None and (run_dir / BEST_DIR).is_dir():
         logger.warning("'%s' holds a finished run; it is replaced by this one", run_dir)
-    return None
+    return checkpoint
 
 
 def _run(
@@ -198,7 +187,7 @@ def _run(
     if main:
         remove_partial(run_dir)
         setup.save(run_dir)
-        write_text(run_dir / PLAN_FILE, json.dumps(plan.settings(), indent=2) + "\n")
+        record_settings(run_dir, plan.settings())
         trainer.log = RunLog(run_dir, cfg.report_to, resume_step=step if resume else None)
         if not resume:
             rows = len(train.features["input_ids"])

@@ -8,7 +8,6 @@ torchrun every rank trains its share of each batch; rank 0 alone writes the dire
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,12 +21,12 @@ from bertforge.data.collate import PretrainingCollator
 from bertforge.data.loader import IndexedDataset, PhasedLoader, PretrainingLoader
 from bertforge.data.shards import ShardedDataset
 from bertforge.data.short import ShortSequences
-from bertforge.errors import CheckpointError, ConfigError
+from bertforge.errors import CheckpointError
 from bertforge.models.encoder import Encoder
 from bertforge.objectives import Objective, pretraining_objectives
 from bertforge.pretraining.heldout import heldout_batches, unigram_accuracy
 from bertforge.pretraining.models import build_model, export_model, load_trained, model_config
-from bertforge.pretraining.plan import PLAN_FILE, PretrainPlan, data_tokenizer, plan_pretraining
+from bertforge.pretraining.plan import PretrainPlan, data_tokenizer, plan_pretraining
 from bertforge.pretraining.recipe import Recipe, TrainConfig, load_recipe
 from bertforge.tokenization import Tokenizer
 from bertforge.training import distributed
@@ -35,7 +34,7 @@ from bertforge.training.checkpoint import latest_checkpoint, load_model_state, r
 from bertforge.training.loggers import RunLog, check_report_to
 from bertforge.training.optim import build_optimizer, linear_schedule
 from bertforge.training.plots import UNIGRAM, plot_run
-from bertforge.training.rundir import check_changes, exclusive
+from bertforge.training.rundir import exclusive, record_settings, resume_point
 from bertforge.training.runtime import seed_everything
 from bertforge.training.step import Batch, evaluate
 from bertforge.training.trainer import LoopSettings, Trainer
@@ -131,15 +130,7 @@ def _run(
 ) -> PretrainOutcome:
     recipe, cfg = plan.recipe, plan.recipe.train
     main, sharded = distributed.is_main(), cfg.parallel == "fsdp" and plan.world_size > 1
-    checkpoint = latest_checkpoint(run_dir)
-    if resume:
-        if checkpoint is None:
-            raise CheckpointError(f"'{run_dir}' has no complete checkpoint to resume from")
-        saved = run_dir / PLAN_FILE
-        if saved.is_file():
-            check_changes(json.loads(saved.read_text()), plan.settings(), allow_changes)
-    elif checkpoint is not None:
-        raise ConfigError(f"'{run_dir}' already holds a run; pass --resume or a new --output")
+    checkpoint = resume_point(run_dir, plan.settings(), resume, allow_changes)
     tokenizer = data_tokenizer(plan.data_dir, plan.manifest)
     train_set = ShardedDataset(plan.data_dir, "train")
     has_eval = any(s["split"] == "eval" for s in plan.manifest["shards"])
@@ -205,10 +196,10 @@ def _run(
         trained=trained,
         evaluation=held_out,
     )
-    step = trainer.resume(checkpoint) if resume else 0
+    step = trainer.resume(checkpoint) if checkpoint is not None else 0
     if main:
         remove_partial(run_dir)
-        write_text(run_dir / PLAN_FILE, json.dumps(plan.settings(), indent=2) + "\n")
+        record_settings(run_dir, plan.settings())
         write_text(run_dir / RECIPE_FILE, recipe.to_toml())
         tokenizer.save_pretrained(run_dir / TOKENIZER_DIR)
         trainer.log = RunLog(run_dir, report_to, resume_step=step if resume else None)

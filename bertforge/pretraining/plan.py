@@ -5,7 +5,8 @@ The plan is the only place that decides which objectives a run has (the recipe's
 [objectives], or the family's default: MLM, plus NSP/SOP on pair data when the family has that
 head), which model parts they need, how the global batch splits over ranks and micro-batches,
 and whether the data fits (tokenizer, sequence length, masking mode). Its `settings()` are
-written to `RUN_DIR/plan.json`; a resume compares them with the new plan's.
+written to `RUN_DIR/plan.json` (`training.rundir`); a resume compares them with the new
+plan's.
 """
 
 from __future__ import annotations
@@ -30,8 +31,6 @@ from bertforge.pretraining.recipe import Recipe
 from bertforge.tokenization import Tokenizer
 
 log = logging.getLogger(__name__)
-
-PLAN_FILE = "plan.json"
 
 
 @dataclass(frozen=True)

@@ -141,6 +141,25 @@ class Task:
         files now rather than after an epoch."""
         raise NotImplementedError
 
+    def new_setup(
+        self,
+        files: dict[str, Path],
+        options: dict[str, Any],
+        max_length: int | None,
+        metrics: Sequence[str],
+        labels: Sequence[str] | None = None,
+    ) -> TaskSetup:
+        """This task's setup for those files and options (the task's default length when
+        `max_length` is None)."""
+        return TaskSetup(
+            task=self.name,
+            files={split: str(path) for split, path in files.items()},
+            options=dict(options),
+            labels=None if labels is None else list(labels),
+            metrics=list(metrics),
+            max_length=max_length or self.max_length,
+        )
+
     # -- data ---------------------------------------------------------------------------
 
     def read(self, setup: TaskSetup, split: str) -> list[Any]:

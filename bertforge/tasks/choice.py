@@ -98,13 +98,7 @@ class ChoiceTask(Task):
         widths = {len(read_choices(f, options, True)[0].endings) for f in files.values()}
         if len(widths) != 1:
             raise DataError(f"the train and dev files have different numbers of endings {widths}")
-        return TaskSetup(
-            task=self.name,
-            files={k: str(v) for k, v in files.items()},
-            options=dict(options),
-            metrics=["accuracy"],
-            max_length=max_length or self.max_length,
-        )
+        return self.new_setup(files, options, max_length, ["accuracy"])
 
     def model_options(self, setup: TaskSetup) -> dict[str, Any]:
         return {}

@@ -57,14 +57,7 @@ class ClassifyTask(SentenceTask):
         metrics = ["pearson", "spearman"] if labels is None else ["accuracy"]
         if labels is not None and len(labels) == 2:
             metrics.append("f1")
-        return TaskSetup(
-            task=self.name,
-            files={k: str(v) for k, v in files.items()},
-            options=dict(options),
-            labels=labels,
-            metrics=metrics,
-            max_length=max_length or self.max_length,
-        )
+        return self.new_setup(files, options, max_length, metrics, labels)
 
     def read(self, setup: TaskSetup, split: str) -> list[Any]:
         return self._read(Path(setup.files[split]), setup.options, setup.labels).examples

@@ -37,13 +37,7 @@ class GlueTask(SentenceTask):
     def setup(
         self, files: dict[str, Path], options: dict[str, Any], max_length: int | None
     ) -> TaskSetup:
-        return TaskSetup(
-            task=self.name,
-            files={k: str(v) for k, v in files.items()},
-            labels=list(self.spec.labels) if self.spec.labels else None,
-            metrics=list(self.spec.metrics),
-            max_length=max_length or self.max_length,
-        )
+        return self.new_setup(files, options, max_length, self.spec.metrics, self.spec.labels)
 
     def read(self, setup: TaskSetup, split: str) -> list[Any]:
         return read_glue_file(self.spec, Path(setup.files[split]), split, labelled=True)

@@ -68,14 +68,8 @@ class NERTask(Task):
         scheme = ner_scheme(options["file_format"])
         # Labels from both splits so a type seen only in dev still has an output.
         sentences = [s for f in files.values() for s in read_conll(f, scheme)]
-        return TaskSetup(
-            task=self.name,
-            files={k: str(v) for k, v in files.items()},
-            options=dict(options),
-            labels=ner_labels(sentences),
-            metrics=["entity_f1", "entity_precision", "entity_recall"],
-            max_length=max_length or self.max_length,
-        )
+        metrics = ["entity_f1", "entity_precision", "entity_recall"]
+        return self.new_setup(files, options, max_length, metrics, ner_labels(sentences))
 
     def read(self, setup: TaskSetup, split: str) -> list[Any]:
         return read_conll(setup.files[split], ner_scheme(setup.options["file_format"]))

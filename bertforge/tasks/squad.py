@@ -57,13 +57,7 @@ class SquadTask(Task):
     def setup(
         self, files: dict[str, Path], options: dict[str, Any], max_length: int | None
     ) -> TaskSetup:
-        return TaskSetup(
-            task=self.name,
-            files={k: str(v) for k, v in files.items()},
-            options=dict(options),
-            metrics=["f1", "exact_match"],
-            max_length=max_length or self.max_length,
-        )
+        return self.new_setup(files, options, max_length, ["f1", "exact_match"])
 
     def model_options(self, setup: TaskSetup) -> dict[str, Any]:
         return {}

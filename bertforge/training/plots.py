@@ -42,12 +42,7 @@ def plot_run(run_dir: Path) -> Path:
     ax_loss.legend(fontsize="small")
     ax_acc.set(xlabel="step", ylabel="accuracy / ratio", title="accuracy", ylim=(0, 1))
     ax_acc.legend(fontsize="small")
-    fig.tight_layout()
-    out = run_dir / PLOT_FILE
-    with atomic_path(out) as tmp:
-        fig.savefig(tmp, format="png", dpi=100)
-    plt.close(fig)
-    return out
+    return _save(fig, run_dir / PLOT_FILE)
 
 
 # Metric names the plot draws: losses, and ratios in [0, 1] (the objectives' own names).
@@ -89,8 +84,14 @@ def plot_dev_metric(run_dir: Path, metric: str) -> Path:
         ax_loss.plot([r["step"] for r in train], [r["loss"] for r in train], label="train loss")
         ax_loss.legend()
     ax_loss.set(xlabel="step", ylabel="loss", title="training loss")
+    return _save(fig, run_dir / DEV_PLOT_FILE)
+
+
+def _save(fig: Any, out: Path) -> Path:
+    """Lay out, write as PNG atomically, and free the figure."""
+    import matplotlib.pyplot as plt
+
     fig.tight_layout()
-    out = run_dir / DEV_PLOT_FILE
     with atomic_path(out) as tmp:
         fig.savefig(tmp, format="png", dpi=100)
     plt.close(fig)

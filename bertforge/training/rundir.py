@@ -17,11 +17,14 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from bertforge.errors import ConfigError
+from bertforge.atomic import write_text
+from bertforge.errors import CheckpointError, ConfigError
+from bertforge.training.checkpoint import latest_checkpoint
 
 log = logging.getLogger(__name__)
 
 LOCK_FILE = ".lock"
+PLAN_FILE = "plan.json"  # what the run is (its resolved settings), compared on resume
 
 
 class RunDirBusy(ConfigError):
@@ -108,3 +111,26 @@ def check_changes(saved: Mapping[str, Any], current: Mapping[str, Any], allow: b
     for line in lines:
         log.warning("resumed with a changed setting: %s", line)
     return lines
+
+
+def resume_point(
+    run_dir: Path, settings: Mapping[str, Any], resume: bool, allow: bool
+) -> Path | None:
+    """The checkpoint a run continues from (None: it starts fresh). A resume needs one, and
+    says what changed against the run's recorded settings; a fresh run must not land on
+    another's checkpoints."""
+    checkpoint = latest_checkpoint(run_dir)
+    if resume:
+        if checkpoint is None:
+            raise CheckpointError(f"'{run_dir}' has no complete checkpoint to resume from")
+        saved = run_dir / PLAN_FILE
+        if saved.is_file():
+            check_changes(json.loads(saved.read_text(encoding="utf-8")), settings, allow)
+        return checkpoint
+    if checkpoint is not None:
+        raise ConfigError(f"'{run_dir}' already holds a run; pass --resume or a new --output")
+    return None
+
+
+def record_settings(run_dir: Path, settings: Mapping[str, Any]) -> None:
+    write_text(run_dir / PLAN_FILE, json.dumps(settings, indent=2) + "\n")
