@@ -10,7 +10,8 @@ flight, the random-next reservoir is bounded and shards are flushed every
 Determinism: the output is a pure function of the inputs, the tokenizer and the parameters
 (seed included). It does not depend on `workers`: chunks are cut the same way whatever the
 worker count, results are consumed in chunk order, and chunk k draws from its own RNG seeded
-by (seed, k).
+by (seed, k). One module of some 350 lines: the pipeline (chunking, the worker pool, ordered
+consumption, the writers and the manifest written last) is one flow, read top to bottom.
 """
 
 from __future__ import annotations

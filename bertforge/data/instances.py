@@ -13,6 +13,9 @@ left alone gets a random next or, as B, the piece before it again (google: alway
 - `single`: one segment per chunk, within a document (label -1).
 - `full-sentences` (RoBERTa): pieces packed up to the full length across documents, with a
   separator token between documents (label -1); `short_seq_prob` does not apply.
+
+Kept whole (some 300 lines): the four modes share the piece cutting and the reservoir, and
+the `Instance` they make is read back by the shards beside it.
 """
 
 from __future__ import annotations

@@ -34,7 +34,8 @@ per-token word-id array). Special tokens and padding are never maskable.
   probability listed beside each file; here it is per sequence, so it mixes within a batch.
 
 The 80/10/10 replacement is decided per span in span and ngram mode (SpanBERT), per token
-otherwise (BERT).
+otherwise (BERT). One module of some 330 lines: every mode selects units the same way and
+shares the budget and replacement code, which splitting would scatter.
 """
 
 from __future__ import annotations

@@ -6,6 +6,8 @@ by name wherever bertforge is installed; any other value is read as a path.
 
 Unknown keys are errors (a typo must not silently fall back to a default), and the resolved
 recipe is written back as TOML into the run directory, so a run can be reproduced from it.
+One module of some 300 lines on purpose: each table's fields, their checks, their TOML form
+and the `--set` coercion are read together when a field is added.
 """
 
 from __future__ import annotations
