@@ -104,12 +104,21 @@ def test_killed_build_reads_as_incomplete_and_the_next_build_replaces_it(
     assert len(ShardedDataset(out, "train")) > 0
 
 
-def test_killed_export_keeps_the_previous_file(minilm_path: Path, tmp_path: Path) -> None:
+@pytest.fixture()
+def small_model(tmp_path: Path) -> Path:
+    """A tiny random BERT to export: the crash points are the same for any size."""
+    from tiny import hf_model
+
+    hf_model("bert").save_pretrained(tmp_path / "small")
+    return tmp_path / "small"
+
+
+def test_killed_export_keeps_the_previous_file(small_model: Path, tmp_path: Path) -> None:
     pytest.importorskip("onnxruntime", reason="the onnx extra is not installed")
     from bertforge.onnx_export import OnnxModel
 
     out = tmp_path / "model.onnx"
-    args = ["export", "onnx", "--model", minilm_path, "--task", "embed", "--output", out]
+    args = ["export", "onnx", "--model", small_model, "--task", "embed", "--output", out]
     assert run_cli("", args).returncode == 0
     before = out.read_bytes()
     result = run_cli(KILL_IN_EXPORT, [*args[:-2], "--normalize", "--output", out])
@@ -128,6 +137,7 @@ def test_file_size_limit_gives_a_clear_error_and_no_loadable_file(
     job: str,
     data_dir: Path,  # noqa: F811
     minilm_path: Path,
+    small_model: Path,
     tmp_path: Path,
 ) -> None:
     """Writes fail part-way (EFBIG, as ENOSPC would): one line naming what could not be
@@ -143,7 +153,7 @@ def test_file_size_limit_gives_a_clear_error_and_no_loadable_file(
         args = ["build-data", "--tokenizer", minilm_path, "--input", corpus, "--output", out]
     else:
         pytest.importorskip("onnxruntime", reason="the onnx extra is not installed")
-        args = ["export", "onnx", "--model", minilm_path, "--task", "embed", "-o", out / "m.onnx"]
+        args = ["export", "onnx", "--model", small_model, "--task", "embed", "-o", out / "m.onnx"]
     result = run_cli(f"limit_file_size({limit})", args)
     assert result.returncode == 2, result.stderr[-2000:]
     error = result.stderr.strip().splitlines()[-1]

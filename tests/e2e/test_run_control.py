@@ -19,7 +19,7 @@ from bertforge.pretraining.recipe import load_recipe
 from bertforge.training.checkpoint import latest_checkpoint
 
 REPO = Path(__file__).resolve().parents[2]
-LONG = [*RECIPE, "train.max_steps=40", "train.save_every=1000", "train.eval_every=1000"]
+LONG = [*RECIPE, "train.max_steps=24", "train.save_every=1000", "train.eval_every=1000"]
 
 
 def start(data: Path, run: Path, sets: list[str], *extra: str) -> subprocess.Popen[str]:
@@ -58,12 +58,12 @@ def test_sigterm_checkpoints_exits_75_and_resume_matches_a_straight_run(
 ) -> None:
     run = tmp_path / "stopped"
     child = start(data_dir, run, LONG)
-    wait_for_step(child, run, 8)
+    wait_for_step(child, run, 5)
     child.send_signal(signal.SIGTERM)
     _, err = child.communicate(timeout=120)
     assert child.returncode == EXIT_STOPPED == 75, err[-2000:]
     stopped = max(train_steps(run))
-    assert 8 <= stopped < 40
+    assert 5 <= stopped < 24
     assert f"stopped at step {stopped} on SIGTERM" in err.strip().splitlines()[-1]
     assert latest_checkpoint(run).name == f"step-{stopped:08d}"  # none before: save_every 1000
     recipe = load_recipe(None, LONG)
