@@ -164,15 +164,15 @@ class PredictResult:
 def finetune(
     task: str,
     model: str | Path,
-    data: str | Path | None = None,
-    output: str | Path = "runs/finetune",
+    data: str | Path | None,
+    output: str | Path,
     **options: Any,
 ) -> FinetuneResult:
     """Fine-tune MODEL (an HF checkpoint directory with its tokenizer) on TASK (`sst2`,
     `classify`, `ner`, `squad`, ...; `bertforge.tasks.task_names()`), reading DATA (the
-    task's folder; files with `train_file=` / `dev_file=`), into OUTPUT. `options` are the
-    command's options by name: `epochs=`, `lr=`, `strategy=`, `text_column=`, ...; unknown
-    names are an error that lists the task's options."""
+    task's folder, or None when `train_file=` and `dev_file=` are paths), into OUTPUT.
+    `options` are the command's options by name: `epochs=`, `lr=`, `strategy=`,
+    `text_column=`, ...; unknown names are an error that lists the task's options."""
     resume = bool(options.get("resume", False))
     allow_changes = bool(options.get("allow_changes", False))
     plan = plan_finetuning(task, Path(model), None if data is None else Path(data), options)

@@ -129,19 +129,15 @@ def finetune(
             return _run(plan, run_dir, resume, allow_changes, device)
 
 
-def _check_run_dir(plan: FinetunePlan, run_dir: Path, resume: bool, allow: bool) -> Path | None:
-    checkpoint = resume_point(run_dir, plan.settings(), resume, allow)
-    if checkpoint is None and (run_dir / BEST_DIR).is_dir():
-        logger.warning("'%s' holds a finished run; it is replaced by this one", run_dir)
-    return checkpoint
-
-
 def _run(
     plan: FinetunePlan, run_dir: Path, resume: bool, allow_changes: bool, device: str
 ) -> FinetuneOutcome:
     task, strategy, setup, cfg = plan.task, plan.strategy, plan.setup, plan.config
     main, rank, world = distributed.is_main(), distributed.rank(), distributed.world_size()
-    checkpoint = _check_run_dir(plan, run_dir, resume, allow_changes) if main else None
+    # Every rank resumes from the same checkpoint; rank 0 alone says what it replaces.
+    checkpoint = resume_point(run_dir, plan.settings(), resume, allow_changes)
+    if main and checkpoint is None and (run_dir / BEST_DIR).is_dir():
+        logger.warning("'%s' holds a finished run; it is replaced by this one", run_dir)
     seed_everything(cfg.seed)
     tokenizer = Tokenizer.from_pretrained(plan.model_dir)
     pad_id = tokenizer.pad_token_id or 0

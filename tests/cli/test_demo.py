@@ -28,7 +28,7 @@ def transformers_top5(model_dir: Path, text: str) -> list[str]:
 
 def test_demo_end_to_end(tmp_path: Path) -> None:
     """As `make demo | cat` runs it: stdout and stderr into one pipe, not a terminal."""
-    args = ["demo", "-o", str(tmp_path), "--max-steps", "30", "--vocab-size", "2000"]
+    args = ["demo", "-o", str(tmp_path), "--max-steps", "20", "--vocab-size", "2000"]
     result = subprocess.run(
         [sys.executable, "-m", "bertforge", *args, "--workers", "1"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=600,
@@ -56,4 +56,4 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
     records = [
         json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().split("\n") if x
     ]
-    assert records[-1]["step"] == 30
+    assert records[-1]["step"] == 20

@@ -4,6 +4,7 @@ repository, finds its recipes by name."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -21,11 +22,16 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     this interpreter's site-packages through a path file, whose own path files (the editable
     install of the repository among them) Python does not read."""
     root = tmp_path_factory.mktemp("wheel")
+    # From a copy of the sources: a build/ folder left in the checkout by an earlier build
+    # would put modules that no longer exist into the wheel.
+    skip = shutil.ignore_patterns(".git", ".venv", "build", "*.egg-info", "runs", "__pycache__")
+    shutil.copytree(REPO, root / "src", ignore=skip)
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", root / "dist", REPO],
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", root / "dist",
+         root / "src"],
         check=True,
         timeout=300,
-    )
+    )  # fmt: skip
     (wheel,) = (root / "dist").glob("bertforge-*.whl")
     venv.create(root / "venv", with_pip=False)
     python = root / "venv" / "bin" / "python"
@@ -65,7 +71,7 @@ def test_wheel_finds_every_recipe_by_name(installed: Path, tmp_path: Path) -> No
     code = """
 import bertforge
 from bertforge import FAMILIES
-from bertforge.training.recipe import load_recipe, packaged_recipes
+from bertforge.pretraining.recipe import load_recipe, packaged_recipes
 assert "site-packages" in bertforge.__file__ and "/venv/" in bertforge.__file__, bertforge.__file__
 names = packaged_recipes()
 assert "bert-mini" in names and len(names) >= 12, names
