@@ -105,3 +105,23 @@ def batch(family: str = "bert", vocab: int = VOCAB) -> dict[str, torch.Tensor]:
 def choice_batch(family: str = "bert") -> dict[str, torch.Tensor]:
     """(B=2, C=3, T) built from the (3, T) batch: every example sees the choices reordered."""
     return {k: torch.stack([v, v.flip(0)]) for k, v in batch(family).items()}
+
+
+def save_mlm_checkpoint(family: str, tokenizer: Any, directory: Any) -> Any:
+    """A tiny random `...ForMaskedLM` of `family` with `tokenizer` saved beside it (the
+    tokenizer class its HF checkpoints name): a fine-tuning starting point."""
+    from bertforge import FAMILIES, PreTrainingModel
+    from bertforge.interop.hf import tokenizer_class
+
+    extra = {"embedding_size": 32} if family in ("albert", "electra") else {}
+    config = FAMILIES[family].config(
+        "tiny",
+        vocab_size=tokenizer.vocab_size,
+        pad_token_id=tokenizer.pad_token_id,
+        max_position_embeddings=66,
+        **extra,
+    )
+    torch.manual_seed(0)
+    PreTrainingModel(config, heads=("mlm",)).save_pretrained(directory)
+    tokenizer.save_pretrained(directory, tokenizer_class(config, tokenizer))
+    return directory

@@ -12,18 +12,17 @@ from pathlib import Path
 import pytest
 import torch
 import transformers
+from tiny import save_mlm_checkpoint
 
 from bertforge import (
     FAMILIES,
     ConfigError,
     DataError,
-    PreTrainingModel,
     evaluate,
     finetune,
     predict,
 )
 from bertforge.finetuning import load_run
-from bertforge.interop.hf import tokenizer_class
 from bertforge.tokenization import train_tokenizer
 
 NAMES = ["alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi"]
@@ -53,18 +52,14 @@ def checkpoints(tmp_path_factory: pytest.TempPathFactory, doc_lines: list[str]) 
     """A tiny random MLM checkpoint of each family, with a tokenizer of its kind."""
     corpus = tmp_path_factory.mktemp("corpus") / "corpus.txt"
     corpus.write_text("\n".join(doc_lines[::5] + [" ".join(NAMES + CITIES)] * 5), "utf-8")
-    out = {}
-    for name, fam in FAMILIES.items():
-        tok = train_tokenizer([corpus], fam.tokenizer, 600, min_frequency=1)
-        extra = {"embedding_size": 32} if name in ("albert", "electra") else {}
-        config = fam.config("tiny", vocab_size=tok.vocab_size, pad_token_id=tok.pad_token_id,
-                            max_position_embeddings=66, **extra)  # fmt: skip
-        torch.manual_seed(0)
-        d = tmp_path_factory.mktemp(name)
-        PreTrainingModel(config, heads=("mlm",)).save_pretrained(d)
-        tok.save_pretrained(d, tokenizer_class(config, tok))
-        out[name] = d
-    return out
+    return {
+        name: save_mlm_checkpoint(
+            name,
+            train_tokenizer([corpus], fam.tokenizer, 600, min_frequency=1),
+            tmp_path_factory.mktemp(name),
+        )
+        for name, fam in FAMILIES.items()
+    }
 
 
 @pytest.mark.parametrize("family", sorted(FAMILIES))

@@ -12,13 +12,12 @@ from typing import Any
 import pytest
 import torch
 import transformers
+from tiny import save_mlm_checkpoint
 
-from bertforge import FAMILIES, PreTrainingModel, finetune
+from bertforge import FAMILIES, finetune
 from bertforge.finetuning import load_run
-from bertforge.interop.hf import tokenizer_class
 from bertforge.tokenization import train_tokenizer
 
-EXTRA = {"albert": {"embedding_size": 32}, "electra": {"embedding_size": 32}}
 WORDS = ["good", "fine", "great", "dull", "bad", "awful", "paris", "london", "alice", "bob"]
 
 
@@ -33,22 +32,10 @@ def tokenizers(tmp_path_factory: pytest.TempPathFactory, doc_lines: list[str]) -
 @pytest.fixture(scope="module")
 def checkpoints(tmp_path_factory: pytest.TempPathFactory, tokenizers: dict) -> dict[str, Path]:
     """A tiny random pretraining checkpoint (+ tokenizer of its kind) per family."""
-    out = {}
-    for name, fam in FAMILIES.items():
-        tok = tokenizers[fam.tokenizer]
-        config = fam.config(
-            "tiny",
-            vocab_size=tok.vocab_size,
-            pad_token_id=tok.pad_token_id,
-            max_position_embeddings=66,
-            **EXTRA.get(name, {}),
-        )
-        torch.manual_seed(0)
-        d = tmp_path_factory.mktemp(name)
-        PreTrainingModel(config, heads=("mlm",)).save_pretrained(d)
-        tok.save_pretrained(d, tokenizer_class(config, tok))
-        out[name] = d
-    return out
+    return {
+        name: save_mlm_checkpoint(name, tokenizers[fam.tokenizer], tmp_path_factory.mktemp(name))
+        for name, fam in FAMILIES.items()
+    }
 
 
 def sentences(n: int) -> list[tuple[str, int]]:
