@@ -505,3 +505,25 @@ def test_a_stopped_fine_tuning_run_resumes_exactly(
     a = load_file(tmp_path / "straight" / "best" / "model.safetensors")
     b = load_file(tmp_path / "split" / "best" / "model.safetensors")
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_every_task_takes_the_same_file_options(
+    tmp_path: Path, minilm_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """SQuAD finds its files in --data like the other tasks, says which it took when a subset
+    sits beside the full file, and takes --dev-file to choose."""
+    from bertforge.finetuning import plan_finetuning
+
+    names = ["Ann Ek", "Bo Fo", "Cy Ek"]
+    for name in ("train-v2.0.json", "dev-v2.0.json", "dev-v2.0-subset.json"):
+        _squad_v2(tmp_path / name, names)
+    plan = plan_finetuning("squad", minilm_path, tmp_path, {"squad_version": "2.0"})
+    assert Path(plan.setup.files["dev"]).name == "dev-v2.0.json"
+    assert "using dev-v2.0.json; dev-v2.0-subset.json also look like one" in caplog.text
+    assert "--dev-file NAME" in caplog.text
+    chosen = {"squad_version": "2.0", "dev_file": "dev-v2.0-subset.json"}
+    plan = plan_finetuning("squad", minilm_path, tmp_path, chosen)
+    assert Path(plan.setup.files["dev"]).name == "dev-v2.0-subset.json"
+    outside = {"squad_version": "2.0", "train_file": tmp_path / "train-v2.0.json"}
+    plan = plan_finetuning("squad", minilm_path, tmp_path, outside)  # a path works too
+    assert plan.setup.files["train"] == str(tmp_path / "train-v2.0.json")
