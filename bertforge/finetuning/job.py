@@ -68,17 +68,12 @@ class DevEvaluation:
     ) -> None:
         self.plan, self.model, self.dev, self.tokenizer = plan, model, dev, tokenizer
         self.run_dir, self.cache, self.steps_per_epoch = run_dir, cache, steps_per_epoch
-        self.total = steps_per_epoch * plan.config.epochs
         self.best: dict[str, Any] | None = None
         self.best_classes: dict[str, int] = {}
 
     def due(self, step: int) -> bool:
-        every = self.plan.config.eval_every
-        return (
-            step % self.steps_per_epoch == 0
-            or step == self.total
-            or bool(every and step % every == 0)
-        )
+        every = self.plan.config.eval_every  # the last step ends an epoch too
+        return step % self.steps_per_epoch == 0 or bool(every and step % every == 0)
 
     def __call__(self, step: int) -> dict[str, Any] | None:
         record = None
@@ -122,11 +117,8 @@ def finetune(
     plan: FinetunePlan, run_dir: Path, *, resume: bool = False, allow_changes: bool = False
 ) -> FinetuneOutcome:
     """Train, keep the best dev checkpoint in RUN_DIR/best and return its dev metrics."""
-    with distributed.process_group(plan.config.device) as device:
-        if not distributed.is_main():
-            return _run(plan, run_dir, resume, allow_changes, device)
-        with exclusive(run_dir):
-            return _run(plan, run_dir, resume, allow_changes, device)
+    with distributed.process_group(plan.config.device) as device, exclusive(run_dir):
+        return _run(plan, run_dir, resume, allow_changes, device)
 
 
 def _run(

@@ -98,10 +98,17 @@ class FinetunePlan:
 
     def settings(self) -> dict[str, Any]:
         """What the run is, as JSON: compared on resume."""
-        config = dataclasses.asdict(self.config)
-        config.pop("stop_at"), config.pop("device")
-        return {"task": dataclasses.asdict(self.setup), "train": config,
-                "model": str(self.model_dir)}  # fmt: skip
+        # Where it runs and where it stops this time are not what the run is.
+        config = {
+            k: v
+            for k, v in dataclasses.asdict(self.config).items()
+            if k not in ("stop_at", "device")
+        }
+        return {
+            "task": dataclasses.asdict(self.setup),
+            "train": config,
+            "model": str(self.model_dir),
+        }
 
 
 def task_options(task: Task) -> tuple[Option, ...]:

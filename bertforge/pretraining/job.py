@@ -74,8 +74,6 @@ def pretrain(
     check_report_to(report_to)
     with distributed.process_group(device) as rank_device:
         plan = plan_pretraining(recipe, data_dir, distributed.world_size())
-        if not distributed.is_main():
-            return _run(plan, run_dir, resume, allow_changes, rank_device, stop_at, report_to)
         with exclusive(run_dir):
             return _run(plan, run_dir, resume, allow_changes, rank_device, stop_at, report_to)
 

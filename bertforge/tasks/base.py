@@ -217,14 +217,19 @@ def argmax_rows(rows: Iterable[np.ndarray]) -> list[int]:
     return [int(np.argmax(r)) for r in rows]
 
 
+def probabilities(logits: np.ndarray) -> np.ndarray:
+    """Softmax of one row of logits, computed stably."""
+    probs = np.exp(logits - logits.max())
+    return probs / probs.sum()
+
+
 def softmax_records(
     ids: Iterable[str], rows: Iterable[np.ndarray], labels: Sequence[str], key: str = "guid"
 ) -> list[dict[str, Any]]:
     """{key, label, score}: the best class of each row of logits and its probability."""
     out = []
     for guid, logits in zip(ids, rows, strict=True):
-        probs = np.exp(logits - logits.max())
-        probs /= probs.sum()
+        probs = probabilities(logits)
         best = int(np.argmax(logits))
         out.append({key: guid, "label": labels[best], "score": round(float(probs.max()), 6)})
     return out

@@ -18,7 +18,15 @@ import numpy as np
 
 from bertforge.errors import DataError
 from bertforge.objectives import Classification, Objective
-from bertforge.tasks.base import Features, Option, Split, Task, TaskSetup, argmax_rows
+from bertforge.tasks.base import (
+    Features,
+    Option,
+    Split,
+    Task,
+    TaskSetup,
+    argmax_rows,
+    probabilities,
+)
 from bertforge.tasks.formats import read_records, record_field
 from bertforge.tasks.registry import register_task
 from bertforge.tasks.scoring import compute
@@ -154,10 +162,8 @@ class ChoiceTask(Task):
     def records(self, setup: TaskSetup, split: Split, rows: list[Any]) -> list[dict[str, Any]]:
         out = []
         for e, logits in zip(split.examples, rows, strict=True):
-            probs = np.exp(logits - logits.max())
-            probs /= probs.sum()
             best = int(np.argmax(logits))
-            scores = [round(float(p), 6) for p in probs]
+            scores = [round(float(p), 6) for p in probabilities(logits)]
             out.append({"guid": e.guid, "label": best, "ending": e.endings[best], "scores": scores})
         return out
 

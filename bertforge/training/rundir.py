@@ -20,6 +20,7 @@ from typing import Any
 from bertforge.atomic import write_text
 from bertforge.errors import CheckpointError, ConfigError
 from bertforge.training.checkpoint import latest_checkpoint
+from bertforge.training.distributed import is_main
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +35,10 @@ class RunDirBusy(ConfigError):
 @contextlib.contextmanager
 def exclusive(run_dir: Path) -> Iterator[None]:
     """Hold `run_dir` for the block; raise `RunDirBusy` naming the holder if another process
-    does."""
+    does. Under torchrun rank 0, the rank that writes the directory, holds it for all."""
+    if not is_main():
+        yield
+        return
     run_dir.mkdir(parents=True, exist_ok=True)
     fd = os.open(run_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
     try:

@@ -164,7 +164,38 @@ class Trainer:
                     grad_clip=cfg.grad_clip,
                 )
                 rates = stats.rates(self.objectives)
-                if not (math.isfinite(norm) and math.isfinite(rates["loss"])):
+                saved = False
+                if math.isfinite(norm) and math.isfinite(rates["loss"]):
+                    bad = 0
+                    self.scheduler.step()
+                    step += 1
+                    tokens += stats.tokens
+                    bar.update(task, advance=1, tokens=tokens, description=_summary(rates))
+                    if step % cfg.log_every == 0 or step == cfg.max_steps:
+                        elapsed = max(time.perf_counter() - started, 1e-9)
+                        self._write(
+                            step,
+                            "train",
+                            {
+                                **rates,
+                                "lr": self.scheduler.get_last_lr()[0],
+                                "grad_norm": norm,
+                                "tokens_per_s": tokens / elapsed,
+                                "steps_per_s": (step - start_step) / elapsed,
+                            },
+                        )
+                    if self.evaluation is not None and self.evaluation.due(step):
+                        record = self.evaluation(step)
+                        if record is not None:
+                            self._write(step, record.pop("split"), record)
+                    if (
+                        (cfg.save_every and step % cfg.save_every == 0)
+                        or step == cfg.stop_at
+                        or (cfg.save_final and step == cfg.max_steps)
+                    ):
+                        self.save(step)
+                        saved = True
+                else:
                     bad += 1
                     log.warning("step %d: non-finite loss/gradient, update skipped", step + 1)
                     if bad >= cfg.max_bad_steps:
@@ -172,45 +203,11 @@ class Trainer:
                             f"{bad} non-finite steps in a row at step {step + 1}; lower the "
                             f"learning rate; the last good checkpoint is kept in {self.run_dir}"
                         )
-                    if self._stop_requested(stop):
-                        self.save(step)
-                        self._stop(step, stop)
-                    continue
-                bad = 0
-                self.scheduler.step()
-                step += 1
-                tokens += stats.tokens
-                elapsed = time.perf_counter() - started
-                bar.update(task, advance=1, tokens=tokens, description=_summary(rates))
-                if step % cfg.log_every == 0 or step == cfg.max_steps:
-                    self._write(
-                        step,
-                        "train",
-                        {
-                            **rates,
-                            "lr": self.scheduler.get_last_lr()[0],
-                            "grad_norm": norm,
-                            "tokens_per_s": tokens / max(elapsed, 1e-9),
-                            "steps_per_s": (step - start_step) / max(elapsed, 1e-9),
-                        },
-                    )
-                if self.evaluation is not None and self.evaluation.due(step):
-                    record = self.evaluation(step)
-                    if record is not None:
-                        self._write(step, record.pop("split"), record)
-                saved = False
-                if (
-                    (cfg.save_every and step % cfg.save_every == 0)
-                    or step == cfg.stop_at
-                    or (cfg.save_final and step == cfg.max_steps)
-                ):
-                    self.save(step)
-                    saved = True
                 if self._stop_requested(stop):
                     if not saved:
                         self.save(step)
                     self._stop(step, stop)
-                if step == cfg.stop_at and step < cfg.max_steps:
+                if saved and step == cfg.stop_at and step < cfg.max_steps:
                     return self._result(step, tokens, started, stopped=True)
         return self._result(step, tokens, started, stopped=False)
 
