@@ -47,9 +47,7 @@ ROBERTA = replace(
         config=replace(
             BERT.hf.config,
             derived=_offset,
-            expect=MappingProxyType(
-                {"position_embedding_type": ("absolute",), "type_vocab_size": (1,)}
-            ),
+            expect=MappingProxyType({"position_embedding_type": ("absolute",)}),
         ),
         head_keys=MappingProxyType(
             {

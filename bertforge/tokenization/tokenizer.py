@@ -216,6 +216,12 @@ class Tokenizer(VocabMixin):
         """Longest sequence the model takes; `truncation=True` without max_length uses it."""
         return self._model_max_length
 
+    @property
+    def marks_segments(self) -> bool:
+        """Whether a text pair's second segment gets token type 1 (WordPiece, SentencePiece);
+        byte-level BPE (RoBERTa) types every token 0, so a model's second type row goes unused."""
+        return 1 in self._backend.encode("a", "b").type_ids
+
     # ------------------------------------------------------------------ persistence
     def fingerprint(self) -> str:
         """sha256 of the canonical tokenizer JSON: equal fingerprints mean equal ids."""

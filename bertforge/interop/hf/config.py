@@ -16,7 +16,7 @@ def config_from_hf(fam: Family, hf: dict[str, Any], source: str) -> EncoderConfi
     if missing:
         raise CheckpointError(f"{source}: missing required key(s) {', '.join(missing)}")
     for key, allowed in spec.expect.items():
-        if key in hf and hf[key] not in allowed:
+        if hf.get(key) is not None and hf[key] not in allowed:  # None: the class default
             raise CheckpointError(
                 f"{source}: {key}={hf[key]!r} is not supported for {fam.name} checkpoints "
                 f"(expected {' or '.join(map(repr, allowed))})"
