@@ -18,15 +18,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bertforge.errors import ConfigError
 from bertforge.finetuning import evaluate_run, plan_finetuning, predict_run
 from bertforge.finetuning import job as finetuning
 from bertforge.finetuning.inference import BEST_DIR
 from bertforge.pretraining import job as pretraining
+from bertforge.pretraining.init import init_overrides
 from bertforge.pretraining.recipe import DISTILBERT_LOSS, Recipe, load_recipe
 from bertforge.training.loggers import METRICS_FILE
 from bertforge.training.plots import PLOT_FILE
 
 RecipeSource = str | Path | Recipe | None
+CONTINUE_RECIPE = "continue-mlm"  # the recipe of `pretrain(init=...)` without one
 
 
 @dataclass(frozen=True)
@@ -66,11 +69,18 @@ def pretrain(
     device: str = "cpu",
     report_to: Sequence[str] = (),
     default_objectives: Mapping[str, float] | None = None,
+    init: str | Path | None = None,
+    init_generator: str | Path | None = None,
 ) -> PretrainResult:
     """Pretrain on shards from `build-data` with a recipe (a packaged name such as
     "bert-mini", a TOML path, or a `Recipe`; default: BERT-mini's defaults) and its
     objectives; exports to OUTPUT/hf. `overrides` are `--set` items ("train.lr=5e-4");
-    `default_objectives` ({name: weight}) train when the recipe names none."""
+    `default_objectives` ({name: weight}) train when the recipe names none.
+
+    `init`: continue pretraining an HF checkpoint (its family, config and tokenizer; the
+    shards must be built with that tokenizer), by default with the "continue-mlm" recipe and
+    the objectives it was trained for; `init_generator`: ELECTRA's generator beside a
+    discriminator given as `init`."""
     output = Path(output)
     flags = {
         "train.max_steps": max_steps,
@@ -86,6 +96,11 @@ def pretrain(
     # A resumed run without a recipe of its own continues with the one it recorded.
     if resume and config is None and (output / pretraining.RECIPE_FILE).exists():
         config = output / pretraining.RECIPE_FILE
+    if init_generator is not None and init is None:
+        raise ConfigError("--init-generator needs --init, the discriminator it was trained with")
+    if init is not None:
+        sets = init_overrides(init, init_generator) + sets
+        config = CONTINUE_RECIPE if config is None else config
     recipe = load_recipe(config, sets)
     if default_objectives and not recipe.objectives:
         recipe = dataclasses.replace(recipe, objectives=dict(default_objectives))

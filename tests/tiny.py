@@ -107,9 +107,11 @@ def choice_batch(family: str = "bert") -> dict[str, torch.Tensor]:
     return {k: torch.stack([v, v.flip(0)]) for k, v in batch(family).items()}
 
 
-def save_mlm_checkpoint(family: str, tokenizer: Any, directory: Any) -> Any:
-    """A tiny random `...ForMaskedLM` of `family` with `tokenizer` saved beside it (the
-    tokenizer class its HF checkpoints name): a fine-tuning starting point."""
+def save_mlm_checkpoint(
+    family: str, tokenizer: Any, directory: Any, heads: tuple[str, ...] = ("mlm",)
+) -> Any:
+    """A tiny random `...ForMaskedLM` of `family` (or the class of other `heads`) with
+    `tokenizer` saved beside it (the tokenizer class its HF checkpoints name)."""
     from bertforge import FAMILIES, PreTrainingModel
     from bertforge.interop.hf import tokenizer_class
 
@@ -122,6 +124,6 @@ def save_mlm_checkpoint(family: str, tokenizer: Any, directory: Any) -> Any:
         **extra,
     )
     torch.manual_seed(0)
-    PreTrainingModel(config, heads=("mlm",)).save_pretrained(directory)
+    PreTrainingModel(config, heads=heads).save_pretrained(directory)
     tokenizer.save_pretrained(directory, tokenizer_class(config, tokenizer))
     return directory

@@ -100,11 +100,22 @@ def pretrain(
     output: Path = OUTPUT,
     config: str | None = CONFIG,
     dropout: float | None = DROPOUT,
+    init: Path | None = typer.Option(
+        None,
+        "--init",
+        help="Continue pretraining this HF checkpoint (family, config, tokenizer and heads "
+        "from it; recipe continue-mlm unless --config). Build the data with its tokenizer.",
+    ),
+    init_generator: Path | None = typer.Option(
+        None, "--init-generator", help="ELECTRA: the generator beside the --init discriminator."
+    ),
     **options: Any,
 ) -> api.PretrainResult:
-    """Pretrain on built shards with a recipe's objectives (MLM, NSP/SOP, RTD, SBO, ...);
-    exports to RUN_DIR/hf at the end."""
-    return api.pretrain(data, output, config, dropout=dropout, **options)
+    """Pretrain on built shards with a recipe's objectives (MLM, NSP/SOP, RTD, SBO, ...),
+    from random weights or from a checkpoint (--init); exports to RUN_DIR/hf at the end."""
+    return api.pretrain(
+        data, output, config, dropout=dropout, init=init, init_generator=init_generator, **options
+    )
 
 
 @shared_options

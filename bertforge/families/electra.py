@@ -22,7 +22,7 @@ ELECTRA = replace(
     BERT,
     name="electra",
     doc="ELECTRA: replaced-token detection (discriminator) and a small MLM generator",
-    recipe=None,  # replaced-token detection trains a generator/discriminator pair
+    recipe="electra-small",
     defaults=MappingProxyType({"embedding_size": 128}),
     fresh=_no_map_at_hidden_size,
     # ELECTRA-small (Clark et al., Table 6); base/large are BERT's sizes.

@@ -25,6 +25,7 @@ from bertforge.errors import CheckpointError
 from bertforge.models.encoder import Encoder
 from bertforge.objectives import Objective, pretraining_objectives
 from bertforge.pretraining.heldout import heldout_batches, unigram_accuracy
+from bertforge.pretraining.init import freeze_carried, load_init
 from bertforge.pretraining.models import build_model, export_model, load_trained, model_config
 from bertforge.pretraining.plan import PretrainPlan, data_tokenizer, plan_pretraining
 from bertforge.pretraining.recipe import Recipe, TrainConfig, load_recipe
@@ -135,7 +136,11 @@ def _run(
     eval_set = ShardedDataset(plan.data_dir, "eval") if has_eval else None
 
     seed_everything(cfg.seed)
-    model = build_model(recipe, plan.model_config, plan.heads).to(device).train()
+    model = build_model(recipe, plan.model_config, plan.heads)
+    if recipe.init.model and checkpoint is None:  # a resumed run reads its own checkpoint
+        load_init(model, recipe)
+    freeze_carried(model, recipe.init.carry)
+    model = model.to(device).train()
     for module in model.modules():
         if isinstance(module, Encoder):
             module.check_inputs = False  # the collator already range-checked every id
@@ -209,7 +214,8 @@ def _run(
     hf_dir = None
     if not result.stopped:
         if main:
-            plot_run(run_dir)
+            if result.step:  # a 0-step run has no training curve
+                plot_run(run_dir)
             hf_dir = export(run_dir, run_dir / HF_DIR)
         distributed.barrier()  # the export is complete when any rank returns
     return PretrainOutcome(run_dir, hf_dir, result.step, plan, held_out.last)
@@ -258,7 +264,7 @@ def export(run_dir: Path, output: Path, checkpoint: Path | None = None) -> Path:
     tokenizer = Tokenizer.from_pretrained(run_dir / TOKENIZER_DIR)
     recipe = load_recipe(run_dir / RECIPE_FILE)
     objectives = pretraining_objectives(recipe.objectives, recipe.objective_options())
-    heads = frozenset(h for o in objectives for h in o.heads)
+    heads = frozenset(h for o in objectives for h in o.heads) | frozenset(recipe.init.carry)
     config = model_config(recipe, tokenizer, heads)
     model = load_trained(recipe, config, heads, load_model_state(ckpt))
     export_model(model, output, tokenizer)

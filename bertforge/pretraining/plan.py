@@ -26,6 +26,14 @@ from bertforge.data.shards import check_tokenizer, read_manifest
 from bertforge.errors import ConfigError, DataError
 from bertforge.families import family
 from bertforge.objectives import Objective, pretraining_objectives
+from bertforge.pretraining.init import (
+    Start,
+    carried_heads,
+    check_init_tokenizer,
+    default_objectives,
+    init_recipe,
+    read_start,
+)
 from bertforge.pretraining.models import check_heads, check_teacher_vocab, model_config
 from bertforge.pretraining.recipe import Recipe
 from bertforge.tokenization import Tokenizer
@@ -42,7 +50,7 @@ class PretrainPlan:
     micro_batch_size: int  # per forward/backward on each rank
     accumulation: int  # micro-batches per rank per step
     objectives: tuple[Objective, ...]
-    heads: frozenset[str]  # the model parts the objectives read
+    heads: frozenset[str]  # the model's head parts: those the objectives read + init.carry
     model_config: EncoderConfig  # of the exported model (the discriminator, the student)
 
     @property
@@ -105,13 +113,34 @@ def plan_pretraining(recipe: Recipe, data_dir: Path, world_size: int = 1) -> Pre
             f"knowledge masking needs words, and '{data_dir}' was built without a segmenter; "
             "rebuild it with `build-data --segmenter jieba [--lexicon FILE]`"
         )
-    objectives = tuple(resolve_objectives(recipe, manifest["objective"]))
-    heads = frozenset(h for o in objectives for h in o.heads)
-    check_heads(recipe, heads)
-    recipe = dataclasses.replace(recipe, objectives={o.name: o.weight for o in objectives})
+    start = None
+    if recipe.init.model:
+        start = read_start(recipe)
+        recipe = init_recipe(recipe, start)
+        check_init_tokenizer(recipe, data_dir, manifest)
+    objectives = tuple(resolve_objectives(recipe, manifest["objective"], start))
+    trained = frozenset(h for o in objectives for h in o.heads)
+    check_heads(recipe, trained)
+    if start is not None and "teacher" in trained:
+        raise ConfigError(
+            "--init starts one model from a checkpoint; distillation cuts its student from "
+            "the teacher (--teacher): drop --init"
+        )
+    carry = carried_heads(recipe, start, trained) if start is not None else ()
+    recipe = dataclasses.replace(
+        recipe,
+        objectives={o.name: o.weight for o in objectives},
+        init=dataclasses.replace(recipe.init, carry=carry),
+    )
+    heads = trained | frozenset(carry)
     if "teacher" in heads:
         check_teacher_vocab(recipe.distill.checked_teacher(), tokenizer)
     config = model_config(recipe, tokenizer, heads)
+    if tokenizer.vocab_size > config.vocab_size:
+        raise ConfigError(
+            f"the data's tokenizer has {tokenizer.vocab_size} tokens but the model's "
+            f"vocab_size is {config.vocab_size}; rebuild the data with the model's tokenizer"
+        )
     length = int(manifest["max_seq_len"])
     if length > config.max_length:
         raise ConfigError(
@@ -122,7 +151,7 @@ def plan_pretraining(recipe: Recipe, data_dir: Path, world_size: int = 1) -> Pre
     plan = PretrainPlan(
         recipe, data_dir, manifest, world_size, micro, accumulation, objectives, heads, config
     )
-    if cfg.warmup_steps >= cfg.max_steps:
+    if 0 < cfg.max_steps <= cfg.warmup_steps:
         log.warning(
             "warmup (%d steps) is not shorter than the run (%d steps): the learning rate "
             "never reaches its peak; lower --warmup-steps. Schedule: %s",
@@ -146,12 +175,17 @@ def data_tokenizer(data_dir: Path, manifest: dict[str, Any]) -> Tokenizer:
     return tokenizer
 
 
-def resolve_objectives(recipe: Recipe, data_objective: str) -> list[Objective]:
-    """The recipe's [objectives], or the family's default: MLM, plus NSP/SOP when the shards
-    hold sentence pairs and the family has that head. Pair objectives need pair data."""
+def resolve_objectives(
+    recipe: Recipe, data_objective: str, start: Start | None = None
+) -> list[Objective]:
+    """The recipe's [objectives], or the default: what the --init checkpoint was trained for
+    (`init.default_objectives`), else the family's MLM, plus NSP/SOP when the shards hold
+    sentence pairs and the family has that head. Pair objectives need pair data."""
     weights = dict(recipe.objectives)
     pairs = data_objective in PAIR_OBJECTIVES
-    if not weights:
+    if not weights and start is not None:
+        weights = default_objectives(start, pairs)
+    elif not weights:
         weights = {"mlm": 1.0}
         if pairs and family(recipe.family).pair_head:
             weights["nsp"] = 1.0

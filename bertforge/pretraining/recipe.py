@@ -26,10 +26,15 @@ from bertforge.families import family
 from bertforge.objectives import pretraining_objectives
 from bertforge.objectives.masking import MaskingConfig
 
-TABLES = ("model", "train", "masking", "objectives", "generator", "distill")
+TABLES = ("model", "train", "masking", "objectives", "generator", "distill", "init")
 # DistilBERT's loss weights (Sanh et al., 2019): soft targets, MLM, hidden-state cosine; what
 # `distill` trains unless the recipe names its objectives.
 DISTILBERT_LOSS = {"distill_ce": 5.0, "mlm": 2.0, "distill_cos": 1.0}
+# The preset of a run started from a checkpoint: [model] holds its whole config (`init.py`).
+INIT_PRESET = "init"
+# [masking] mode = "family": the masking of the family's packaged recipe, under the other
+# [masking] keys the recipe sets.
+FAMILY_MASKING = "family"
 
 
 @dataclass(frozen=True)
@@ -73,9 +78,11 @@ class TrainConfig:
             raise ConfigError(f"train.precision={self.precision!r}; choose bf16 or fp32")
         if self.parallel not in ("ddp", "fsdp"):
             raise ConfigError(f"train.parallel={self.parallel!r}; choose ddp or fsdp")
-        for name in ("batch_size", "micro_batch_size", "max_steps", "save_every", "log_every"):
+        for name in ("batch_size", "micro_batch_size", "save_every", "log_every"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"train.{name} must be at least 1, got {getattr(self, name)}")
+        if self.max_steps < 0:  # 0: evaluate and export the starting weights
+            raise ConfigError(f"train.max_steps must be at least 0, got {self.max_steps}")
         micro = min(self.micro_batch_size, self.batch_size)  # a larger one shrinks (plan)
         if self.batch_size % micro:
             raise ConfigError(
@@ -150,6 +157,26 @@ class DistillConfig:
 
 
 @dataclass(frozen=True)
+class InitConfig:
+    """Continued pretraining: start from an HF checkpoint (`pretrain --init`) instead of
+    random weights. Its family, encoder config and tokenizer are the run's; `generator` is
+    ELECTRA's generator checkpoint (a fresh one of [generator] size without it). `carry` is
+    written by the run: the checkpoint's heads no objective trains, kept unchanged so that
+    export writes the checkpoint's own class back."""
+
+    model: str = ""
+    generator: str = ""
+    carry: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "carry", tuple(self.carry))
+        if self.generator and not self.model:
+            raise ConfigError(
+                "init.generator is set without init.model: pass the discriminator with --init"
+            )
+
+
+@dataclass(frozen=True)
 class Recipe:
     family: str = "bert"  # the model family (HF model_type), see bertforge/families
     preset: str = "mini"
@@ -160,6 +187,7 @@ class Recipe:
     objectives: dict[str, float] = field(default_factory=dict)
     generator: GeneratorConfig = field(default_factory=GeneratorConfig)
     distill: DistillConfig = field(default_factory=DistillConfig)
+    init: InitConfig = field(default_factory=InitConfig)
 
     def objective_options(self) -> dict[str, dict[str, Any]]:
         """Settings of the objectives that have any, by objective name."""
@@ -167,6 +195,10 @@ class Recipe:
         return {"distill_ce": kl}
 
     def encoder_config(self, vocab_size: int, pad_token_id: int) -> EncoderConfig:
+        if self.preset == INIT_PRESET:  # a checkpoint's config, as the run recorded it
+            return EncoderConfig.from_dict(
+                {"model_type": self.family, **self.model}, source="[model] of an --init run"
+            )
         fields = {"vocab_size": vocab_size, "pad_token_id": pad_token_id, **self.model}
         return family(self.family, "recipe").config(self.preset, **fields)
 
@@ -180,6 +212,7 @@ class Recipe:
             "objectives": self.objectives,
             "generator": dataclasses.asdict(self.generator),
             "distill": dataclasses.asdict(self.distill),
+            "init": dataclasses.asdict(self.init),
         }
         for name, values in tables.items():
             lines.append(f"[{name}]")
@@ -195,6 +228,8 @@ def _toml_value(v: Any) -> str:
         return repr(v)
     if isinstance(v, str):
         return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(v, list | tuple):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
     raise ConfigError(f"cannot write {v!r} to TOML")
 
 
@@ -275,6 +310,7 @@ def load_recipe(source: str | Path | Recipe | None, overrides: Sequence[str] = (
         "masking": MaskingConfig(),
         "generator": GeneratorConfig(),
         "distill": DistillConfig(),
+        "init": InitConfig(),
     }
     for item in overrides:
         key, sep, raw = item.partition("=")
@@ -298,6 +334,8 @@ def load_recipe(source: str | Path | Recipe | None, overrides: Sequence[str] = (
                 raise ConfigError(f"--set {item!r}: unknown {table} key {name!r}")
             current = getattr(defaults[table], name)
         tables[table][name] = _coerce(raw.strip(), current, key)
+    if tables["masking"].get("mode") == FAMILY_MASKING:
+        tables["masking"] = family_masking(top["family"], tables["masking"])
     recipe = Recipe(
         family=top["family"],
         preset=top["preset"],
@@ -307,10 +345,23 @@ def load_recipe(source: str | Path | Recipe | None, overrides: Sequence[str] = (
         objectives={k: float(v) for k, v in tables["objectives"].items()},
         generator=_build(GeneratorConfig, tables["generator"], f"{where} [generator]"),
         distill=_build(DistillConfig, tables["distill"], f"{where} [distill]"),
+        init=_build(InitConfig, tables["init"], f"{where} [init]"),
     )
+    if recipe.preset == INIT_PRESET and not recipe.init.model:
+        raise ConfigError(
+            f'{where}: preset = "{INIT_PRESET}" is the checkpoint\'s config of a run started '
+            "with --init; start one with --init DIR, or name a size preset"
+        )
     try:  # validate the family, preset, model overrides and objectives now
         recipe.encoder_config(vocab_size=30522, pad_token_id=0)
         pretraining_objectives(recipe.objectives, recipe.objective_options())
     except BertforgeError as e:
         raise ConfigError(f"{where}: {e}") from None
     return recipe
+
+
+def family_masking(name: str, given: dict[str, Any]) -> dict[str, Any]:
+    """[masking] of `name`'s packaged recipe, with the keys in `given` (but its mode) on top."""
+    packaged = family(name, "recipe").recipe
+    base = tomllib.loads(recipe_text(packaged)[0]).get("masking", {}) if packaged else {}
+    return {**base, **{k: v for k, v in given.items() if k != "mode"}}

@@ -154,6 +154,10 @@ class Trainer:
         with GracefulStop() as stop, progress_bar(unit="steps", disable=not self.main) as bar:
             task = bar.add_task(cfg.label, total=cfg.max_steps, completed=step, tokens=0)
             bad = 0
+            if step == cfg.max_steps == 0:  # nothing to train: evaluate and keep the start
+                self._evaluate(step)
+                if cfg.save_final:
+                    self.save(step)
             while step < cfg.max_steps:
                 stats, norm = train_step(
                     self.trained,
@@ -184,10 +188,7 @@ class Trainer:
                                 "steps_per_s": (step - start_step) / elapsed,
                             },
                         )
-                    if self.evaluation is not None and self.evaluation.due(step):
-                        record = self.evaluation(step)
-                        if record is not None:
-                            self._write(step, record.pop("split"), record)
+                    self._evaluate(step)
                     if (
                         (cfg.save_every and step % cfg.save_every == 0)
                         or step == cfg.stop_at
@@ -210,6 +211,12 @@ class Trainer:
                 if saved and step == cfg.stop_at and step < cfg.max_steps:
                     return self._result(step, tokens, started, stopped=True)
         return self._result(step, tokens, started, stopped=False)
+
+    def _evaluate(self, step: int) -> None:
+        if self.evaluation is not None and self.evaluation.due(step):
+            record = self.evaluation(step)
+            if record is not None:
+                self._write(step, record.pop("split"), record)
 
     def _stop_requested(self, stop: GracefulStop) -> bool:
         """Whether any rank got a stop signal (ranks must stop at the same step)."""

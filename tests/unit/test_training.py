@@ -25,6 +25,9 @@ def test_shipped_recipes_load(name: str) -> None:
     """Packaged recipe NAME-PRESET: NAME is the family, or a recipe of one (SpanBERT is a
     BERT); the Chinese recipes (NAME-zh) are base-sized, three of them BERTs."""
     recipe = load_recipe(name)
+    if name == "continue-mlm":  # the checkpoint of --init gives the family and the size
+        assert recipe.masking.mode == "token" and not recipe.objectives  # bert's, by default
+        return
     if name in CHINESE:
         family, preset = CHINESE[name], "base"
     else:

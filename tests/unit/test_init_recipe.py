@@ -1,0 +1,40 @@
+"""A continued run's recipe holds its checkpoint's architecture (`preset = "init"`, the whole
+config as [model]) and rebuilds it exactly after a TOML round trip, for every family and for
+the fields that may be unset (no factorized embeddings, no layer sharing)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bertforge import FAMILIES
+from bertforge.errors import ConfigError
+from bertforge.pretraining.init import Start, init_recipe
+from bertforge.pretraining.recipe import load_recipe
+
+CONFIGS = {
+    name: FAMILIES[name].config("tiny", vocab_size=300, hidden_dropout_prob=0.0)
+    for name in FAMILIES
+}
+CONFIGS["electra-unfactorized"] = FAMILIES["electra"].config("tiny", embedding_size=None)
+CONFIGS["albert-groups"] = FAMILIES["albert"].config(
+    "tiny", num_hidden_layers=4, num_hidden_groups=2, inner_group_num=2
+)
+
+
+@pytest.mark.parametrize("name", list(CONFIGS))
+def test_the_checkpoint_config_survives_the_recorded_recipe(tmp_path: Path, name: str) -> None:
+    config = CONFIGS[name]
+    recipe = load_recipe("continue-mlm", [f"family={config.model_type}", "init.model=/ckpt",
+                                          "model.attention_probs_dropout_prob=0.3"])  # fmt: skip
+    resolved = init_recipe(recipe, Start(config, frozenset({"mlm"})))
+    (tmp_path / "recipe.toml").write_text(resolved.to_toml())
+    again = load_recipe(tmp_path / "recipe.toml")
+    assert again.encoder_config(0, 0) == config.replace(attention_probs_dropout_prob=0.3)
+    assert init_recipe(again, Start(config, frozenset({"mlm"}))) == again  # resume: the same
+
+
+def test_init_preset_without_a_checkpoint() -> None:
+    with pytest.raises(ConfigError, match="--init DIR"):
+        load_recipe(None, ["preset=init"])
