@@ -22,7 +22,9 @@ from bertforge.errors import ConfigError
 from bertforge.finetuning import evaluate_run, plan_finetuning, predict_run
 from bertforge.finetuning import job as finetuning
 from bertforge.finetuning.inference import BEST_DIR
+from bertforge.pretraining import extend_vocab as vocab
 from bertforge.pretraining import job as pretraining
+from bertforge.pretraining.extend_vocab import ExtendResult
 from bertforge.pretraining.init import init_overrides
 from bertforge.pretraining.recipe import DISTILBERT_LOSS, Recipe, load_recipe
 from bertforge.training.loggers import METRICS_FILE
@@ -241,3 +243,18 @@ def export(run_dir: str | Path, output: str | Path) -> Path:
     """Write the newest checkpoint of a pretraining run as the family's HF pretraining class
     (ELECTRA: `discriminator/` and `generator/` below OUTPUT)."""
     return pretraining.export(Path(run_dir), Path(output))
+
+
+def extend_vocab(
+    model: str | Path,
+    inputs: Sequence[str | Path],
+    add: int,
+    output: str | Path,
+    *,
+    min_count: int = 2,
+) -> ExtendResult:
+    """Add the `add` words of `inputs` (text files or directories) that the tokenizer of
+    `model` cuts into the most pieces, weighted by how often they occur, to its tokenizer and
+    embeddings (each new row the mean of its old pieces'); writes an HF checkpoint to
+    `output` for `pretrain(init=output)`. The result reports tokens per word before/after."""
+    return vocab.extend_vocab(model, inputs, add, output, min_count)

@@ -1,5 +1,6 @@
 """`bertforge train-tokenizer`: a WordPiece (BERT), byte-level BPE (RoBERTa) or SentencePiece
-Unigram (ALBERT) vocabulary."""
+Unigram (ALBERT) vocabulary; `bertforge extend-vocab`: a checkpoint's vocabulary grown by a
+domain's words."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from pathlib import Path
 
 import typer
 
+from bertforge import api
 from bertforge.tokenization import train_tokenizer as train
 
 
@@ -47,3 +49,19 @@ def train_tokenizer(
     )
     tok.save_pretrained(output)
     typer.echo(f"saved {kind} tokenizer with {tok.vocab_size} tokens to {output}", err=True)
+
+
+def extend_vocab(
+    model: Path = typer.Option(..., "--model", help="HF checkpoint with its tokenizer."),
+    inputs: list[Path] = typer.Option(..., "--input", "-i", help="Domain text: files or dirs."),
+    add: int = typer.Option(..., "--add", help="How many words to add."),
+    output: Path = typer.Option(..., "--output", "-o", help="Directory of the new checkpoint."),
+    min_count: int = typer.Option(2, "--min-count", help="Add only words seen this often."),
+) -> None:
+    """Add the domain words the tokenizer cuts into the most pieces (x their frequency) as
+    whole tokens, each new embedding the mean of its old pieces'; then `pretrain --init`."""
+    result = api.extend_vocab(model, inputs, add, output, min_count=min_count)
+    typer.echo(
+        f"added {len(result.added)} tokens to {result.output}; tokens per word on the input: "
+        f"{result.tokens_per_word_before:.3f} -> {result.tokens_per_word_after:.3f}"
+    )

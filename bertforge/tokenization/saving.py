@@ -45,7 +45,8 @@ def _bert_class(spec: dict[str, Any]) -> tuple[str, dict[str, Any]]:
 
 
 def _roberta_class(spec: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    """RobertaTokenizer rebuilds a normalizer-free ByteLevel BPE with RobertaProcessing."""
+    """RobertaTokenizer rebuilds a normalizer-free ByteLevel BPE with RobertaProcessing (from
+    vocab + merges alone)."""
     pre, post = spec.get("pre_tokenizer") or {}, spec.get("post_processor") or {}
     model = spec["model"]
     canonical = (
@@ -59,6 +60,7 @@ def _roberta_class(spec: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         and not model.get("continuing_subword_prefix")
         and not model.get("end_of_word_suffix")
         and not model.get("byte_fallback")
+        and not model.get("ignore_merges")  # extend-vocab's whole words
         and model.get("dropout") is None
     )
     if not canonical:

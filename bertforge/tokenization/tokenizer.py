@@ -82,6 +82,16 @@ class Tokenizer(VocabMixin):
         specials = resolve_specials(own, backend_kind(own), dict(special_tokens or {}), {})
         return cls(own, specials=specials, model_max_length=model_max_length)
 
+    def with_backend(self, backend: BackendTokenizer) -> Tokenizer:
+        """The same specials and length limit over another backend (an extended vocabulary);
+        a spiece.model is rebuilt from it on save."""
+        return Tokenizer(
+            backend,
+            specials=self._specials,
+            model_max_length=self._model_max_length,
+            spiece_model=self._spiece_model,
+        )
+
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
         del state["_lock"]  # locks cannot be pickled; DataLoader workers pickle datasets
