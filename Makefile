@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 SHARED ?= ../shared/data
 
 .PHONY: install demo test acceptance lint format clean bench bench-quick bench-pretrain \
-	bench-finetune bench-time-to-quality bench-families bench-segmenter
+	bench-finetune bench-time-to-quality bench-families bench-segmenter bench-continue
 
 install: $(STAMP)
 
@@ -61,6 +61,14 @@ bench-time-to-quality: $(STAMP)
 # About 2.5 hours on 2 cores: five families 20 minutes each, a distilled student, SST-2 for all.
 bench-families: $(STAMP)
 	BERTFORGE_SHARED_DATA=$(SHARED) $(PY) bench/family_compare.py --minutes 20 --json bench/family_compare.json
+
+# Task-adaptive pretraining of all-MiniLM-L6-v2 on SST-2's and CoNLL-2003's train text, 15
+# minutes each side against the transformers Trainer, then fine-tuning with and without it;
+# vocabulary extension on Gutenberg (about 2 hours on 2 cores).
+bench-continue: $(STAMP)
+	BERTFORGE_SHARED_DATA=$(SHARED) $(PY) bench/continue_pretraining.py --task sst2 --finetune --json bench/continue_pretraining_sst2_minilm.json
+	BERTFORGE_SHARED_DATA=$(SHARED) $(PY) bench/continue_pretraining.py --task conll --side bertforge --finetune --json bench/continue_pretraining_conll_minilm.json
+	BERTFORGE_SHARED_DATA=$(SHARED) $(PY) bench/extend_vocab.py --add 1000 --minutes 10 --json bench/extend_vocab.json
 
 bench-segmenter: $(STAMP)
 	BERTFORGE_SHARED_DATA=$(SHARED) $(PY) bench/segmenter_cost.py

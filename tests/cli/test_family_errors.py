@@ -58,11 +58,13 @@ def test_distilbert_weights_under_a_bert_config(tmp_path: Path) -> None:
     assert "laid out as a distilbert checkpoint" in one_line_error("info", d)
 
 
-def test_roberta_with_two_token_types(tmp_path: Path) -> None:
+def test_roberta_config_and_weights_that_disagree_on_token_types(tmp_path: Path) -> None:
+    """type_vocab_size=2 is RobertaConfig's default and loads (test_default_configs.py); a
+    config that says 2 over weights with one row is inconsistent, and named."""
     d = saved(tmp_path, "roberta")
     edit_config(d, type_vocab_size=2)
-    line = one_line_error("info", d)
-    assert "type_vocab_size=2 is not supported for roberta" in line and "expected 1" in line
+    line = one_line_error("fill-mask", "--model", d, "a <mask> b")
+    assert "token_type_embeddings" in line and "(1, 64)" in line and "(2, 64)" in line
 
 
 def test_unknown_model_type_lists_the_supported(tmp_path: Path) -> None:

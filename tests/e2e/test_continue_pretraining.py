@@ -157,3 +157,23 @@ def test_continues_from_a_checkpoint(
     hf, info = auto.from_pretrained(exported, output_loading_info=True)
     assert type(hf).__name__ == hf_class
     assert not info["missing_keys"] and not info["unexpected_keys"]
+
+
+def test_a_continued_run_resumes_exactly(tmp_path: Path, corpus: Path) -> None:
+    """Stopped at step 3 and resumed, a run from a BertForPreTraining (its NSP head carried)
+    ends with the weights of one that never stopped."""
+    tok = train_tokenizer([corpus], "wordpiece", 600)
+    ckpt = checkpoint(tmp_path, "bert", ("mlm", "nsp"), tok)
+    shards = data(tmp_path, corpus, tok, "full-sentences")
+    sets = [*SMALL, "model.hidden_dropout_prob=0", "model.attention_probs_dropout_prob=0"]
+    whole = pretrain(shards, tmp_path / "whole", init=ckpt, max_steps=6, overrides=sets)
+    pretrain(shards, tmp_path / "split", init=ckpt, max_steps=6, overrides=sets, stop_at=3)
+    resumed = pretrain(shards, tmp_path / "split", resume=True)
+    assert resumed.step == 6
+    a = load_file(whole.model / "model.safetensors")
+    b = load_file(resumed.model / "model.safetensors")
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    given = load_file(ckpt / "model.safetensors")
+    assert torch.equal(a["cls.seq_relationship.weight"], given["cls.seq_relationship.weight"])

@@ -111,6 +111,7 @@ OBJECTIVES = {
     "electra": ["family=electra", "objectives.mlm=1", "objectives.rtd=50"],
     "spanbert": ["masking.mode=span", "objectives.mlm=1", "objectives.sbo=1"],
     "distill": ["objectives.distill_ce=5", "objectives.mlm=2", "objectives.distill_cos=1"],
+    "init": ["objectives.mlm=1"],  # continued pretraining of the teacher (`--init`)
 }
 # Except that ELECTRA's inverse-CDF sampling is discontinuous: a boundary of the cumulative
 # probabilities that moves by the ~1e-8 of a different summation order (an all-reduce against
@@ -129,8 +130,8 @@ def test_every_objective_trains_the_same_on_two_ranks(
     teacher: Path,
     tmp_path: Path,
 ) -> None:
-    extra = [f"distill.teacher={teacher}"] if name == "distill" else []
-    recipe = [*DDP_RECIPE, *OBJECTIVES[name], *extra]
+    extra = {"distill": [f"distill.teacher={teacher}"], "init": [f"init.model={teacher}"]}
+    recipe = [*DDP_RECIPE, *OBJECTIVES[name], *extra.get(name, [])]
     assert_ranks_match_one_process(data_dir, tmp_path, recipe, **TOLERANCE.get(name, {}))
 
 

@@ -38,3 +38,12 @@ def test_the_checkpoint_config_survives_the_recorded_recipe(tmp_path: Path, name
 def test_init_preset_without_a_checkpoint() -> None:
     with pytest.raises(ConfigError, match="--init DIR"):
         load_recipe(None, ["preset=init"])
+
+
+def test_family_masking_is_the_family_recipes_under_the_keys_given() -> None:
+    albert = load_recipe("continue-mlm", ["family=albert", "masking.rate=0.3"]).masking
+    assert (albert.mode, albert.max_ngram, albert.rate) == ("ngram", 3, 0.3)
+    electra = load_recipe("continue-mlm", ["family=electra"]).masking
+    assert (electra.mode, electra.mask_prob, electra.random_prob) == ("token", 0.85, 0.0)
+    nezha = load_recipe("continue-mlm", ["family=nezha"]).masking
+    assert nezha.mode == "whole_word"
