@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+from cli_errors import one_line_error
 from tiny import save_mlm_checkpoint
 from typer.testing import CliRunner
 
@@ -44,14 +45,6 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
             build_data(tok, [corpus], root / "pairs", BuildConfig(max_seq_len=32), workers=0)
     paths["ckpt"], paths["pairs"] = root / "ckpt-mine", root / "pairs"
     return paths
-
-
-def one_line_error(*args: str | Path) -> str:
-    result = runner.invoke(app, [str(a) for a in args])
-    assert result.exit_code == 2, result.output
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), lines
-    return lines[0]
 
 
 def test_pretrain_init_runs_and_exports(setup: dict[str, Path], tmp_path: Path) -> None:

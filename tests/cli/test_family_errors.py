@@ -6,12 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
+from cli_errors import one_line_error
 from tiny import hf_model
-from typer.testing import CliRunner
-
-from bertforge.cli.main import app
-
-runner = CliRunner()
 
 
 def saved(tmp_path: Path, family: str, suffix: str = "ForMaskedLM") -> Path:
@@ -24,14 +20,6 @@ def edit_config(d: Path, **changes: object) -> None:
     config = json.loads((d / "config.json").read_text())
     config.update(changes)
     (d / "config.json").write_text(json.dumps({k: v for k, v in config.items() if v is not None}))
-
-
-def one_line_error(*args: str | Path) -> str:
-    result = runner.invoke(app, [str(a) for a in args])
-    assert result.exit_code == 2, result.output
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), lines
-    return lines[0]
 
 
 def test_a_checkpoint_named_as_another_family(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 import transformers
+from cli_errors import one_line_error
 from tiny import save_mlm_checkpoint
 from torch.testing import assert_close
 from typer.testing import CliRunner
@@ -92,14 +93,6 @@ def test_domain_words_become_tokens(
     assert_close(theirs[mask][:, :v], want, atol=1e-5, rtol=1e-5)
     report = json.loads((tmp_path / "out" / "extend_vocab.json").read_text())
     assert report["added"] == 4 and report["tokens_per_word"]["after"] < 1.5
-
-
-def one_line_error(*args: str | Path) -> str:
-    result = CliRunner().invoke(app, [str(a) for a in args])
-    assert result.exit_code == 2, result.output
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), lines
-    return lines[0]
 
 
 def test_cli_extends_and_reports(tmp_path: Path, corpus: Path, domain: Path) -> None:
