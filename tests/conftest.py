@@ -59,3 +59,14 @@ def doc_lines() -> list[str]:
     from pydoc_data.topics import topics
 
     return [line for text in topics.values() for line in text.splitlines() if line.strip()]
+
+
+@pytest.fixture(scope="session")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small text file: the first 60 pydoc topics, one document each (tokenizers and
+    shards for the end-to-end runs)."""
+    from pydoc_data.topics import topics
+
+    path = tmp_path_factory.mktemp("corpus") / "corpus.txt"
+    path.write_text("\n\n".join(list(topics.values())[:60]), encoding="utf-8")
+    return path

@@ -42,15 +42,6 @@ CASES = {
 }
 
 
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from pydoc_data.topics import topics
-
-    path = tmp_path_factory.mktemp("corpus") / "corpus.txt"
-    path.write_text("\n\n".join(list(topics.values())[:60]), encoding="utf-8")
-    return path
-
-
 def perturbed(model: torch.nn.Module, seed: int) -> torch.nn.Module:
     """Move every weight off its initialisation, so a load that silently fell back to a
     fresh model's weights could not pass for the checkpoint's."""

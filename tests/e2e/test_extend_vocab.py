@@ -27,15 +27,6 @@ PLAIN = ["the function returns a value", "an exception is raised when the loop e
 
 
 @pytest.fixture(scope="module")
-def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from pydoc_data.topics import topics
-
-    path = tmp_path_factory.mktemp("corpus") / "corpus.txt"
-    path.write_text("\n\n".join(list(topics.values())[:60]), encoding="utf-8")
-    return path
-
-
-@pytest.fixture(scope="module")
 def domain(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("domain") / "domain.txt"
     # Every other word is whole in the base vocabulary, each domain word 20 times.

@@ -38,15 +38,6 @@ CASES = {
 }
 
 
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from pydoc_data.topics import topics
-
-    path = tmp_path_factory.mktemp("corpus") / "corpus.txt"
-    path.write_text("\n\n".join(list(topics.values())[:60]), encoding="utf-8")
-    return path
-
-
 def shards(root: Path, corpus: Path, kind: str, objective: str) -> Path:
     tok = train_tokenizer([corpus], kind, 600)
     out = root / "data"
