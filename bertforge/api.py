@@ -13,6 +13,7 @@ object with its metrics and the paths it wrote. A run stopped by SIGTERM/SIGINT 
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,6 +51,13 @@ class PretrainResult:
     @property
     def plot(self) -> Path:
         return self.run_dir / PLOT_FILE
+
+    @property
+    def started(self) -> dict[str, Any] | None:
+        """A run from a checkpoint (`init=`): per part, where it came from, what was loaded
+        and what is new, and the heads kept unchanged (RUN_DIR/init.json)."""
+        path = self.run_dir / pretraining.INIT_FILE
+        return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
 
 
 def pretrain(

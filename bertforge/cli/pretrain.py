@@ -14,6 +14,7 @@ import typer
 
 from bertforge import api
 from bertforge.cli.common import NPROC, relaunch_under_torchrun
+from bertforge.pretraining.init import describe
 from bertforge.training.loggers import REPORT_TO
 from bertforge.training.plots import plot_run
 
@@ -85,6 +86,8 @@ def shared_options(command: Callable[..., None]) -> Callable[..., None]:
         result = command(**values)
         if os.environ.get("RANK", "0") != "0":  # one line, not one per torchrun rank
             return
+        if result.started is not None:
+            typer.echo(f"started from a checkpoint: {describe(result.started)}")
         if result.model is None:
             typer.echo(f"stopped at step {result.step}; continue with --resume")
         else:

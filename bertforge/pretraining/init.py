@@ -168,32 +168,48 @@ def carried_heads(recipe: Recipe, start: Start, trained: frozenset[str]) -> tupl
     return ()
 
 
-def load_init(model: nn.Module, recipe: Recipe) -> None:
-    """Copy the checkpoint(s) of `recipe.init` into a freshly built `model` and log which
-    parts were loaded and which start fresh."""
+def load_init(model: nn.Module, recipe: Recipe) -> dict[str, dict[str, Any]]:
+    """Copy the checkpoint(s) of `recipe.init` into a freshly built `model`. Returns, by part
+    ("model"; ELECTRA's "discriminator" and "generator"), where it came from and which of its
+    parts were loaded and which start fresh; the run writes it to RUN_DIR/init.json."""
     if isinstance(model, ElectraPreTraining):
+        report = {}
         if recipe.init.generator:
             # The generator first: its embeddings are the discriminator's, which load last.
-            _load(model.generator, load_checkpoint(recipe.init.generator), "generator")
+            report["generator"] = _load(model.generator, load_checkpoint(recipe.init.generator))
         else:
-            log.info("ELECTRA generator: new (size %g of the discriminator)", recipe.generator.size)
-        _load(model.discriminator, load_checkpoint(recipe.init.model), "discriminator")
-        return
-    assert isinstance(model, PreTrainingModel)
-    _load(model, load_checkpoint(recipe.init.model), "model")
+            report["generator"] = {"from": None, "loaded": [], "new": ["encoder", "mlm"]}
+        report["discriminator"] = _load(model.discriminator, load_checkpoint(recipe.init.model))
+    else:
+        assert isinstance(model, PreTrainingModel)
+        report = {"model": _load(model, load_checkpoint(recipe.init.model))}
+    for role, part in report.items():
+        log.info(
+            "%s from %s: loaded %s; new %s", role, part["from"] or "nowhere",
+            ", ".join(part["loaded"]) or "nothing", ", ".join(part["new"]) or "none",
+        )  # fmt: skip
+    return report
 
 
-def _load(model: PreTrainingModel, ckpt: Checkpoint, role: str) -> None:
+def _load(model: PreTrainingModel, ckpt: Checkpoint) -> dict[str, Any]:
     present = {k.split(".", 1)[0] for k in ckpt.state}
     new = tuple(f"{h}." for h in sorted(model.heads - present))
     if "nsp." in new and not any(k.startswith("encoder.pooler.") for k in ckpt.state):
         new += ("encoder.pooler.",)  # a new NSP head reads a new pooler
     load_state(model, ckpt, "", fresh_ok=new)
     loaded = sorted({"encoder", *(model.heads & present)})
-    log.info(
-        "%s from %s: loaded %s; new %s",
-        role, ckpt.path, ", ".join(loaded), ", ".join(h.strip(".") for h in new) or "none",
-    )  # fmt: skip
+    return {"from": str(ckpt.path), "loaded": loaded, "new": [h.strip(".") for h in new]}
+
+
+def describe(started: dict[str, Any]) -> str:
+    """RUN_DIR/init.json in one line: what was loaded, what is new, what is kept as it was."""
+    parts = [
+        f"{role}: loaded {', '.join(p['loaded']) or 'nothing'}"
+        + (f", new {', '.join(p['new'])}" if p["new"] else "")
+        for role, p in started["parts"].items()
+    ]
+    carried = started["carried"]
+    return "; ".join(parts) + (f"; kept unchanged: {', '.join(carried)}" if carried else "")
 
 
 def freeze_carried(model: nn.Module, carry: tuple[str, ...]) -> None:

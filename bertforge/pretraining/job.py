@@ -1,6 +1,7 @@
 """A pretraining (or distillation) run: plan -> model, data, optimizer -> `Trainer` -> export.
 
-A run directory holds `plan.json` and `recipe.toml` (what the run is), `tokenizer/`,
+A run directory holds `plan.json` and `recipe.toml` (what the run is), `init.json` (a run from
+a checkpoint: which parts were loaded and which are new), `tokenizer/`,
 `metrics.jsonl` (+ `tensorboard/`), `checkpoints/step-*`, `loss.png` and, at the end, `hf/`:
 the family's HF pretraining class (ELECTRA: `hf/discriminator` and `hf/generator`). Under
 torchrun every rank trains its share of each batch; rank 0 alone writes the directory.
@@ -8,6 +9,7 @@ torchrun every rank trains its share of each batch; rank 0 alone writes the dire
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -43,6 +45,7 @@ from bertforge.training.trainer import LoopSettings, Trainer
 log = logging.getLogger(__name__)
 
 HF_DIR = "hf"
+INIT_FILE = "init.json"  # a run from a checkpoint: the parts loaded and the parts new
 RECIPE_FILE = "recipe.toml"
 TOKENIZER_DIR = "tokenizer"
 
@@ -138,7 +141,10 @@ def _run(
     seed_everything(cfg.seed)
     model = build_model(recipe, plan.model_config, plan.heads)
     if recipe.init.model and checkpoint is None:  # a resumed run reads its own checkpoint
-        load_init(model, recipe)
+        started = load_init(model, recipe)
+        if main:
+            started = {"parts": started, "carried": list(recipe.init.carry)}
+            write_text(run_dir / INIT_FILE, json.dumps(started, indent=1) + "\n")
     freeze_carried(model, recipe.init.carry)
     model = model.to(device).train()
     for module in model.modules():

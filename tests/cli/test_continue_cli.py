@@ -52,6 +52,7 @@ def test_pretrain_init_runs_and_exports(setup: dict[str, Path], tmp_path: Path) 
                                  str(setup["mine"]), "-o", str(tmp_path / "run"),
                                  "--max-steps", "2", *SMALL])  # fmt: skip
     assert result.exit_code == 0, result.output
+    assert "started from a checkpoint: model: loaded encoder, mlm" in result.output
     assert (tmp_path / "run" / "hf" / "config.json").exists()
     recipe = (tmp_path / "run" / "recipe.toml").read_text()
     assert 'preset = "init"' in recipe and f'model = "{setup["ckpt"]}"' in recipe
@@ -66,6 +67,7 @@ def test_a_head_the_checkpoint_lacks_starts_fresh(setup: dict[str, Path], tmp_pa
     assert result.exit_code == 0, result.output
     config = json.loads((tmp_path / "run" / "hf" / "config.json").read_text())
     assert config["architectures"] == ["BertForPreTraining"]
+    assert "new nsp, encoder.pooler" in result.output
 
 
 def test_shards_of_another_tokenizer(setup: dict[str, Path], tmp_path: Path) -> None:
