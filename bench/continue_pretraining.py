@@ -54,7 +54,7 @@ from bertforge.training.loggers import read_metrics
 RECIPE = "continue-mlm"
 TASKS = {  # task -> (registry name, data, metric after the last epoch)
     "sst2": ("sst2", SHARED / "glue" / "SST-2", "accuracy"),
-    "conll": ("conll", SHARED / "conll2003", "entity_f1"),
+    "conll": ("ner", SHARED / "conll2003", "entity_f1"),
 }
 
 
@@ -114,10 +114,12 @@ def bertforge_sets(args: argparse.Namespace, steps: int) -> list[str]:
 
 
 def run_bertforge(args: argparse.Namespace, data: Path) -> list[tuple[float, int, Path]]:
-    """Train for `--minutes`, then export each checkpoint: [(seconds, step, HF dir)]."""
-    steps = fitted_steps(RECIPE, data, lambda n: bertforge_sets(args, n), args.minutes)
+    """Train for `--minutes` (`--reuse`: a finished run in the work directory), then export
+    each checkpoint: [(seconds, step, HF dir)]."""
     run = args.work / "bertforge"
-    bertforge.pretrain(data, run, load_recipe(RECIPE, bertforge_sets(args, steps)))
+    if not (args.reuse and (run / "hf").is_dir()):
+        steps = fitted_steps(RECIPE, data, lambda n: bertforge_sets(args, n), args.minutes)
+        bertforge.pretrain(data, run, load_recipe(RECIPE, bertforge_sets(args, steps)))
     rate = {r["step"]: r["steps_per_s"] for r in read_metrics(run) if r["split"] == "train"}
     out = []
     for ckpt in sorted((run / "checkpoints").glob("step-*")):
@@ -232,6 +234,7 @@ def main() -> None:
     ap.add_argument("--seeds", default="1,2,3")
     ap.add_argument("--ft-lr", type=float, default=1e-4)
     ap.add_argument("--work", type=Path)
+    ap.add_argument("--reuse", action="store_true", help="Keep what --work holds (data, runs).")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
     args.seeds = [int(s) for s in args.seeds.split(",")]
@@ -239,10 +242,12 @@ def main() -> None:
     args.work.mkdir(parents=True, exist_ok=True)
     threads = use_threads()
     quiet_transformers()
-    data = shards(args.model, task_text(args.task, args.work / "text.txt"), args.work / "data",
-                  args.seq)  # fmt: skip
+    data, start = args.work / "data", args.work / "start" / "hf"
+    if not (args.reuse and data.is_dir()):
+        shards(args.model, task_text(args.task, args.work / "text.txt"), data, args.seq)
     held = eval_batches(data, args.eval_sequences, 64)
-    start = bertforge.pretrain(data, args.work / "start", init=args.model, max_steps=0).model
+    if not (args.reuse and start.is_dir()):
+        bertforge.pretrain(data, args.work / "start", init=args.model, max_steps=0)
     result: dict[str, object] = {
         "task": args.task, "model": str(args.model), "minutes": args.minutes,
         "threads": threads, "batch": args.batch, "lr": args.lr,
@@ -265,9 +270,13 @@ def main() -> None:
         reached = next((p["seconds"] for p in curve if p["mlm_loss"] <= target), None)
         result["bertforge_reaches_peer_final_loss_at_s"] = reached
         print(f"bertforge reaches the peer's {args.minutes:g}-minute loss after {reached} s")
+    save(args, result)
     if args.finetune and "bertforge" in finals:
-        # The final export lacks the tokenizer files only when exported by hand; ours has them.
         result["finetune"] = finetune(args, {"start": args.model, "tapt": finals["bertforge"]})
+        save(args, result)
+
+
+def save(args: argparse.Namespace, result: dict[str, object]) -> None:
     if args.json:
         args.json.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
 
