@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
 from torch import nn
 
 from bertforge.architectures import ElectraPreTraining, PreTrainingModel
@@ -174,12 +175,20 @@ def load_init(model: nn.Module, recipe: Recipe) -> dict[str, dict[str, Any]]:
     parts were loaded and which start fresh; the run writes it to RUN_DIR/init.json."""
     if isinstance(model, ElectraPreTraining):
         report = {}
+        disc = load_checkpoint(recipe.init.model)
         if recipe.init.generator:
             # The generator first: its embeddings are the discriminator's, which load last.
-            report["generator"] = _load(model.generator, load_checkpoint(recipe.init.generator))
+            gen = load_checkpoint(recipe.init.generator)
+            report["generator"] = _load(model.generator, gen)
+            key = "encoder.embeddings.tokens.weight"
+            if not torch.equal(gen.state[key], disc.state[key]):
+                log.warning(
+                    "the generator's token embeddings (%s) differ from the discriminator's; "
+                    "ELECTRA shares them, so the discriminator's are used", gen.path,
+                )  # fmt: skip
         else:
             report["generator"] = {"from": None, "loaded": [], "new": ["encoder", "mlm"]}
-        report["discriminator"] = _load(model.discriminator, load_checkpoint(recipe.init.model))
+        report["discriminator"] = _load(model.discriminator, disc)
     else:
         assert isinstance(model, PreTrainingModel)
         report = {"model": _load(model, load_checkpoint(recipe.init.model))}
