@@ -11,6 +11,8 @@ of the two sides measure different targets, and the tokens per word on the text 
 them.
 
     .venv/bin/python bench/extend_vocab.py --add 1000 --minutes 10 [--input PATH...] [--json OUT]
+
+`--minutes 0` stops after the extension (tokens per word only).
 """
 
 from __future__ import annotations
@@ -29,7 +31,21 @@ import bertforge
 from bertforge.data.shards import ShardedDataset
 from bertforge.pretraining.init import init_overrides
 from bertforge.pretraining.recipe import load_recipe
-from bertforge.textio import read_text, resolve_files
+from bertforge.textio import resolve_files
+
+
+def domain_text(inputs: list[Path], out: Path) -> Path:
+    """The inputs as one UTF-8 file (so both builds hold out the same documents); the NLTK
+    Gutenberg files that are Latin-1, not UTF-8, are decoded as such."""
+    with out.open("w", encoding="utf-8") as f:
+        for path in resolve_files(inputs):
+            data = path.read_bytes()
+            try:
+                text = data.decode("utf-8")
+            except UnicodeDecodeError:
+                text = data.decode("latin-1")
+            f.write(text + "\n\n")
+    return out
 
 
 def continued(model: Path, data: Path, args: argparse.Namespace, out: Path) -> dict:
@@ -64,9 +80,11 @@ def main() -> None:
     args = ap.parse_args()
     inputs = args.input or [SHARED / "corpus" / "gutenberg", SHARED / "corpus" / "gutenberg-extra"]
     work = args.work or Path(tempfile.mkdtemp(prefix="extend-"))
+    work.mkdir(parents=True, exist_ok=True)
     use_threads()
     quiet_transformers()
-    extended = bertforge.extend_vocab(args.model, inputs, args.add, work / "extended")
+    text = domain_text(inputs, work / "domain.txt")
+    extended = bertforge.extend_vocab(args.model, [text], args.add, work / "extended")
     result: dict[str, object] = {
         "model": str(args.model), "inputs": [str(p) for p in inputs], "add": args.add,
         "minutes": args.minutes,
@@ -76,14 +94,17 @@ def main() -> None:
         "first_words": [w.token for w in extended.added[:20]],
     }  # fmt: skip
     print(json.dumps(result["tokens_per_word"]))
-    text = work / "domain.txt"
-    with text.open("w", encoding="utf-8") as f:  # one file, so both builds hold out the same
-        for path in resolve_files(inputs):
-            f.write(read_text(path) + "\n\n")
+    save(args, result)
     for name, model in (("original", args.model), ("extended", extended.output)):
+        if args.minutes <= 0:  # the extension alone
+            break
         data = shards(model, text, work / f"data-{name}", 128)
         result[name] = continued(model, data, args, work / f"run-{name}")
         print(name, json.dumps(result[name]))
+        save(args, result)
+
+
+def save(args: argparse.Namespace, result: dict[str, object]) -> None:
     if args.json:
         args.json.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
 
