@@ -141,9 +141,9 @@ def _run(
     seed_everything(cfg.seed)
     model = build_model(recipe, plan.model_config, plan.heads)
     if recipe.init.model and checkpoint is None:  # a resumed run reads its own checkpoint
-        started = load_init(model, recipe)
+        parts = load_init(model, recipe)
         if main:
-            started = {"parts": started, "carried": list(recipe.init.carry)}
+            started = {"parts": parts, "carried": list(recipe.init.carry)}
             write_text(run_dir / INIT_FILE, json.dumps(started, indent=1) + "\n")
     freeze_carried(model, recipe.init.carry)
     model = model.to(device).train()
