@@ -26,7 +26,7 @@ from bertforge.architectures import (
 )
 from bertforge.config import EncoderConfig
 from bertforge.errors import BertforgeError, CheckpointError, ConfigError, DataError, TokenizerError
-from bertforge.families import FAMILIES, Family
+from bertforge.families import FAMILIES, Family, register_family
 from bertforge.models import Encoder, EncoderOutput
 from bertforge.tokenization import Tokenizer
 from bertforge.training.stopping import EXIT_STOPPED, TrainingStopped
@@ -64,5 +64,6 @@ __all__ = [
     "finetune",
     "predict",
     "pretrain",
+    "register_family",
 ]
 __version__ = "0.1.0"

@@ -16,7 +16,12 @@ from typing import Any
 from bertforge.activations import ACTIVATIONS
 from bertforge.errors import ConfigError
 
-POSITIONS = ("absolute", "relative", "none")
+POSITIONS = ("absolute", "relative", "rotary", "none")
+NORM_PLACEMENTS = ("post", "pre")
+FEED_FORWARDS = ("mlp", "glu")
+# Attention pattern of a layer, with HF's names: every key, or the keys within a window.
+LAYER_TYPES = ("full_attention", "sliding_attention")
+POOLINGS = ("cls", "mean")
 
 
 @dataclass
@@ -52,6 +57,33 @@ class EncoderConfig:
     # layer i runs group i * groups // layers. None: every layer its own block (BERT).
     num_hidden_groups: int | None = None
     inner_group_num: int = 1
+    # Rotary positions (ModernBERT): the frequency base of full-attention layers and of
+    # sliding-window layers (None: the same).
+    rope_theta: float = 10000.0
+    local_rope_theta: float | None = None
+    # Where the LayerNorms sit: after each residual add (post, BERT), or before attention and
+    # feed-forward with a final norm after the last layer (pre, ModernBERT; the first layer
+    # has no attention norm: its input is the normalised embedding).
+    norm_placement: str = "post"
+    # The feed-forward: Linear -> act -> Linear (mlp), or a gated linear unit (glu:
+    # act(x W_in) * (x W_gate) -> W_out; GeGLU with gelu), `intermediate_size` wide.
+    feed_forward: str = "mlp"
+    attention_bias: bool = True  # biases of the QKV and output projections
+    mlp_bias: bool = True  # biases of the feed-forward's Linears
+    norm_bias: bool = True  # LayerNorm biases
+    # Per layer, which keys a query attends to: all (full_attention) or those at most
+    # local_attention / 2 positions away (sliding_attention). None: all layers full.
+    layer_types: list[str] | None = None
+    local_attention: int | None = None  # the sliding window's width W, in tokens (even)
+    # Dropout after the embedding norm; None: hidden_dropout_prob (BERT's single rate).
+    embedding_dropout_prob: float | None = None
+    # Heads that pool the sequence (ModernBERT): the first token or the mean of the real ones.
+    classifier_pooling: str = "cls"
+    # The heads' dense transform (MLM; ModernBERT's task heads): its activation (None: the
+    # family's choice) and whether it has a bias; whether the MLM decoder has one.
+    head_activation: str | None = None
+    head_bias: bool = True
+    decoder_bias: bool = True
 
     def __post_init__(self) -> None:
         self.validate()
@@ -70,7 +102,7 @@ class EncoderConfig:
         positions past the offset, the relative-position table's length, or no limit."""
         if self.position == "absolute":
             return self.max_position_embeddings - self.position_offset
-        if self.position == "relative":
+        if self.position in ("relative", "rotary"):
             return self.max_position_embeddings
         return sys.maxsize
 
@@ -85,6 +117,18 @@ class EncoderConfig:
         groups, inner = self.num_hidden_groups or self.num_hidden_layers, self.inner_group_num
         layers = self.num_hidden_layers
         return [(i * groups // layers) * inner + j for i in range(layers) for j in range(inner)]
+
+    def layer_type(self, block: int) -> str:
+        """The attention pattern of a block (shared blocks are never windowed)."""
+        return self.layer_types[block] if self.layer_types else "full_attention"
+
+    @property
+    def window(self) -> int | None:
+        """How far a sliding-window layer looks either side (|i - j| <= window), or None."""
+        if not self.layer_types or "sliding_attention" not in self.layer_types:
+            return None
+        assert self.local_attention is not None
+        return self.local_attention // 2
 
     def validate(self) -> None:
         """Raise `ConfigError` naming the first inconsistent field."""
@@ -146,6 +190,52 @@ class EncoderConfig:
             )
         if self.inner_group_num < 1:
             raise ConfigError(f"inner_group_num must be >= 1, got {self.inner_group_num}")
+        self._validate_components()
+
+    def _validate_components(self) -> None:
+        for name, value, allowed in (
+            ("norm_placement", self.norm_placement, NORM_PLACEMENTS),
+            ("feed_forward", self.feed_forward, FEED_FORWARDS),
+            ("classifier_pooling", self.classifier_pooling, POOLINGS),
+            ("head_activation", self.head_activation, (None, *ACTIVATIONS)),
+        ):
+            if value not in allowed:
+                shown = ", ".join(str(a) for a in allowed)
+                raise ConfigError(f"unknown {name} {value!r}; choose one of {shown}")
+        for name in ("rope_theta", "local_rope_theta"):
+            theta = getattr(self, name)
+            if theta is not None and not theta > 0:
+                raise ConfigError(f"{name} must be positive, got {theta!r}")
+        if self.embedding_dropout_prob is not None and not 0 <= self.embedding_dropout_prob < 1:
+            raise ConfigError(
+                f"embedding_dropout_prob must be in [0, 1), got {self.embedding_dropout_prob}"
+            )
+        self._validate_layer_types()
+
+    def _validate_layer_types(self) -> None:
+        types = self.layer_types
+        if types is None:
+            return
+        if not isinstance(types, list) or len(types) != self.num_hidden_layers:
+            raise ConfigError(
+                f"layer_types must list one of {', '.join(LAYER_TYPES)} per layer "
+                f"({self.num_hidden_layers}), got {types!r}"
+            )
+        unknown = sorted({t for t in types if t not in LAYER_TYPES})
+        if unknown:
+            raise ConfigError(
+                f"unknown layer_types {', '.join(map(repr, unknown))}; "
+                f"choose from {', '.join(LAYER_TYPES)}"
+            )
+        if self.num_blocks != self.num_hidden_layers:
+            raise ConfigError("layer_types cannot be combined with shared blocks (ALBERT groups)")
+        if "sliding_attention" in types:
+            w = self.local_attention
+            if not isinstance(w, int) or isinstance(w, bool) or w < 2 or w % 2:
+                raise ConfigError(
+                    f"local_attention={w!r}: a sliding window must be an even number of tokens "
+                    "(W / 2 either side of a token), e.g. 128"
+                )
 
     def check_vocab(self, tokenizer_vocab_size: int, source: str) -> None:
         """A tokenizer may emit any id below its vocab size; the embedding must cover them all."""

@@ -18,7 +18,7 @@ from torch import nn
 
 from bertforge.architectures.labels import check_labels, check_problem, resolve_labels
 from bertforge.config import EncoderConfig
-from bertforge.families import family
+from bertforge.families import Classifier, family
 from bertforge.heads.classification import SequenceHead, SpanHead, TokenHead
 from bertforge.models.encoder import Encoder
 from bertforge.pretrained import Pretrained, TaskMeta
@@ -31,6 +31,12 @@ def head_dropout(config: EncoderConfig, kind: str, given: float | None) -> float
         return given
     default = family(config.model_type).heads.dropout.get(kind)
     return config.hidden_dropout_prob if default is None else default
+
+
+def token_transform(config: EncoderConfig) -> Classifier | None:
+    """The transform a family's token and span heads run first (ModernBERT's), if any."""
+    shapes = family(config.model_type).heads
+    return shapes.sequence if shapes.token_transform else None
 
 
 class TaskModel(Pretrained, nn.Module):
@@ -146,7 +152,8 @@ class TokenClassifier(TaskModel):
     ) -> None:
         check_labels(num_labels, labels)
         dropout = head_dropout(config, self.kind, classifier_dropout)
-        super().__init__(config, TokenHead(config, num_labels, dropout), pooler=False)
+        head = TokenHead(config, num_labels, dropout, token_transform(config))
+        super().__init__(config, head, pooler=False)
         self.num_labels = num_labels
         self.labels = list(labels) if labels is not None else None
         self.classifier_dropout = classifier_dropout
@@ -179,7 +186,7 @@ class QuestionAnswering(TaskModel):
     def __init__(self, config: EncoderConfig, *, classifier_dropout: float | None = None) -> None:
         has_dropout = family(config.model_type).heads.qa_dropout
         dropout = head_dropout(config, self.kind, classifier_dropout) if has_dropout else None
-        super().__init__(config, SpanHead(config, dropout), pooler=False)
+        super().__init__(config, SpanHead(config, dropout, token_transform(config)), pooler=False)
         self.classifier_dropout = classifier_dropout
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import typer
 
+from bertforge.config import EncoderConfig
 from bertforge.errors import TokenizerError
 from bertforge.interop.hf import load_checkpoint
 from bertforge.tokenization import Tokenizer
@@ -34,6 +35,8 @@ def describe(path: Path) -> dict[str, Any]:
         "max_positions": cfg.max_length,
         "positions": cfg.position
         + (f" (clipped at +-{cfg.max_relative_position})" if cfg.position == "relative" else ""),
+        "blocks_layout": f"{cfg.norm_placement}-LN, {cfg.feed_forward} feed-forward",
+        "attention": _attention(cfg),
         "embedding_size": cfg.embedding_dim,
         "blocks": cfg.num_blocks,  # fewer than layers when shared (ALBERT)
         "dtypes": sorted({str(t.dtype).removeprefix("torch.") for t in ckpt.state.values()}),
@@ -44,6 +47,17 @@ def describe(path: Path) -> dict[str, Any]:
     except TokenizerError as e:
         info["tokenizer"] = f"none ({e})"
     return info
+
+
+def _attention(cfg: EncoderConfig) -> str:
+    """'global', or how many layers look through a sliding window of how many tokens."""
+    if cfg.window is None:
+        return "global"
+    local = cfg.layer_types.count("sliding_attention")
+    return (
+        f"{cfg.num_hidden_layers - local} global + {local} sliding-window layers "
+        f"(window {cfg.local_attention} tokens)"
+    )
 
 
 def info(

@@ -1,21 +1,48 @@
-"""Model families as values (`spec.py`), one small file each; `family(name)` finds one."""
+"""Model families as values (`spec.py`), one small file each, found by name; `family(name)`
+looks one up and `register_family(spec)` adds a user's own without editing bertforge."""
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from typing import Any
 
-from bertforge.errors import CheckpointError
-from bertforge.families.albert import ALBERT
-from bertforge.families.bert import BERT
-from bertforge.families.distilbert import DISTILBERT
-from bertforge.families.electra import ELECTRA
-from bertforge.families.nezha import NEZHA
-from bertforge.families.roberta import ROBERTA
+from bertforge.errors import CheckpointError, ConfigError
 from bertforge.families.spec import TASK_KINDS, Classifier, Family, Heads, HFConfig, HFLayout
 
-FAMILIES: dict[str, Family] = {
-    f.name: f for f in (BERT, ROBERTA, ALBERT, DISTILBERT, ELECTRA, NEZHA)
-}
+
+def _discover() -> dict[str, Family]:
+    """Every family of the package: module `<model_type>.py` (`-` spelled `_`) defines it,
+    so a new family is a new file and nothing else here changes."""
+    found = {}
+    for module in sorted(m.name for m in pkgutil.iter_modules(__path__)):
+        values = vars(importlib.import_module(f"{__name__}.{module}")).values()
+        for value in values:
+            if isinstance(value, Family) and value.name.replace("-", "_") == module:
+                found[value.name] = value
+    return found
+
+
+FAMILIES: dict[str, Family] = _discover()
+
+
+def register_family(spec: Family, *, replace: bool = False) -> Family:
+    """Make `spec` known by its name (the HF `model_type` its checkpoints carry): configs,
+    checkpoints, pretraining and fine-tuning find it like a built-in family. A name already
+    taken needs `replace=True`."""
+    if not isinstance(spec, Family):
+        raise ConfigError(f"register_family takes a Family, not {type(spec).__name__}")
+    if spec.name != spec.hf.model_type:
+        raise ConfigError(
+            f"family {spec.name!r}: its name must be the model_type its checkpoints carry "
+            f"({spec.hf.model_type!r})"
+        )
+    if spec.name in FAMILIES and not replace:
+        raise ConfigError(
+            f"a family named {spec.name!r} is already registered; pass replace=True to replace it"
+        )
+    FAMILIES[spec.name] = spec
+    return spec
 
 
 def family(name: Any, source: str = "config") -> Family:
@@ -36,4 +63,5 @@ __all__ = [
     "HFLayout",
     "Heads",
     "family",
+    "register_family",
 ]

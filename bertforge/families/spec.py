@@ -33,13 +33,16 @@ class Classifier:
     """How one vector of logits per input is read off the encoder.
 
     pooled: dropout -> Linear on the encoder's pooler output (BERT).
-    first token: [dropout ->] dense -> activation -> dropout -> Linear (RoBERTa, ELECTRA,
-    DistilBERT), with a dense layer of the head's own.
+    otherwise: the first token (or the mean of the real ones, as the config's
+    `classifier_pooling` says) -> [dropout ->] dense -> activation [-> LayerNorm] -> dropout
+    -> Linear (RoBERTa, ELECTRA, DistilBERT; ModernBERT with the norm), with a dense layer of
+    the head's own. The config's `head_activation`, when set, replaces `activation`.
     """
 
     pooled: bool
     activation: str = "tanh"
     dropout_first: bool = True  # also a dropout before the dense (RoBERTa, ELECTRA)
+    norm: bool = False  # a LayerNorm after the activation (ModernBERT)
 
 
 POOLED = Classifier(pooled=True)
@@ -54,6 +57,9 @@ class Heads:
     qa_dropout: bool = False  # dropout before the span logits (DistilBERT)
     pair_dropout: float | None = None  # dropout before the NSP/SOP logits (ALBERT: 0.1)
     mlm_activation: str | None = None  # the MLM transform's activation; None: hidden_act
+    # Token and span heads run the sequence head's dense -> act -> LayerNorm on every token
+    # before their Linear (ModernBERT).
+    token_transform: bool = False
     # The default dropout of each task head; None: the encoder's hidden_dropout_prob.
     dropout: Mapping[str, float | None] = field(default_factory=lambda: MappingProxyType({}))
 
@@ -88,6 +94,10 @@ class HFConfig:
     write: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     # Our fields the HF side stores only when they differ from hidden_size (ELECTRA's E).
     none_when_hidden: tuple[str, ...] = ()
+    # Fields the family stores in a shape of its own (ModernBERT's nested rope_parameters):
+    # `read` takes the whole config.json and returns ours, `written` the reverse.
+    read: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+    written: Callable[[dict[str, Any]], dict[str, Any]] | None = None
 
 
 @dataclass(frozen=True)
@@ -107,6 +117,9 @@ class HFLayout:
     # The config.json field holding each task head's dropout (None: it has none of its own).
     dropout_fields: Mapping[str, str | None] = field(default_factory=lambda: MappingProxyType({}))
     tokenizer_class: str | None = None  # tokenizer_config.json class for a canonical tokenizer
+    # Task-head parameters HF fills from the pretraining head of the same name when a task
+    # model starts from a pretraining checkpoint (ModernBERT's `head.dense`): ours -> ours.
+    head_from_mlm: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
 
 @dataclass(frozen=True)

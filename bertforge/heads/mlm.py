@@ -18,11 +18,14 @@ class MLMHead(nn.Module):
         super().__init__()
         # With factorized embeddings the decoder lives in the embedding space (E), so the
         # transform maps H -> E; for BERT E == H.
-        self.transform = nn.Linear(config.hidden_size, config.embedding_dim)
-        # BERT uses hidden_act; RoBERTa's and ELECTRA's generator heads a fixed GELU.
-        self.act = ACTIVATIONS[activation or config.hidden_act]
-        self.norm = nn.LayerNorm(config.embedding_dim, eps=config.layer_norm_eps)
-        self.bias = nn.Parameter(torch.zeros(config.vocab_size))
+        self.transform = nn.Linear(config.hidden_size, config.embedding_dim, bias=config.head_bias)
+        # BERT uses hidden_act; RoBERTa's and ELECTRA's generator heads a fixed GELU;
+        # ModernBERT's config names its own (classifier_activation).
+        self.act = ACTIVATIONS[config.head_activation or activation or config.hidden_act]
+        self.norm = nn.LayerNorm(
+            config.embedding_dim, eps=config.layer_norm_eps, bias=config.norm_bias
+        )
+        self.bias = nn.Parameter(torch.zeros(config.vocab_size)) if config.decoder_bias else None
 
     def forward(
         self,

@@ -1,6 +1,7 @@
 """Multi-head self-attention through `F.scaled_dot_product_attention`, or by hand when the
 probabilities are asked for or dropped out on CPU, or with relative positions (`relative.py`)
-when the config asks for them.
+when the config asks for them. Rotary positions (`rotary.py`) turn the queries and keys first;
+the layer's mask (`masks.py`) says which keys each query sees (padding, a sliding window).
 
 Why by hand for CPU dropout: SDPA's CPU kernels do not support dropout, so it falls back to
 its math path, which draws one random number per probability (`bernoulli_`). The same math
@@ -18,15 +19,16 @@ from torch import nn
 
 from bertforge.config import EncoderConfig
 from bertforge.models.dropout import dropout
+from bertforge.models.masks import AttentionInputs
 from bertforge.models.relative import RelativePositions, relative_attention
-from bertforge.models.unpad import Packing
+from bertforge.models.rotary import rotate
 
 
 def softmax_attention(
     q: torch.Tensor,  # (B, nh, T, d)
     k: torch.Tensor,  # (B, nh, T, d)
     v: torch.Tensor,  # (B, nh, T, d)
-    mask: torch.Tensor | None,  # (B, 1, 1, T) bool, True = may attend
+    mask: torch.Tensor | None,  # (B, 1, 1 or T, T) bool, True = may attend
     dropout_p: float,
 ) -> tuple[torch.Tensor, torch.Tensor]:  # (B, nh, T, d), probabilities (B, nh, T, T)
     """What SDPA computes, with the probabilities (before dropout) kept."""
@@ -35,7 +37,7 @@ def softmax_attention(
     if mask is None:
         scores = scores * scale
     else:
-        # An additive (B, 1, 1, T) bias: one fused pass with the scaling, none over (T, T) bools.
+        # An additive bias of the mask's shape: one fused pass with the scaling.
         bias = torch.zeros(mask.shape, dtype=scores.dtype, device=scores.device)
         bias.masked_fill_(~mask, torch.finfo(scores.dtype).min)
         scores = torch.add(bias, scores, alpha=scale)
@@ -46,12 +48,14 @@ def softmax_attention(
 class SelfAttention(nn.Module):
     """Bidirectional self-attention with one fused QKV projection (one GEMM instead of three)."""
 
-    def __init__(self, config: EncoderConfig) -> None:
+    def __init__(self, config: EncoderConfig, layer_type: str = "full_attention") -> None:
         super().__init__()
         self.num_heads = config.num_attention_heads
         self.head_dim = config.head_dim
-        self.qkv = nn.Linear(config.hidden_size, 3 * config.hidden_size)
-        self.out = nn.Linear(config.hidden_size, config.hidden_size)
+        self.layer_type = layer_type
+        bias = config.attention_bias
+        self.qkv = nn.Linear(config.hidden_size, 3 * config.hidden_size, bias=bias)
+        self.out = nn.Linear(config.hidden_size, config.hidden_size, bias=bias)
         self.dropout_p = config.attention_probs_dropout_prob
         self.relative = (
             RelativePositions(config.max_relative_position, config.head_dim)
@@ -61,11 +65,12 @@ class SelfAttention(nn.Module):
 
     def forward(
         self,
-        x: torch.Tensor,  # (B, T, H), or (N, H) real tokens with `packing`
-        mask: torch.Tensor | None = None,  # (B, 1, 1, T) bool, True = may attend
+        x: torch.Tensor,  # (B, T, H), or (N, H) real tokens with `inputs.packing`
+        inputs: AttentionInputs,
         return_probs: bool = False,
-        packing: Packing | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        packing = inputs.packing
+        mask = inputs.masks[self.layer_type]  # (B, 1, 1 or T, T) bool, True = may attend
         qkv = self.qkv(x)  # (B, T, 3H) or (N, 3H)
         if packing is not None:
             qkv = packing.pad(qkv)  # (B, T, 3H); the zero rows are masked out as keys
@@ -73,6 +78,9 @@ class SelfAttention(nn.Module):
         H = self.num_heads * self.head_dim
         # (B, T, 3, nh, hd) -> 3 x (B, nh, T, hd)
         q, k, v = qkv.view(B, T, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
+        if inputs.rotary is not None:
+            cos, sin = inputs.rotary[self.layer_type]  # (T, hd) or (B, T, hd)
+            q, k = rotate(q, cos, sin), rotate(k, cos, sin)
         dropout_p = self.dropout_p if self.training else 0.0
         probs = None
         if self.relative is not None:

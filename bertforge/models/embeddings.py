@@ -1,4 +1,5 @@
-"""Input embeddings: token + segment + absolute position, then LayerNorm and dropout."""
+"""Input embeddings: token [+ segment] [+ absolute position], then LayerNorm and dropout
+(positions that live in attention, relative or rotary, add nothing here)."""
 
 from __future__ import annotations
 
@@ -40,8 +41,9 @@ class Embeddings(nn.Module):
             if config.position == "absolute"
             else None
         )
-        self.norm = nn.LayerNorm(dim, eps=config.layer_norm_eps)
-        self.dropout = Dropout(config.hidden_dropout_prob)
+        self.norm = nn.LayerNorm(dim, eps=config.layer_norm_eps, bias=config.norm_bias)
+        rate = config.embedding_dropout_prob
+        self.dropout = Dropout(config.hidden_dropout_prob if rate is None else rate)
         self.project = (
             nn.Linear(dim, config.hidden_size) if config.embedding_size is not None else None
         )

@@ -9,10 +9,12 @@ from torch import nn
 
 from bertforge.config import EncoderConfig
 from bertforge.errors import DataError
-from bertforge.models.block import Block
+from bertforge.models.block import BLOCKS
 from bertforge.models.embeddings import Embeddings
 from bertforge.models.init import init_weights
+from bertforge.models.masks import AttentionInputs, layer_masks
 from bertforge.models.pooler import Pooler
+from bertforge.models.rotary import Rotary
 from bertforge.models.unpad import Packing
 from bertforge.pretrained import Pretrained, TaskMeta
 
@@ -23,6 +25,7 @@ class EncoderOutput:
     pooler_output: torch.Tensor | None = None  # (B, H)
     hidden_states: tuple[torch.Tensor, ...] | None = None  # L + 1 x (B, T, H), embeddings first
     attentions: tuple[torch.Tensor, ...] | None = None  # L x (B, nh, T, T)
+    attention_mask: torch.Tensor | None = None  # (B, T) as given: mean pooling reads it
 
 
 class Encoder(Pretrained, nn.Module):
@@ -38,8 +41,16 @@ class Encoder(Pretrained, nn.Module):
         super().__init__()
         self.config = config
         self.embeddings = Embeddings(config)
-        self.layers = nn.ModuleList(Block(config) for _ in range(config.num_blocks))
+        block = BLOCKS[config.norm_placement]
+        self.layers = nn.ModuleList(block(config, i) for i in range(config.num_blocks))
         self.order = config.block_order()
+        # Pre-LN leaves the residual stream unnormalised: one LayerNorm after the last layer.
+        self.final_norm = (
+            nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps, bias=config.norm_bias)
+            if config.norm_placement == "pre"
+            else None
+        )
+        self.rotary = self._rotary(config) if config.position == "rotary" else None
         self.pooler = Pooler(config.hidden_size) if add_pooler else None
         # Range-checking ids costs one reduction per batch; a training loop that validated its
         # shards may switch it off.
@@ -50,6 +61,14 @@ class Encoder(Pretrained, nn.Module):
         # position.
         self.unpad = False
         self.apply(lambda m: init_weights(m, config.initializer_range))
+
+    @staticmethod
+    def _rotary(config: EncoderConfig) -> nn.ModuleDict:
+        """One table per layer type: full-attention and sliding-window layers may turn at
+        different rates (ModernBERT: theta 160,000 and 10,000)."""
+        local = config.local_rope_theta or config.rope_theta
+        thetas = {"full_attention": config.rope_theta, "sliding_attention": local}
+        return nn.ModuleDict({k: Rotary(config.head_dim, theta) for k, theta in thetas.items()})
 
     @classmethod
     def from_checkpoint(cls, config: EncoderConfig, parts: set[str], meta: TaskMeta) -> Encoder:
@@ -66,34 +85,38 @@ class Encoder(Pretrained, nn.Module):
     ) -> EncoderOutput:
         if self.check_inputs:
             self._check_ids(input_ids, token_type_ids, position_ids)
-        mask = None
-        # Eager skips the mask when nothing is padded; a traced graph (export, compile) cannot
-        # branch on the mask's values, so it always applies it.
-        traced = torch.compiler.is_compiling()
-        if attention_mask is not None and (traced or not bool(attention_mask.all())):
-            mask = attention_mask[:, None, None, :].bool()  # (B, 1, 1, T): keys a query may see
-            if traced:  # ONNX's Attention op (opset 23) in onnxruntime wants a row per query
-                mask = mask.expand(-1, -1, mask.shape[-1], -1)  # (B, 1, T, T)
+        T = input_ids.shape[1]
+        masks = layer_masks(self.config, attention_mask, T, input_ids.device)
         x = self.embeddings(input_ids, token_type_ids, position_ids)  # (B, T, H)
         packing = None
-        if self.unpad and mask is not None:
+        if self.unpad and masks["full_attention"] is not None:
             packing = Packing.from_mask(attention_mask)
             x = packing.unpad(x)  # (N, H)
+        rotary = None
+        if self.rotary is not None:
+            positions = position_ids
+            if positions is None:
+                positions = torch.arange(T, device=input_ids.device)
+            rotary = {kind: table(positions) for kind, table in self.rotary.items()}
+        inputs = AttentionInputs(masks, rotary, packing)
         padded = packing.pad if packing is not None else lambda t: t
         states = [padded(x)] if output_hidden_states else None
         probs = [] if output_attentions else None
         for index in self.order:
-            x, p = self.layers[index](x, mask, output_attentions, packing)
+            x, p = self.layers[index](x, inputs, output_attentions)
             if states is not None:
                 states.append(padded(x))
             if probs is not None:
                 probs.append(p)
+        if self.final_norm is not None:
+            x = self.final_norm(x)
         x = padded(x)  # (B, T, H)
         return EncoderOutput(
             last_hidden_state=x,
             pooler_output=self.pooler(x) if self.pooler is not None else None,
             hidden_states=tuple(states) if states is not None else None,
             attentions=tuple(probs) if probs is not None else None,
+            attention_mask=attention_mask,
         )
 
     def _check_ids(

@@ -17,4 +17,5 @@ def init_weights(module: nn.Module, std: float) -> None:
             nn.init.zeros_(module.weight[module.padding_idx])
     elif isinstance(module, nn.LayerNorm):
         nn.init.ones_(module.weight)
-        nn.init.zeros_(module.bias)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)

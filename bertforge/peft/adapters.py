@@ -1,6 +1,6 @@
 """Bottleneck adapters (Houlsby et al., 2019): after the attention output and the FFN output
 projections of every block, y -> y + up(act(down(y))), inserted by wrapping those linears so
-`Block` needs no change. Near-zero weights make the adapted model start as the base model."""
+the blocks need no change. Near-zero weights make the adapted model start as the base model."""
 
 from __future__ import annotations
 

@@ -36,7 +36,7 @@ from bertforge.tokenization import Tokenizer
 log = logging.getLogger(__name__)
 
 # What a continued run may change in the checkpoint's config.
-DROPOUTS = ("hidden_dropout_prob", "attention_probs_dropout_prob")
+DROPOUTS = ("hidden_dropout_prob", "attention_probs_dropout_prob", "embedding_dropout_prob")
 # The checkpoint's head parts a pretraining model can carry.
 HEAD_PARTS = ("mlm", "nsp", "rtd")
 

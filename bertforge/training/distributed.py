@@ -26,7 +26,7 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
-from bertforge.models.block import Block
+from bertforge.models.block import BLOCKS
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +112,8 @@ def wrap_model(
         from torch.distributed.fsdp import fully_shard
 
         for module in model.modules():
-            if isinstance(module, Block):  # one all-gather per block: memory holds one layer
+            # One all-gather per block: memory holds one layer.
+            if isinstance(module, tuple(BLOCKS.values())):
                 fully_shard(module)
         fully_shard(model)
         log.info(

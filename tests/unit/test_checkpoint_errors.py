@@ -51,7 +51,7 @@ def test_corrupt_config(saved: Path) -> None:
 def test_unknown_model_type(saved: Path) -> None:
     cfg = json.loads((saved / "config.json").read_text())
     (saved / "config.json").write_text(json.dumps({**cfg, "model_type": "gpt2"}))
-    with pytest.raises(CheckpointError, match="unknown model_type 'gpt2'; supported: bert"):
+    with pytest.raises(CheckpointError, match="unknown model_type 'gpt2'; supported: albert, bert"):
         Encoder.from_pretrained(saved)
 
 
@@ -140,7 +140,7 @@ def test_ids_out_of_range_are_named() -> None:
         ({"num_hidden_layers": 0}, "'num_hidden_layers' must be a positive integer"),
         ({"hidden_dropout_prob": 1.5}, r"hidden_dropout_prob must be in \[0, 1\)"),
         ({"pad_token_id": 100}, "pad_token_id=100 is outside the vocabulary"),
-        ({"position": "rotary"}, "unknown position 'rotary'"),
+        ({"position": "alibi"}, "unknown position 'alibi'; choose one of absolute"),
     ],
 )
 def test_config_validation(changes: dict, message: str) -> None:

@@ -26,6 +26,8 @@ def config_from_hf(fam: Family, hf: dict[str, Any], source: str) -> EncoderConfi
     for key in spec.none_when_hidden:
         if fields.get(key) == fields.get("hidden_size"):
             fields.pop(key, None)
+    if spec.read is not None:
+        fields |= spec.read(hf)
     fields |= dict(spec.fixed)
     if spec.derived is not None:
         fields |= spec.derived(fields)
@@ -44,6 +46,8 @@ def config_to_hf(fam: Family, config: EncoderConfig, architecture: str) -> dict[
     for key in spec.none_when_hidden:
         if hf.get(spec.renames.get(key, key)) is None:
             hf[spec.renames.get(key, key)] = config.hidden_size
+    if spec.written is not None:
+        hf |= spec.written(ours)
     back = config_from_hf(fam, hf, "config").to_dict()
     lost = sorted(k for k in ours if ours[k] != back[k])
     if lost:

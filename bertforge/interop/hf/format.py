@@ -87,7 +87,8 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     # checks with a less useful message.
     kind = kind_of(fam, hf_config, source)
     raw = read_weights(d)
-    heads = [*PRETRAINING_PARTS, *([kind] if kind else [])]
+    # A task model's head names may repeat a pretraining head's (ModernBERT's `head.dense`).
+    heads = [kind] if kind else list(PRETRAINING_PARTS)
     inner = hf_config.get("inner_group_num") or 1
     state, origin, unmatched = keymap(fam, heads, inner).to_ours(strip_layout(fam, raw), str(d))
     if not any(k.startswith("encoder.") for k in state) and (other := likely_family(raw, fam)):
@@ -143,6 +144,16 @@ def load_state(
     module.load_state_dict({k: state[k] for k in expected}, strict=not fresh)
 
 
+def inherit_head(ckpt: Checkpoint, sources: dict[str, str]) -> None:
+    """A fresh task head starts from the pretraining head's weights where transformers does
+    (its names coincide): ModernBERT's classifiers inherit the MLM head's dense and norm."""
+    for ours, theirs in sources.items():
+        for key in [k for k in ckpt.state if k.startswith(theirs)]:
+            target = ours + key.removeprefix(theirs)
+            ckpt.state[target] = ckpt.state[key]
+            ckpt.origin[target] = ckpt.origin[key]
+
+
 class HFFormat:
     """`Pretrained`'s checkpoint format: HF directories (config.json + safetensors)."""
 
@@ -153,6 +164,8 @@ class HFFormat:
             ckpt.drop_head(f"the checkpoint's head is {ckpt.kind}, not {cls.kind}")
         model = cls.from_checkpoint(ckpt.config, ckpt.parts, ckpt.meta, **options)
         assert isinstance(model, nn.Module)
+        if cls.kind is not None and ckpt.kind is None:
+            inherit_head(ckpt, family(ckpt.config.model_type).hf.head_from_mlm)
         load_state(model, ckpt, cls.state_prefix, cls.fresh_ok)
         return model.eval()
 

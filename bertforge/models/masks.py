@@ -1,0 +1,63 @@
+"""Which keys each query may see, per attention pattern, built once per forward.
+
+Boolean masks, True = may attend, in the shapes SDPA broadcasts: padding alone is (B, 1, 1, T)
+(one row for every query); a sliding window adds the band |i - j| <= w, (B, 1, T, T). A
+full-attention layer over an unpadded batch needs no mask at all (None), which lets SDPA take
+its fastest kernel. A window wider than the input is no window: its layers share the full mask.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from bertforge.config import EncoderConfig
+from bertforge.models.unpad import Packing
+
+
+def band(length: int, window: int, device: torch.device) -> torch.Tensor:  # (T, T) bool
+    """Query i sees key j when |i - j| <= window."""
+    pos = torch.arange(length, device=device)
+    return (pos[None, :] - pos[:, None]).abs() <= window
+
+
+def padding_mask(attention_mask: torch.Tensor | None, traced: bool) -> torch.Tensor | None:
+    """(B, T) 1/0 -> (B, 1, 1, T) bool, or None when nothing is padded.
+
+    Eager skips the mask when nothing is padded; a traced graph (export, compile) cannot
+    branch on the mask's values, so it always applies it, with a row per query for ONNX's
+    Attention op (opset 23) in onnxruntime.
+    """
+    if attention_mask is None or not (traced or not bool(attention_mask.all())):
+        return None
+    mask = attention_mask[:, None, None, :].bool()  # (B, 1, 1, T): keys a query may see
+    if traced:
+        mask = mask.expand(-1, -1, mask.shape[-1], -1)  # (B, 1, T, T)
+    return mask
+
+
+def layer_masks(
+    config: EncoderConfig, attention_mask: torch.Tensor | None, length: int, device: torch.device
+) -> dict[str, torch.Tensor | None]:
+    """The mask of each layer type for a (B, T) batch."""
+    traced = torch.compiler.is_compiling()
+    full = padding_mask(attention_mask, traced)
+    masks = {"full_attention": full}
+    window = config.window
+    if window is not None:
+        if length - 1 <= window and not traced:
+            masks["sliding_attention"] = full
+        else:
+            local = band(length, window, device)[None, None]  # (1, 1, T, T)
+            masks["sliding_attention"] = local if full is None else local & full
+    return masks
+
+
+@dataclass(frozen=True)
+class AttentionInputs:
+    """What every layer's attention reads for one batch, by the layer's type."""
+
+    masks: dict[str, torch.Tensor | None]
+    rotary: dict[str, tuple[torch.Tensor, torch.Tensor]] | None = None  # cos, sin (T, D)
+    packing: Packing | None = None  # the unpadded stream's rows (`unpad.py`)
