@@ -54,13 +54,24 @@ HF_CONFIGS: dict[str, tuple[str, dict[str, Any]]] = {
          "max_position_embeddings": 64},
     ),
     "electra": ("ElectraConfig", {**SMALL, "embedding_size": 32}),
+    # ModernBERT: 3 layers (global, local, local) with a window of 4 (2 either side) that the
+    # 12-token batch really exercises; its special ids moved into the tiny vocabulary.
+    "modernbert": (
+        "ModernBertConfig",
+        {**SMALL, "num_hidden_layers": 3, "intermediate_size": 96, "local_attention": 4,
+         "pad_token_id": 0, "bos_token_id": 1, "eos_token_id": 2, "cls_token_id": 1,
+         "sep_token_id": 2},
+    ),
 }  # fmt: skip
+# Families whose HF models take no token_type_ids.
+NO_TYPES = ("distilbert", "modernbert")
 PREFIXES = {
     "bert": "Bert",
     "roberta": "Roberta",
     "albert": "Albert",
     "distilbert": "DistilBert",
     "electra": "Electra",
+    "modernbert": "ModernBert",
 }
 
 
@@ -85,7 +96,7 @@ def hf_model(family: str, suffix: str = "Model", **extra: Any) -> torch.nn.Modul
 
 def batch(family: str = "bert", vocab: int = VOCAB) -> dict[str, torch.Tensor]:
     """(3, 12) ids with two padded rows (padding = the family's pad id) and a second segment
-    from position 6 (all zero types for RoBERTa; none for DistilBERT)."""
+    from position 6 (all zero types for RoBERTa; none for DistilBERT and ModernBERT)."""
     pad = HF_CONFIGS[family][1].get("pad_token_id", 0)
     g = torch.Generator().manual_seed(1)
     ids = torch.randint(5, vocab, (3, 12), generator=g)
@@ -94,7 +105,7 @@ def batch(family: str = "bert", vocab: int = VOCAB) -> dict[str, torch.Tensor]:
     mask[2, 4:] = 0
     ids = ids.masked_fill(mask == 0, pad)
     out = {"input_ids": ids, "attention_mask": mask}
-    if family != "distilbert":
+    if family not in NO_TYPES:
         types = torch.zeros_like(ids)
         if family != "roberta":
             types[:, 6:] = 1

@@ -38,6 +38,7 @@ CASES = {
     "distilbert": ("wordpiece", "full-sentences", ("mlm",), "DistilBertForMaskedLM"),
     "electra": ("wordpiece", "full-sentences", ("rtd",), "ElectraForPreTraining"),
     "nezha": ("wordpiece", "nsp", ("mlm", "nsp"), None),
+    "modernbert": ("bpe", "full-sentences", ("mlm",), "ModernBertForMaskedLM"),
 }
 
 

@@ -89,7 +89,7 @@ ROLES: dict[str, Role] = {
                {}, {}, logits, choice_batch),
 }  # fmt: skip
 # transformers has no such class for these families.
-MISSING = {("roberta", "pretraining"), ("distilbert", "pretraining")}
+MISSING = {(f, "pretraining") for f in ("roberta", "distilbert", "modernbert")}
 CASES = [(f, r) for f in HF_CONFIGS for r in ROLES if (f, r) not in MISSING]
 # Each family names its classification dropout its own way; it must round-trip too.
 DROPOUT = {"albert": "classifier_dropout_prob", "distilbert": "seq_classif_dropout"}

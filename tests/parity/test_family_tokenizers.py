@@ -5,6 +5,7 @@ Unigram tokenizer has its own, fuller comparison in test_tokenizer_unigram_parit
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -60,3 +61,39 @@ def test_matches_the_family_fast_tokenizer(
         a, b = ours(first, second, **options), theirs(first, second, **options)
         for key in keys:
             assert a[key] == b[key], (name, key, "pairs")
+
+
+def test_a_modernbert_tokenizer_json(tmp_path: Path, trained: dict[str, Path], lines) -> None:
+    """ModernBERT ships one tokenizer.json: byte-level BPE with BERT's specials ([CLS] A [SEP]
+    B [SEP], B typed 1) and no token types among its model inputs. Loaded as it is, it
+    tokenizes as `transformers` does."""
+    from tokenizers import processors
+
+    backend = Tokenizer.from_pretrained(trained["modernbert"]).backend
+    specials = ["[UNK]", "[CLS]", "[SEP]", "[PAD]", "[MASK]"]
+    backend.add_special_tokens(specials)
+    backend.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]",
+        pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+        special_tokens=[(t, backend.token_to_id(t)) for t in ("[CLS]", "[SEP]")],
+    )
+    backend.save(str(tmp_path / "tokenizer.json"))
+    roles = ("unk", "cls", "sep", "pad", "mask")
+    config = {f"{r}_token": t for r, t in zip(roles, specials, strict=True)}
+    config |= {"tokenizer_class": "PreTrainedTokenizerFast", "model_max_length": 8192,
+               "model_input_names": ["input_ids", "attention_mask"]}  # fmt: skip
+    (tmp_path / "tokenizer_config.json").write_text(json.dumps(config))
+    theirs: Any = transformers.AutoTokenizer.from_pretrained(tmp_path)
+    ours = Tokenizer.from_pretrained(tmp_path)
+    assert (ours.cls_token, ours.pad_token_id) == ("[CLS]", backend.token_to_id("[PAD]"))
+    options = {"return_offsets_mapping": True, "truncation": True, "max_length": 64}
+    for texts in chunks(lines):
+        a, b = ours(texts, **options), theirs(texts, **options)
+        for key in ("input_ids", "attention_mask", "offset_mapping"):
+            assert a[key] == b[key], key
+    first, second = lines[:200:2], lines[1:200:2]
+    a, b = ours(first, second, **options), theirs(first, second, **options)
+    for key in ("input_ids", "attention_mask", "offset_mapping"):
+        assert a[key] == b[key], (key, "pairs")
+    with_types = theirs(first, second, return_token_type_ids=True, **options)
+    assert a["token_type_ids"] == with_types["token_type_ids"]
