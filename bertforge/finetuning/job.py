@@ -33,7 +33,7 @@ from bertforge.tokenization import Tokenizer
 from bertforge.training import distributed
 from bertforge.training.checkpoint import remove_partial
 from bertforge.training.loggers import RunLog
-from bertforge.training.optim import build_optimizer, linear_schedule
+from bertforge.training.optim import build_optimizer, lr_schedule
 from bertforge.training.plots import plot_dev_metric
 from bertforge.training.rundir import exclusive, record_settings, resume_point
 from bertforge.training.runtime import seed_everything
@@ -150,7 +150,7 @@ def _run(
     )  # fmt: skip
     total = batches.steps_per_epoch * cfg.epochs
     optimizer = build_optimizer(model, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    schedule = linear_schedule(optimizer, max(1, int(cfg.warmup_ratio * total)), total)
+    schedule = lr_schedule(optimizer, max(1, int(cfg.warmup_ratio * total)), total)
     evaluation = DevEvaluation(plan, model, dev, tokenizer, run_dir, cache, batches.steps_per_epoch)
     settings = LoopSettings(
         max_steps=total,

@@ -35,7 +35,7 @@ from bertforge.tokenization import Tokenizer
 from bertforge.training import distributed
 from bertforge.training.checkpoint import latest_checkpoint, load_model_state, remove_partial
 from bertforge.training.loggers import RunLog, check_report_to
-from bertforge.training.optim import build_optimizer, linear_schedule
+from bertforge.training.optim import build_optimizer, lr_schedule
 from bertforge.training.plots import UNIGRAM, plot_run
 from bertforge.training.rundir import exclusive, record_settings, resume_point
 from bertforge.training.runtime import seed_everything
@@ -162,7 +162,9 @@ def _run(
         betas=(cfg.beta1, cfg.beta2),
         eps=cfg.eps,
     )
-    scheduler = linear_schedule(optimizer, cfg.warmup_steps, cfg.max_steps)
+    scheduler = lr_schedule(
+        optimizer, cfg.warmup_steps, cfg.max_steps, cfg.schedule, cfg.decay_steps
+    )
     collator = PretrainingCollator.from_tokenizer(
         tokenizer,
         recipe.masking,

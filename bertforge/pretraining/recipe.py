@@ -25,6 +25,7 @@ from bertforge.errors import BertforgeError, ConfigError
 from bertforge.families import family
 from bertforge.objectives import pretraining_objectives
 from bertforge.objectives.masking import MaskingConfig
+from bertforge.training.optim import SCHEDULES
 
 TABLES = ("model", "train", "masking", "objectives", "generator", "distill", "init")
 # DistilBERT's loss weights (Sanh et al., 2019): soft targets, MLM, hidden-state cosine; what
@@ -47,6 +48,10 @@ class TrainConfig:
     max_steps: int = 10_000
     lr: float = 1e-4
     warmup_steps: int = 1000  # a tenth of the default run
+    # After warmup: linear decay to 0, or warmup-stable-decay (wsd: the peak, then 1 - sqrt
+    # down to 0 over the last `decay_fraction` of the steps).
+    schedule: str = "linear"
+    decay_fraction: float = 0.1
     optimizer: str = "adamw"  # adamw | lamb
     weight_decay: float = 0.01
     beta1: float = 0.9
@@ -76,6 +81,15 @@ class TrainConfig:
             raise ConfigError(f"train.optimizer={self.optimizer!r}; choose adamw or lamb")
         if self.precision not in ("bf16", "fp32"):
             raise ConfigError(f"train.precision={self.precision!r}; choose bf16 or fp32")
+        if self.schedule not in SCHEDULES:
+            raise ConfigError(
+                f"train.schedule={self.schedule!r}; choose one of {', '.join(SCHEDULES)}"
+            )
+        if not 0 < self.decay_fraction <= 1:
+            raise ConfigError(
+                f"train.decay_fraction={self.decay_fraction} must be in (0, 1]: the share of "
+                "the steps a wsd schedule decays over"
+            )
         if self.parallel not in ("ddp", "fsdp"):
             raise ConfigError(f"train.parallel={self.parallel!r}; choose ddp or fsdp")
         for name in ("batch_size", "micro_batch_size", "save_every", "log_every"):
@@ -95,6 +109,11 @@ class TrainConfig:
                 f"{self.short_seq_fraction}: a short-sequence phase needs both, a length and "
                 "a fraction of the steps strictly between 0 and 1"
             )
+
+    @property
+    def decay_steps(self) -> int:
+        """Steps of a wsd schedule's decay (0 for linear)."""
+        return round(self.decay_fraction * self.max_steps) if self.schedule == "wsd" else 0
 
     @property
     def short_steps(self) -> int:

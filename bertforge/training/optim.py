@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 
 import torch
@@ -87,14 +88,28 @@ def build_optimizer(
     return adamw(groups, lr=lr, betas=betas, eps=eps)
 
 
-def linear_schedule(
-    optimizer: torch.optim.Optimizer, warmup_steps: int, total_steps: int
+SCHEDULES = ("linear", "wsd")
+
+
+def lr_schedule(
+    optimizer: torch.optim.Optimizer,
+    warmup_steps: int,
+    total_steps: int,
+    kind: str = "linear",
+    decay_steps: int = 0,
 ) -> torch.optim.lr_scheduler.LambdaLR:
-    """Linear warmup from 0 to the peak, then linear decay to 0 at `total_steps`."""
+    """Linear warmup from 0 to the peak, then to 0 at `total_steps`: a linear decay (linear),
+    or warmup-stable-decay (wsd: the peak until the last `decay_steps`, then 1 - sqrt of the
+    decay's progress, ModernBERT's trapezoid; a run can be extended from its stable phase)."""
+    stable_end = total_steps - decay_steps
 
     def factor(step: int) -> float:
         if step < warmup_steps:
             return (step + 1) / warmup_steps
-        return max(0.0, (total_steps - step) / max(1, total_steps - warmup_steps))
+        if kind == "linear":
+            return max(0.0, (total_steps - step) / max(1, total_steps - warmup_steps))
+        if step < stable_end:
+            return 1.0
+        return max(0.0, 1.0 - math.sqrt((step - stable_end) / max(1, decay_steps)))
 
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)

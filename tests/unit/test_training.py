@@ -11,7 +11,7 @@ import torch
 from bertforge import FAMILIES, CheckpointError, ConfigError, PreTrainingModel
 from bertforge.pretraining.recipe import TrainConfig, load_recipe, packaged_recipes
 from bertforge.training import checkpoint
-from bertforge.training.optim import Lamb, build_optimizer, linear_schedule, param_groups
+from bertforge.training.optim import Lamb, build_optimizer, lr_schedule, param_groups
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -69,6 +69,8 @@ def test_overrides_are_typed_and_round_trip(tmp_path: Path) -> None:
         ("", ["lr"], "expected key=value"),
         ("", ["train.batch_size=100"], "not a multiple of micro_batch_size"),
         ("[train\n", [], "not valid TOML"),
+        ("", ["train.schedule=cosine"], "train.schedule='cosine'; choose one of linear, wsd"),
+        ("", ["train.decay_fraction=0"], r"decay_fraction=0.0 must be in \(0, 1\]"),
     ],
 )
 def test_recipe_errors(tmp_path: Path, text: str, sets: list[str], message: str) -> None:
@@ -115,7 +117,7 @@ def test_optimisers_minimise_a_quadratic(name: str) -> None:
 
 def test_linear_warmup_then_decay() -> None:
     opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
-    sched = linear_schedule(opt, warmup_steps=4, total_steps=12)
+    sched = lr_schedule(opt, warmup_steps=4, total_steps=12)
     lrs = []
     for _ in range(12):
         lrs.append(sched.get_last_lr()[0])
@@ -127,10 +129,23 @@ def test_linear_warmup_then_decay() -> None:
     )
 
 
+def test_warmup_stable_decay() -> None:
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    sched = lr_schedule(opt, warmup_steps=2, total_steps=12, kind="wsd", decay_steps=4)
+    lrs = []
+    for _ in range(13):
+        lrs.append(sched.get_last_lr()[0])
+        opt.step()
+        sched.step()
+    assert lrs[:8] == [0.5, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0]  # warmup, then the plateau
+    # 1 - sqrt(progress) over the last 4 steps, 0 at the end.
+    assert lrs[8:] == pytest.approx([1.0, 1 - 0.5, 1 - 0.5**0.5, 1 - 0.75**0.5, 0.0])
+
+
 def _save(run: Path, step: int) -> Path:
     model = torch.nn.Linear(2, 2)
     opt = torch.optim.AdamW(model.parameters())
-    sched = linear_schedule(opt, 1, 10)
+    sched = lr_schedule(opt, 1, 10)
     state = (model.state_dict(), opt.state_dict())
     return checkpoint.save_checkpoint(run, step, *state, sched, {"loader": {}}, keep_last=2)
 
@@ -162,7 +177,7 @@ def test_truncated_and_corrupt_checkpoints_are_caught(tmp_path: Path) -> None:
     assert checkpoint.latest_checkpoint(tmp_path) == newest
     opt = torch.optim.AdamW(torch.nn.Linear(2, 2).parameters())
     with pytest.raises(CheckpointError, match=r"model\.safetensors' is corrupt: its sha256"):
-        checkpoint.load_checkpoint(newest, linear_schedule(opt, 1, 10))
+        checkpoint.load_checkpoint(newest, lr_schedule(opt, 1, 10))
 
 
 def test_disk_full_leaves_no_checkpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
