@@ -111,10 +111,12 @@ class Distillation(nn.Module):
         token_type_ids: torch.Tensor | None = None,  # (B, T); a DistilBERT student ignores them
         masked_positions: torch.Tensor | None = None,  # (B, T) bool: MLM targets
         distill_positions: torch.Tensor | None = None,  # (B, T) bool: where the KL is taken
+        document_ids: torch.Tensor | None = None,  # (B, T): packed documents, 0 = padding
     ) -> DistillationOutput:
         real = attention_mask.bool()  # (B, T)
+        docs = {"document_ids": document_ids}
         with torch.no_grad():
-            t_hidden = self.teacher.encoder(input_ids, attention_mask, token_type_ids)
+            t_hidden = self.teacher.encoder(input_ids, attention_mask, token_type_ids, **docs)
             t_hidden = t_hidden.last_hidden_state  # (B, T, H)
             t_logits = None
             if distill_positions is not None:
@@ -122,7 +124,8 @@ class Distillation(nn.Module):
                     t_hidden[distill_positions], self.teacher.encoder.embeddings.tokens.weight
                 )
         student = self.student
-        s_hidden = student.encoder(input_ids, attention_mask, token_type_ids).last_hidden_state
+        s_hidden = student.encoder(input_ids, attention_mask, token_type_ids, **docs)
+        s_hidden = s_hidden.last_hidden_state
         decoder = student.encoder.embeddings.tokens.weight
         s_logits = mlm_logits = None
         if distill_positions is not None:

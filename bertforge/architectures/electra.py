@@ -88,8 +88,11 @@ class ElectraPreTraining(nn.Module):
         masked_positions: torch.Tensor,  # (B, T) bool: the generator's targets
         mlm_labels: torch.Tensor,  # (B, T): original ids at masked positions, else -100
         sample_uniforms: torch.Tensor | None = None,  # (B, T) in [0, 1): the sampling draws
+        document_ids: torch.Tensor | None = None,  # (B, T): packed documents, 0 = padding
     ) -> ElectraOutput:
-        gen = self.generator(input_ids, attention_mask, token_type_ids, masked_positions)
+        gen = self.generator(
+            input_ids, attention_mask, token_type_ids, masked_positions, document_ids=document_ids
+        )
         # Sampling is not differentiable: the discriminator's loss never reaches the generator.
         # The collator's draws make the samples a function of the examples alone, the same on
         # any number of ranks and after a resume.
@@ -100,5 +103,7 @@ class ElectraPreTraining(nn.Module):
         corrupted[masked_positions] = sampled
         # A sample that equals the original counts as original (the paper's labelling).
         replaced = corrupted != original  # (B, T)
-        disc = self.discriminator(corrupted, attention_mask, token_type_ids)
+        disc = self.discriminator(
+            corrupted, attention_mask, token_type_ids, document_ids=document_ids
+        )
         return ElectraOutput(gen.mlm_logits, disc.rtd_logits, replaced)

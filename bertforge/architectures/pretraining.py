@@ -92,8 +92,9 @@ class PreTrainingModel(Pretrained, nn.Module):
         sbo_left: torch.Tensor | None = None,  # (B, T): span boundary targets (collate.py)
         sbo_right: torch.Tensor | None = None,  # (B, T)
         sbo_offset: torch.Tensor | None = None,  # (B, T)
+        document_ids: torch.Tensor | None = None,  # (B, T): packed documents, 0 = padding
     ) -> PreTrainingOutput:
-        out = self.encoder(input_ids, attention_mask, token_type_ids)
+        out = self.encoder(input_ids, attention_mask, token_type_ids, document_ids=document_ids)
         hidden = out.last_hidden_state
         result = PreTrainingOutput(hidden)
         if self.mlm is not None:

@@ -68,7 +68,10 @@ class PretrainingCollator:
     predicted position i in a span from token s to token e, the positions s - 1 and e + 1 of
     the span's boundary tokens and i - s. "sample_uniforms" adds (B, T) float32 draws in
     [0, 1) from each example's own generator, after its masks. `type_ids=False` gives
-    all-zero token types, for models with `type_vocab_size` 1 (RoBERTa).
+    all-zero token types, for models with `type_vocab_size` 1 (RoBERTa). `separator` (the id
+    full-sentences packs put between documents) adds `document_ids` ((B, T): 1 + the
+    separators before each token, 0 at padding), for packs whose documents attend only to
+    themselves.
     """
 
     def __init__(
@@ -80,6 +83,7 @@ class PretrainingCollator:
         fields: Sequence[str] = DEFAULT_FIELDS,
         pad_to_multiple_of: int | None = None,
         type_ids: bool = True,
+        separator: int | None = None,
     ) -> None:
         unknown = sorted(set(fields) - set(FIELDS))
         if unknown:
@@ -104,6 +108,7 @@ class PretrainingCollator:
         self.fields = tuple(fields)
         self.pad_to_multiple_of = pad_to_multiple_of
         self.type_ids = type_ids
+        self.separator = separator
         self._masker = Masker(masking, vocab)
 
     @classmethod
@@ -133,8 +138,14 @@ class PretrainingCollator:
         uniforms = None  # (B, T)
         if "sample_uniforms" in self.fields:
             uniforms = np.zeros((len(samples), width), dtype=np.float32)
+        documents = None  # (B, T)
+        if self.separator is not None:
+            documents = np.zeros((len(samples), width), dtype=np.int64)
         for row, (index, epoch, inst) in enumerate(samples):
             ids = self._checked(inst.tokens, index)
+            if documents is not None:  # a separator ends its document: count those before
+                ends = np.cumsum(ids == self.separator)
+                documents[row, : ids.size] = 1 + ends - (ids == self.separator)
             if masked:
                 rng = example_rng(self.seed, 0 if self.masking.static else epoch, index)
                 words, units = getattr(inst, "word_ids", None), getattr(inst, "unit_ids", None)
@@ -167,6 +178,8 @@ class PretrainingCollator:
             batch.update(zip(SBO_KEYS, torch.from_numpy(spans).unbind(0), strict=True))
         if uniforms is not None:
             batch["sample_uniforms"] = torch.from_numpy(uniforms)
+        if documents is not None:
+            batch["document_ids"] = torch.from_numpy(documents)
         return batch
 
     def _checked(self, tokens: np.ndarray, index: int) -> np.ndarray:  # (L,) int64

@@ -99,7 +99,7 @@ MODERNBERT = Family(
     name="modernbert",
     doc="ModernBERT: pre-LN, rotary, GeGLU, alternating global/local attention, no biases",
     tokenizer="bpe",
-    recipe=None,
+    recipe="modernbert-base",
     defaults=MappingProxyType(
         {
             "position": "rotary",
@@ -123,8 +123,22 @@ MODERNBERT = Family(
         }
     ),
     fresh=_fresh,
+    # The published sizes, and two small ones of the same proportions (64-dim heads, a GLU
+    # 1.5x the width) whose layers cost about what BERT-tiny's and BERT-mini's do.
     presets=MappingProxyType(
         {
+            "tiny": {
+                "num_hidden_layers": 3,
+                "hidden_size": 128,
+                "num_attention_heads": 2,
+                "intermediate_size": 192,
+            },
+            "mini": {
+                "num_hidden_layers": 6,
+                "hidden_size": 256,
+                "num_attention_heads": 4,
+                "intermediate_size": 384,
+            },
             "base": {
                 "num_hidden_layers": 22,
                 "hidden_size": 768,

@@ -73,7 +73,8 @@ class SelfAttention(nn.Module):
         mask = inputs.masks[self.layer_type]  # (B, 1, 1 or T, T) bool, True = may attend
         qkv = self.qkv(x)  # (B, T, 3H) or (N, 3H)
         if packing is not None:
-            qkv = packing.pad(qkv)  # (B, T, 3H); the zero rows are masked out as keys
+            qkv = packing.to_attention(qkv)  # (B, T, 3H) or (D, L, 3H) by document; zero
+            # rows are masked out as keys
         B, T = qkv.shape[:2]
         H = self.num_heads * self.head_dim
         # (B, T, 3, nh, hd) -> 3 x (B, nh, T, hd)
@@ -91,5 +92,5 @@ class SelfAttention(nn.Module):
             y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p)
         y = y.transpose(1, 2).reshape(B, T, H)  # (B, T, H)
         if packing is not None:
-            y = packing.unpad(y)  # (N, H)
+            y = packing.from_attention(y)  # (N, H)
         return self.out(y), probs if return_probs else None

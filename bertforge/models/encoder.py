@@ -12,7 +12,7 @@ from bertforge.errors import DataError
 from bertforge.models.block import BLOCKS
 from bertforge.models.embeddings import Embeddings
 from bertforge.models.init import init_weights
-from bertforge.models.masks import AttentionInputs, layer_masks
+from bertforge.models.masks import AttentionInputs, document_positions, layer_masks
 from bertforge.models.pooler import Pooler
 from bertforge.models.rotary import Rotary
 from bertforge.models.unpad import Packing
@@ -82,20 +82,32 @@ class Encoder(Pretrained, nn.Module):
         position_ids: torch.Tensor | None = None,  # (B, T)
         output_hidden_states: bool = False,
         output_attentions: bool = False,
+        document_ids: torch.Tensor | None = None,  # (B, T): packed documents, 0 = padding
     ) -> EncoderOutput:
+        """With `document_ids`, each document of a row attends only to itself and counts its
+        positions from 0 (packing several documents into one row wastes no padding)."""
         if self.check_inputs:
             self._check_ids(input_ids, token_type_ids, position_ids)
         T = input_ids.shape[1]
-        masks = layer_masks(self.config, attention_mask, T, input_ids.device)
+        if document_ids is not None:
+            position_ids = document_positions(document_ids) + self.config.position_offset
+        masks = layer_masks(self.config, attention_mask, T, input_ids.device, document_ids)
         x = self.embeddings(input_ids, token_type_ids, position_ids)  # (B, T, H)
         packing = None
-        if self.unpad and masks["full_attention"] is not None:
+        if self.unpad and document_ids is not None:
+            packing = Packing.from_documents(document_ids)
+            docs = packing.documents
+            masks = layer_masks(self.config, docs.mask, docs.length, input_ids.device)
+        elif self.unpad and masks["full_attention"] is not None:
             packing = Packing.from_mask(attention_mask)
+        if packing is not None:
             x = packing.unpad(x)  # (N, H)
         rotary = None
         if self.rotary is not None:
             positions = position_ids
-            if positions is None:
+            if packing is not None and packing.documents is not None:
+                positions = torch.arange(packing.documents.length, device=input_ids.device)
+            elif positions is None:
                 positions = torch.arange(T, device=input_ids.device)
             rotary = {kind: table(positions) for kind, table in self.rotary.items()}
         inputs = AttentionInputs(masks, rotary, packing)

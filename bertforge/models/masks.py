@@ -1,9 +1,10 @@
 """Which keys each query may see, per attention pattern, built once per forward.
 
 Boolean masks, True = may attend, in the shapes SDPA broadcasts: padding alone is (B, 1, 1, T)
-(one row for every query); a sliding window adds the band |i - j| <= w, (B, 1, T, T). A
-full-attention layer over an unpadded batch needs no mask at all (None), which lets SDPA take
-its fastest kernel. A window wider than the input is no window: its layers share the full mask.
+(one row for every query); a sliding window adds the band |i - j| <= w, (B, 1, T, T); packed
+documents (`document_ids`) the blocks of each document, (B, 1, T, T). A full-attention layer
+over an unpadded batch needs no mask at all (None), which lets SDPA take its fastest kernel.
+A window wider than the input is no window: its layers share the full mask.
 """
 
 from __future__ import annotations
@@ -37,12 +38,35 @@ def padding_mask(attention_mask: torch.Tensor | None, traced: bool) -> torch.Ten
     return mask
 
 
+def document_mask(document_ids: torch.Tensor) -> torch.Tensor:
+    """(B, T) document numbers (0 = padding) -> (B, 1, T, T): a token sees its own document's
+    tokens; a padding query sees every real token (a row with no key would be NaN)."""
+    same = document_ids[:, None, :, None] == document_ids[:, None, None, :]
+    padding_query = (document_ids == 0)[:, None, :, None]
+    return (same | padding_query) & (document_ids > 0)[:, None, None, :]
+
+
+def document_positions(document_ids: torch.Tensor) -> torch.Tensor:
+    """(B, T) -> (B, T) int64: each token's position inside its document (from 0)."""
+    index = torch.arange(document_ids.shape[1], device=document_ids.device).expand_as(document_ids)
+    starts = torch.ones_like(document_ids, dtype=torch.bool)
+    starts[:, 1:] = document_ids[:, 1:] != document_ids[:, :-1]
+    return index - torch.cummax(index * starts, dim=1).values
+
+
 def layer_masks(
-    config: EncoderConfig, attention_mask: torch.Tensor | None, length: int, device: torch.device
+    config: EncoderConfig,
+    attention_mask: torch.Tensor | None,
+    length: int,
+    device: torch.device,
+    document_ids: torch.Tensor | None = None,
 ) -> dict[str, torch.Tensor | None]:
-    """The mask of each layer type for a (B, T) batch."""
+    """The mask of each layer type for a (B, T) batch (of packed documents: by document)."""
     traced = torch.compiler.is_compiling()
-    full = padding_mask(attention_mask, traced)
+    if document_ids is not None:
+        full = document_mask(document_ids)
+    else:
+        full = padding_mask(attention_mask, traced)
     masks = {"full_attention": full}
     window = config.window
     if window is not None:

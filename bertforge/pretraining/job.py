@@ -171,6 +171,7 @@ def _run(
         cfg.seed,
         fields=plan.fields,
         type_ids=plan.model_config.type_vocab_size > 1 and tokenizer.marks_segments,
+        separator=tokenizer.sep_token_id if recipe.data.documents == "separate" else None,
     )
     # Under DDP rank 0 evaluates alone, on the unwrapped model (DDP's forward would wait for the
     # others); under FSDP every rank runs the same held-out batches, since each forward

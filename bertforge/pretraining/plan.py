@@ -108,6 +108,12 @@ def plan_pretraining(recipe: Recipe, data_dir: Path, world_size: int = 1) -> Pre
             cfg.micro_batch_size, cfg.batch_size, world_size, micro,
         )  # fmt: skip
     accumulation = cfg.accumulation_per_rank(world_size)
+    if recipe.data.documents == "separate" and manifest["objective"] != "full-sentences":
+        raise ConfigError(
+            f'[data] documents = "separate" needs full-sentences shards (documents packed with '
+            f"a separator between them); '{data_dir}' holds {manifest['objective']!r} "
+            "instances: rebuild with `build-data --objective full-sentences`, or drop the option"
+        )
     if recipe.masking.mode == "knowledge" and not manifest.get("word_starts"):
         raise ConfigError(
             f"knowledge masking needs words, and '{data_dir}' was built without a segmenter; "

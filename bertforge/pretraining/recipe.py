@@ -27,7 +27,8 @@ from bertforge.objectives import pretraining_objectives
 from bertforge.objectives.masking import MaskingConfig
 from bertforge.training.optim import SCHEDULES
 
-TABLES = ("model", "train", "masking", "objectives", "generator", "distill", "init")
+TABLES = ("model", "train", "data", "masking", "objectives", "generator", "distill", "init")
+DOCUMENTS = ("cross", "separate")
 # DistilBERT's loss weights (Sanh et al., 2019): soft targets, MLM, hidden-state cosine; what
 # `distill` trains unless the recipe names its objectives.
 DISTILBERT_LOSS = {"distill_ce": 5.0, "mlm": 2.0, "distill_cos": 1.0}
@@ -176,6 +177,22 @@ class DistillConfig:
 
 
 @dataclass(frozen=True)
+class DataConfig:
+    """How the shards' sequences meet the model. `documents`: in full-sentences packs, whether
+    attention crosses the separator between documents (cross, RoBERTa's FULL-SENTENCES) or each
+    document attends only to itself with positions counted from its start (separate,
+    ModernBERT's packing)."""
+
+    documents: str = "cross"
+
+    def __post_init__(self) -> None:
+        if self.documents not in DOCUMENTS:
+            raise ConfigError(
+                f"data.documents={self.documents!r}; choose one of {', '.join(DOCUMENTS)}"
+            )
+
+
+@dataclass(frozen=True)
 class InitConfig:
     """Continued pretraining: start from an HF checkpoint (`pretrain --init`) instead of
     random weights. Its family, encoder config and tokenizer are the run's; `generator` is
@@ -201,6 +218,7 @@ class Recipe:
     preset: str = "mini"
     model: dict[str, Any] = field(default_factory=dict)  # EncoderConfig overrides
     train: TrainConfig = field(default_factory=TrainConfig)
+    data: DataConfig = field(default_factory=DataConfig)
     masking: MaskingConfig = field(default_factory=MaskingConfig)
     # Objective name -> loss weight; empty: the family's MLM (+ NSP/SOP on pair data).
     objectives: dict[str, float] = field(default_factory=dict)
@@ -227,6 +245,7 @@ class Recipe:
         tables = {
             "model": self.model,
             "train": dataclasses.asdict(self.train),
+            "data": dataclasses.asdict(self.data),
             "masking": dataclasses.asdict(self.masking),
             "objectives": self.objectives,
             "generator": dataclasses.asdict(self.generator),
@@ -326,6 +345,7 @@ def load_recipe(source: str | Path | Recipe | None, overrides: Sequence[str] = (
     top = {"family": data.get("family", "bert"), "preset": data.get("preset", "mini")}
     defaults = {
         "train": TrainConfig(),
+        "data": DataConfig(),
         "masking": MaskingConfig(),
         "generator": GeneratorConfig(),
         "distill": DistillConfig(),
@@ -360,6 +380,7 @@ def load_recipe(source: str | Path | Recipe | None, overrides: Sequence[str] = (
         preset=top["preset"],
         model=tables["model"],
         train=_build(TrainConfig, tables["train"], f"{where} [train]"),
+        data=_build(DataConfig, tables["data"], f"{where} [data]"),
         masking=_build(MaskingConfig, tables["masking"], f"{where} [masking]"),
         objectives={k: float(v) for k, v in tables["objectives"].items()},
         generator=_build(GeneratorConfig, tables["generator"], f"{where} [generator]"),

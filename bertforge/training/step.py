@@ -69,7 +69,8 @@ def forward(
     input_ids / attention_mask / token_type_ids and whatever inputs the objectives add."""
     device = next(model.parameters()).device
     batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
-    extra: dict[str, Any] = {}
+    # Packed documents that attend only to themselves (`[data] documents = "separate"`).
+    extra: dict[str, Any] = {k: batch[k] for k in ("document_ids",) if k in batch}
     for o in objectives:
         extra |= o.inputs(batch)
     with autocast(precision, device):

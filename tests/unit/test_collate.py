@@ -121,3 +121,18 @@ def test_sampling_draws_belong_to_the_example() -> None:
     assert not torch.equal(later, draws)
     with pytest.raises(ConfigError, match="sample_uniforms serves the masked tokens"):
         PretrainingCollator(vocab(), MaskingConfig(), seed=0, fields=["sample_uniforms"])
+
+
+def test_document_ids_from_the_separators_of_a_pack() -> None:
+    """[CLS] d1 [SEP] d2 [SEP] d3 [SEP]: a separator closes its document; padding is 0. The
+    separators are read from the tokens as built, not the masked ones."""
+    pack = Instance(np.array([CLS, 4, 5, SEP, 6, SEP, 7, 8, 9, SEP]), 10, 0, -1)
+    single = Instance(np.array([CLS, 4, 5, SEP]), 4, 0, -1)
+    collate = PretrainingCollator(vocab(), MaskingConfig(rate=0.9), seed=0, separator=SEP)
+    batch = collate([Sample(0, 0, pack), Sample(1, 0, single)])
+    assert batch["document_ids"].tolist() == [
+        [1, 1, 1, 1, 2, 2, 3, 3, 3, 3],
+        [1, 1, 1, 1, 0, 0, 0, 0, 0, 0],
+    ]
+    plain = PretrainingCollator(vocab(), MaskingConfig(rate=0.9), seed=0)
+    assert "document_ids" not in plain([Sample(0, 0, pack)])

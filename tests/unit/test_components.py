@@ -202,3 +202,31 @@ def test_register_family_checks_its_argument() -> None:
         register_family(dataclasses.replace(BERT, name="other"))
     with pytest.raises(ConfigError, match="takes a Family"):
         register_family("bert")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("name", sorted(FAMILIES))
+def test_packed_documents_equal_each_document_alone(name: str) -> None:
+    """With `document_ids`, a row of three documents gives each document's tokens what the
+    document alone gives (attention within it, positions from 0), padded and unpadded."""
+    pad = 1 if name == "roberta" else 0
+    extra = {"embedding_size": 32} if name in ("albert", "electra") else {}
+    if name == "modernbert":
+        extra = {"local_attention": 4}
+    config = FAMILIES[name].config(
+        "tiny", vocab_size=100, max_position_embeddings=40, pad_token_id=pad,
+        hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0, **extra,
+    )  # fmt: skip
+    torch.manual_seed(0)
+    model = Encoder(config, add_pooler=False).eval()
+    docs = torch.tensor([[1] * 5 + [2] * 7 + [3] * 3 + [0] * 3, [1] * 9 + [2] * 9])
+    ids = torch.randint(5, 100, docs.shape).masked_fill(docs == 0, pad)
+    mask = (docs > 0).long()
+    with torch.no_grad():
+        packed = model(ids, mask, document_ids=docs).last_hidden_state
+        for row, doc in ((0, 1), (0, 2), (0, 3), (1, 1), (1, 2)):
+            alone = docs[row] == doc
+            want = model(ids[row][alone][None]).last_hidden_state[0]
+            assert_close(packed[row][alone], want, atol=1e-5, rtol=1e-5)
+        model.unpad = True
+        unpadded = model(ids, mask, document_ids=docs).last_hidden_state
+    assert_close(unpadded[mask.bool()], packed[mask.bool()], atol=1e-5, rtol=1e-5)
