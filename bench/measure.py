@@ -33,7 +33,8 @@ def forward_flops_per_token(config: dict, length: float) -> float:
     projections, the feed-forward and attention's scores and values at `length` tokens.
     Training costs 3x this (forward + backward)."""
     h, i = config["hidden_size"], config["intermediate_size"]
-    return config["num_hidden_layers"] * (2 * 4 * h * h + 2 * 2 * h * i + 2 * 2 * length * h)
+    ffn = 3 if config.get("model_type") == "modernbert" else 2  # a GLU's third matrix
+    return config["num_hidden_layers"] * (2 * 4 * h * h + 2 * ffn * h * i + 2 * 2 * length * h)
 
 
 def gemm_peak(dtype: torch.dtype, n: int = 2048, reps: int = 10) -> float:

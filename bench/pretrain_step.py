@@ -3,9 +3,10 @@
 Rows: BERT-mini and BERT-base (MLM + NSP), RoBERTa-mini (MLM), ALBERT-mini (MLM + SOP,
 embeddings of 128, one shared block), ELECTRA-small (a generator of 1/4 the width trained with
 MLM, its samples at the masked positions, the discriminator's replaced-token loss over every
-real token weighted 50, shared embeddings) and DistilBERT (MLM). bertforge runs what `bertforge
-pretrain` runs: the family's pretraining model, its objectives and the production
-`train_step` (unpadded encoder, clipping at 1.0, fused AdamW). transformers runs the
+real token weighted 50, shared embeddings), DistilBERT (MLM) and ModernBERT-mini (MLM; 6
+layers of 256, GeGLU, every third layer global, the others a 128-token window). bertforge
+runs what `bertforge pretrain` runs: the family's pretraining model, its objectives and the
+production `train_step` (unpadded encoder, clipping at 1.0, fused AdamW). transformers runs the
 `...ForPreTraining` / `...ForMaskedLM` classes with their own losses, clipping at 1.0 and the
 `Trainer`'s default optimiser (fused AdamW); for ELECTRA, `ElectraForMaskedLM` +
 `ElectraForPreTraining` with `torch.multinomial` samples. Both start from the same weights and
@@ -50,7 +51,9 @@ MODELS = {
     "electra-small": ("electra", "small", {}, "rtd"),
     "distilbert-mini": ("distilbert", "mini", {}, ""),
     "distilbert": ("distilbert", "base", {}, ""),
+    "modernbert-mini": ("modernbert", "mini", {"max_position_embeddings": 1024}, ""),
 }
+NO_TYPES = ("distilbert", "modernbert")  # their transformers classes take no token types
 # transformers' label names for the sentence-pair head.
 PAIR_LABEL = {"bert": "next_sentence_label", "albert": "sentence_order_label"}
 OURS_WEIGHTS = "bertforge.pt"
@@ -147,7 +150,7 @@ def electra_loss(model: torch.nn.ModuleDict, inputs: dict, b: dict) -> torch.Ten
 def peer_loss(model: torch.nn.Module, name: str, b: dict) -> torch.Tensor:
     family, _, _, heads = MODELS[name]
     inputs = {k: b[k] for k in ("input_ids", "attention_mask", "token_type_ids")}
-    if family == "distilbert":
+    if family in NO_TYPES:
         inputs.pop("token_type_ids")
     if heads == "rtd":
         return electra_loss(model, inputs, b)
@@ -178,7 +181,11 @@ def step_flops(cfg: EncoderConfig, heads: str, batch: int, seq: int) -> float:
     projection, and the heads (vocabulary projection at masked tokens, RTD on all)."""
     h, i, e = cfg.hidden_size, cfg.intermediate_size, cfg.embedding_dim
     tokens = batch * seq
-    per_token = cfg.num_hidden_layers * (2 * 4 * h * h + 2 * 2 * h * i + 2 * 2 * seq * h)
+    ffn = 3 if cfg.feed_forward == "glu" else 2  # a GLU's third matrix
+    window = seq if cfg.window is None else min(seq, 2 * cfg.window + 1)
+    context = sum(window if cfg.layer_type(layer) == "sliding_attention" else seq
+                  for layer in range(cfg.num_hidden_layers))  # fmt: skip
+    per_token = cfg.num_hidden_layers * (2 * 4 * h * h + 2 * ffn * h * i) + 2 * 2 * context * h
     if cfg.embedding_size is not None:
         per_token += 2 * e * h
     if heads == "rtd":  # the generator's MLM step, then the discriminator and its head

@@ -10,8 +10,10 @@ those into rows (`table.Row`), prints the table, and writes `bench/results/<date
 
 `--quick` (about 3 minutes on 2 cores): BERT-mini pretraining in fp32 and bf16, an SST-2
 fine-tuning step, inference on 1,000 texts, ONNX serving on 500, and `build-data` on 10 MB.
-The full run (about an hour) adds every family and BERT-base, every GLUE task, a whole SST-2
-epoch against the `Trainer`, `build-data` on 80 MB, and a 10-minute time-to-quality race.
+The full run (about an hour) adds every family and BERT-base, every GLUE task (and
+ModernBERT-mini's fine-tuning step), a whole SST-2 epoch against the `Trainer`, ModernBERT-mini
+on 512 to 8,192-token inputs (`long`), `build-data` on 80 MB, and a 10-minute
+time-to-quality race.
 """
 
 from __future__ import annotations
@@ -33,7 +35,9 @@ PEER = "transformers"
 # Targets from the benchmark issue: ratios bertforge / peer (> 1 better).
 TARGET_PRETRAIN = {"bert-mini": 3.0, "bert-base": 1.3}
 TARGET_OTHER_FAMILY = 2.0
-FAMILY_MODELS = "bert-mini,roberta-mini,albert-mini,electra-small,distilbert-mini,distilbert"
+FAMILY_MODELS = (
+    "bert-mini,roberta-mini,albert-mini,electra-small,distilbert-mini,distilbert,modernbert-mini"
+)
 
 
 def run_script(script: str, args: list[str], work: Path) -> dict:
@@ -80,18 +84,11 @@ def finetune_rows(work: Path, quick: bool) -> list[Row]:
     tasks = "sst2" if quick else "sst2,mrpc,rte,stsb"
     steps = "10" if quick else "20"
     results = run_script("finetune_step.py", ["--tasks", tasks, "--steps", steps], work)
-    rows = []
-    for task, r in results["tasks"].items():
-        ours, peer = r["bertforge"], r["transformers"]
-        limit = results["gemm_peak_fp32"] / r["flops_per_token"]
-        rows.append(
-            Row(
-                f"fine-tune step {task} ({r['mean_tokens']:.0f} tok/row)", "real tok/s",
-                ours["tokens_per_s"], peer["tokens_per_s"], PEER, limit=limit, target=1.5,
-            )
-        )  # fmt: skip
+    rows = step_rows(results, "", 1.5)
     if quick:
         return rows
+    modern = ["--tasks", "sst2,rte", "--steps", steps, "--model", "modernbert-mini"]
+    rows += step_rows(run_script("finetune_step.py", modern, work), "modernbert-mini ", 2.0)
     epoch = run_script("finetune_trainer.py", ["--max-train-examples", "0", "--epochs", "1"], work)
     ours, peer = epoch["results"]["bertforge"], epoch["results"]["transformers"]
     rows.append(
@@ -102,6 +99,40 @@ def finetune_rows(work: Path, quick: bool) -> list[Row]:
         Row("SST-2 epoch peak RSS", "MiB", ours["peak_mib"], peer["peak_mib"],
             "transformers Trainer", higher_is_better=False)
     )  # fmt: skip
+    return rows
+
+
+def step_rows(results: dict, model: str, target: float) -> list[Row]:
+    rows = []
+    for task, r in results["tasks"].items():
+        ours, peer = r["bertforge"], r["transformers"]
+        limit = results["gemm_peak_fp32"] / r["flops_per_token"]
+        rows.append(
+            Row(
+                f"fine-tune step {model}{task} ({r['mean_tokens']:.0f} tok/row)", "real tok/s",
+                ours["tokens_per_s"], peer["tokens_per_s"], PEER, limit=limit, target=target,
+            )
+        )  # fmt: skip
+    return rows
+
+
+def long_input_rows(work: Path, quick: bool) -> list[Row]:
+    """ModernBERT-mini on one long sequence: time per token and peak memory."""
+    lengths = "2048" if quick else "512,2048,8192"
+    r = run_script("long_inputs.py", ["--lengths", lengths, "--reps", "1" if quick else "3"], work)
+    rows = []
+    for key, row in r["rows"].items():
+        task, length = key.split("/")
+        ours, peer = row["bertforge"], row["transformers"]
+        job = "embed" if task == "embed" else "fine-tune step"
+        rows.append(
+            Row(f"modernbert-mini {job} at {length} tokens", "us/token", ours["us_per_token"],
+                peer["us_per_token"], PEER, higher_is_better=False)
+        )  # fmt: skip
+        rows.append(
+            Row(f"modernbert-mini {job} at {length} tokens peak RSS", "MiB", ours["peak_mib"],
+                peer["peak_mib"], PEER, higher_is_better=False)
+        )  # fmt: skip
     return rows
 
 
@@ -178,6 +209,7 @@ def quality_rows(work: Path, quick: bool, minutes: float = 10) -> list[Row]:
 SECTIONS: dict[str, Callable[[Path, bool], list[Row]]] = {
     "pretrain": pretrain_rows,
     "finetune": finetune_rows,
+    "long": long_input_rows,
     "inference": inference_rows,
     "onnx": onnx_rows,
     "data": data_rows,

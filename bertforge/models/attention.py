@@ -19,7 +19,7 @@ from torch import nn
 
 from bertforge.config import EncoderConfig
 from bertforge.models.dropout import dropout
-from bertforge.models.masks import AttentionInputs
+from bertforge.models.masks import AttentionInputs, WindowBlocks
 from bertforge.models.relative import RelativePositions, relative_attention
 from bertforge.models.rotary import rotate
 
@@ -43,6 +43,36 @@ def softmax_attention(
         scores = torch.add(bias, scores, alpha=scale)
     probs = scores.softmax(dim=-1)
     return dropout(probs, dropout_p).to(v.dtype) @ v, probs
+
+
+def blocked_attention(
+    q: torch.Tensor,  # (B, nh, T, d)
+    k: torch.Tensor,  # (B, nh, T, d)
+    v: torch.Tensor,  # (B, nh, T, d)
+    blocks: WindowBlocks,
+    dropout_p: float,
+) -> torch.Tensor:  # (B, nh, T, d)
+    """Sliding-window attention block by block (`masks.WindowBlocks`): each block of w queries
+    meets the 3w keys around it, so memory and work grow with T, not T^2."""
+    B, nh, T, d = q.shape
+    w = blocks.window
+    nb = -(-T // w)
+
+    def keys(x: torch.Tensor) -> torch.Tensor:  # (B, nh, T, d) -> (B * nb, nh, 3w, d)
+        padded = F.pad(x, (0, 0, w, nb * w - T + w))  # (B, nh, (nb + 2) w, d)
+        windows = padded.unfold(2, 3 * w, w).transpose(-1, -2)  # (B, nh, nb, 3w, d)
+        return windows.transpose(1, 2).reshape(B * nb, nh, 3 * w, d)
+
+    queries = F.pad(q, (0, 0, 0, nb * w - T)).view(B, nh, nb, w, d)
+    queries = queries.transpose(1, 2).reshape(B * nb, nh, w, d)
+    mask = blocks.mask.expand(B, -1, -1, -1).reshape(B * nb, 1, w, 3 * w)
+    if dropout_p > 0 and q.device.type == "cpu":
+        y, _ = softmax_attention(queries, keys(k), keys(v), mask, dropout_p)
+    else:
+        y = F.scaled_dot_product_attention(
+            queries, keys(k), keys(v), attn_mask=mask, dropout_p=dropout_p
+        )
+    return y.view(B, nb, nh, w, d).transpose(1, 2).reshape(B, nh, nb * w, d)[:, :, :T]
 
 
 class SelfAttention(nn.Module):
@@ -84,7 +114,9 @@ class SelfAttention(nn.Module):
             q, k = rotate(q, cos, sin), rotate(k, cos, sin)
         dropout_p = self.dropout_p if self.training else 0.0
         probs = None
-        if self.relative is not None:
+        if isinstance(mask, WindowBlocks):
+            y = blocked_attention(q, k, v, mask, dropout_p)
+        elif self.relative is not None:
             y, probs = relative_attention(q, k, v, *self.relative(T), mask, dropout_p)
         elif return_probs or (dropout_p > 0 and q.device.type == "cpu"):
             y, probs = softmax_attention(q, k, v, mask, dropout_p)

@@ -91,13 +91,18 @@ class Encoder(Pretrained, nn.Module):
         T = input_ids.shape[1]
         if document_ids is not None:
             position_ids = document_positions(document_ids) + self.config.position_offset
-        masks = layer_masks(self.config, attention_mask, T, input_ids.device, document_ids)
+        blocked = not output_attentions  # the probabilities are (T, T)
+        masks = layer_masks(
+            self.config, attention_mask, T, input_ids.device, document_ids, blocked=blocked
+        )
         x = self.embeddings(input_ids, token_type_ids, position_ids)  # (B, T, H)
         packing = None
         if self.unpad and document_ids is not None:
             packing = Packing.from_documents(document_ids)
             docs = packing.documents
-            masks = layer_masks(self.config, docs.mask, docs.length, input_ids.device)
+            masks = layer_masks(
+                self.config, docs.mask, docs.length, input_ids.device, blocked=blocked
+            )
         elif self.unpad and masks["full_attention"] is not None:
             packing = Packing.from_mask(attention_mask)
         if packing is not None:

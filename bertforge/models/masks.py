@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 
 from bertforge.config import EncoderConfig
 from bertforge.models.unpad import Packing
@@ -54,24 +55,64 @@ def document_positions(document_ids: torch.Tensor) -> torch.Tensor:
     return index - torch.cummax(index * starts, dim=1).values
 
 
+# A sliding window over inputs longer than this many windows runs in blocks (`WindowBlocks`).
+BLOCKED_FROM = 6
+
+
+@dataclass(frozen=True)
+class WindowBlocks:
+    """A sliding window as blocks of `window` queries: block k (queries kw .. kw + w - 1)
+    meets the keys kw - w .. kw + 2w - 1, so scores take T x 3w memory, not T x T. `mask`
+    (B, nb, w, 3w) (B: 1 without padding) says which of a block's keys each query sees."""
+
+    window: int
+    mask: torch.Tensor
+
+
+def window_blocks(
+    window: int, length: int, attention_mask: torch.Tensor | None, device: torch.device
+) -> WindowBlocks:
+    blocks = -(-length // window)
+    query = torch.arange(blocks * window, device=device).view(blocks, window, 1)  # (nb, w, 1)
+    start = torch.arange(blocks, device=device).view(blocks, 1, 1) * window - window
+    key = start + torch.arange(3 * window, device=device)  # (nb, 1, 3w)
+    sees = ((query - key).abs() <= window) & (key >= 0) & (key < length)  # (nb, w, 3w)
+    if attention_mask is None or bool(attention_mask.all()):
+        return WindowBlocks(window, sees[None])
+    real = F.pad(attention_mask.bool(), (window, blocks * window - length + window))
+    real_keys = real.unfold(1, 3 * window, window)  # (B, nb, 3w)
+    return WindowBlocks(window, sees[None] & real_keys[:, :, None, :])
+
+
 def layer_masks(
     config: EncoderConfig,
     attention_mask: torch.Tensor | None,
     length: int,
     device: torch.device,
     document_ids: torch.Tensor | None = None,
-) -> dict[str, torch.Tensor | None]:
-    """The mask of each layer type for a (B, T) batch (of packed documents: by document)."""
+    blocked: bool = True,
+) -> dict[str, torch.Tensor | WindowBlocks | None]:
+    """The mask of each layer type for a (B, T) batch (of packed documents: by document).
+    A window over a long input comes as `WindowBlocks` when `blocked` (not when the caller
+    wants the (T, T) probabilities, nor for traced graphs or relative positions)."""
     traced = torch.compiler.is_compiling()
     if document_ids is not None:
         full = document_mask(document_ids)
     else:
         full = padding_mask(attention_mask, traced)
-    masks = {"full_attention": full}
+    masks: dict[str, torch.Tensor | WindowBlocks | None] = {"full_attention": full}
     window = config.window
     if window is not None:
         if length - 1 <= window and not traced:
             masks["sliding_attention"] = full
+        elif (
+            blocked
+            and length > BLOCKED_FROM * window
+            and not traced
+            and document_ids is None
+            and config.position != "relative"
+        ):
+            masks["sliding_attention"] = window_blocks(window, length, attention_mask, device)
         else:
             local = band(length, window, device)[None, None]  # (1, 1, T, T)
             masks["sliding_attention"] = local if full is None else local & full
@@ -82,6 +123,6 @@ def layer_masks(
 class AttentionInputs:
     """What every layer's attention reads for one batch, by the layer's type."""
 
-    masks: dict[str, torch.Tensor | None]
+    masks: dict[str, torch.Tensor | WindowBlocks | None]
     rotary: dict[str, tuple[torch.Tensor, torch.Tensor]] | None = None  # cos, sin (T, D)
     packing: Packing | None = None  # the unpadded stream's rows (`unpad.py`)

@@ -230,3 +230,34 @@ def test_packed_documents_equal_each_document_alone(name: str) -> None:
         model.unpad = True
         unpadded = model(ids, mask, document_ids=docs).last_hidden_state
     assert_close(unpadded[mask.bool()], packed[mask.bool()], atol=1e-5, rtol=1e-5)
+
+
+def test_long_inputs_run_the_window_in_blocks_equal_to_the_dense_mask(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Past BLOCKED_FROM windows a sliding layer meets only the 3w keys around each block of
+    w queries (T x 3w scores, not T x T), with the same outputs, padded or not."""
+    from bertforge.models import masks
+
+    torch.manual_seed(0)
+    model = Encoder(modern(local_attention=8, max_position_embeddings=128), add_pooler=False)
+    model.eval()
+    ids = torch.randint(1, 50, (2, 61))
+    attention = torch.ones_like(ids)
+    attention[1, 40:] = 0
+    built = layer_masks(model.config, attention, 61, ids.device)
+    assert isinstance(built["sliding_attention"], masks.WindowBlocks)
+    assert built["sliding_attention"].mask.shape == (2, 16, 4, 12)  # (B, nb, w, 3w)
+    with torch.no_grad():
+        blocked = model(ids, attention).last_hidden_state
+        model.unpad = True
+        unpadded = model(ids, attention).last_hidden_state
+        model.unpad = False
+        with_probs = model(ids, attention, output_attentions=True)  # (T, T) wanted: dense
+        monkeypatch.setattr(masks, "BLOCKED_FROM", 10**9)
+        dense = model(ids, attention).last_hidden_state
+    real = attention.bool()
+    assert_close(blocked[real], dense[real], atol=1e-5, rtol=1e-5)
+    assert_close(unpadded[real], dense[real], atol=1e-5, rtol=1e-5)
+    assert_close(with_probs.last_hidden_state[real], dense[real], atol=1e-5, rtol=1e-5)
+    assert with_probs.attentions[1].shape == (2, 2, 61, 61)
