@@ -16,7 +16,8 @@ from typing import Any
 from bertforge.activations import ACTIVATIONS
 from bertforge.errors import ConfigError
 
-POSITIONS = ("absolute", "relative", "rotary", "none")
+POSITIONS = ("absolute", "relative", "rotary", "disentangled", "none")
+RELATIVE_TERMS = ("c2p", "p2c")  # DeBERTa's content-to-position and position-to-content
 NORM_PLACEMENTS = ("post", "pre")
 FEED_FORWARDS = ("mlp", "glu")
 # Attention pattern of a layer, with HF's names: every key, or the keys within a window.
@@ -51,8 +52,17 @@ class EncoderConfig:
     # Absolute positions count from here (RoBERTa: pad_token_id + 1, with padding at
     # pad_token_id): the first `position_offset` rows of the table are never a real token's.
     position_offset: int = 0
-    # Relative distances are clipped to [-max_relative_position, max_relative_position] (NEZHA).
+    # Relative distances are clipped to [-max_relative_position, max_relative_position] (NEZHA;
+    # DeBERTa's disentangled attention: the span its log buckets reach).
     max_relative_position: int = 64
+    # Disentangled attention (DeBERTa): distances in `position_buckets` log buckets either side
+    # (0: exact distances up to max_relative_position), the score terms beside content-to-
+    # content, whether the distance embeddings go through the key/query projections
+    # (share_att_key) or their own, and a LayerNorm over the distance embeddings.
+    position_buckets: int = 0
+    pos_att_type: list[str] = dataclasses.field(default_factory=lambda: list(RELATIVE_TERMS))
+    share_att_key: bool = False
+    relative_norm: bool = False
     # Cross-layer sharing (ALBERT): `num_hidden_groups` groups of `inner_group_num` blocks;
     # layer i runs group i * groups // layers. None: every layer its own block (BERT).
     num_hidden_groups: int | None = None
@@ -102,7 +112,7 @@ class EncoderConfig:
         positions past the offset, the relative-position table's length, or no limit."""
         if self.position == "absolute":
             return self.max_position_embeddings - self.position_offset
-        if self.position in ("relative", "rotary"):
+        if self.position in ("relative", "rotary", "disentangled"):
             return self.max_position_embeddings
         return sys.maxsize
 
@@ -206,6 +216,13 @@ class EncoderConfig:
             theta = getattr(self, name)
             if theta is not None and not theta > 0:
                 raise ConfigError(f"{name} must be positive, got {theta!r}")
+        unknown = sorted(set(self.pos_att_type) - set(RELATIVE_TERMS))
+        if unknown or not isinstance(self.pos_att_type, list):
+            raise ConfigError(
+                f"pos_att_type {self.pos_att_type!r}: a list of {', '.join(RELATIVE_TERMS)}"
+            )
+        if self.position_buckets < 0:
+            raise ConfigError(f"position_buckets must be >= 0, got {self.position_buckets}")
         if self.embedding_dropout_prob is not None and not 0 <= self.embedding_dropout_prob < 1:
             raise ConfigError(
                 f"embedding_dropout_prob must be in [0, 1), got {self.embedding_dropout_prob}"

@@ -1,5 +1,5 @@
 """`bertforge train-tokenizer`: a WordPiece (BERT), byte-level BPE (RoBERTa) or SentencePiece
-Unigram (ALBERT) vocabulary; `bertforge extend-vocab`: a checkpoint's vocabulary grown by a
+Unigram (ALBERT, DeBERTa) vocabulary; `bertforge extend-vocab`: a checkpoint's vocabulary grown by a
 domain's words."""
 
 from __future__ import annotations
@@ -16,7 +16,14 @@ def train_tokenizer(
     kind: str = typer.Option(
         "wordpiece",
         "--kind",
-        help="wordpiece (BERT), bpe (RoBERTa) or unigram (ALBERT: SentencePiece, spiece.model).",
+        help="wordpiece (BERT), bpe (RoBERTa) or unigram (SentencePiece: ALBERT's spiece.model "
+        "or, with --style deberta, DeBERTa's spm.model).",
+    ),
+    style: str = typer.Option(
+        "albert",
+        "--style",
+        help="unigram only: albert (AlbertTokenizer's pipeline) or deberta "
+        "(DebertaV2Tokenizer's: cased, [PAD] [UNK] [CLS] [SEP] [MASK]).",
     ),
     vocab_size: int = typer.Option(30522, "--vocab-size"),
     inputs: list[Path] = typer.Option(..., "--input", "-i", help="Text files or directories."),
@@ -24,7 +31,7 @@ def train_tokenizer(
     lowercase: bool | None = typer.Option(
         None,
         "--lowercase/--cased",
-        help="Default: lowercase for wordpiece and unigram, cased for bpe.",
+        help="Default: lowercase for wordpiece and unigram (albert), cased for bpe and deberta.",
     ),
     min_frequency: int = typer.Option(
         2, "--min-frequency", min=1, help="wordpiece and bpe only (unigram ignores it)."
@@ -46,6 +53,7 @@ def train_tokenizer(
         min_frequency=min_frequency,
         limit_alphabet=limit_alphabet,
         show_progress=True,
+        style=style,
     )
     tok.save_pretrained(output)
     typer.echo(f"saved {kind} tokenizer with {tok.vocab_size} tokens to {output}", err=True)

@@ -10,7 +10,6 @@ a BPE tokenizer and its own classification head.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -129,6 +128,8 @@ class Family:
     hf: HFLayout
     heads: Heads = Heads()
     tokenizer: str = "wordpiece"  # the tokenizer kind its checkpoints ship
+    # What `train_tokenizer` takes besides the kind to make one (DeBERTa's Unigram style).
+    tokenizer_options: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     recipe: str | None = None  # its default pretraining recipe: a packaged name (`--config NAME`)
     # EncoderConfig fields a fresh model of this family takes over a size preset.
     defaults: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
@@ -148,7 +149,7 @@ class Family:
             raise ConfigError(
                 f"unknown preset {preset!r} for {self.name}; choose one of {', '.join(sizes)}"
             )
-        base = {f.name: f.default for f in dataclasses.fields(EncoderConfig)}
+        base = EncoderConfig().to_dict()
         fields = {**base, **sizes[preset], **self.defaults, **overrides, "model_type": self.name}
         if self.fresh is not None:
             fields |= {k: v for k, v in self.fresh(fields).items() if k not in overrides}

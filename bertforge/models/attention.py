@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from bertforge.config import EncoderConfig
+from bertforge.models.disentangled import PositionProjections, disentangled_attention
 from bertforge.models.dropout import dropout
 from bertforge.models.masks import AttentionInputs, WindowBlocks
 from bertforge.models.relative import RelativePositions, relative_attention
@@ -92,6 +93,13 @@ class SelfAttention(nn.Module):
             if config.position == "relative"
             else None
         )
+        # DeBERTa: which distance terms, and the projections of its own when not shared.
+        self.disentangled = config.position == "disentangled"
+        self.terms = tuple(config.pos_att_type) if self.disentangled else ()
+        self.distance_dropout = config.hidden_dropout_prob
+        self.positions = (
+            PositionProjections(config) if self.disentangled and not config.share_att_key else None
+        )
 
     def forward(
         self,
@@ -114,7 +122,11 @@ class SelfAttention(nn.Module):
             q, k = rotate(q, cos, sin), rotate(k, cos, sin)
         dropout_p = self.dropout_p if self.training else 0.0
         probs = None
-        if isinstance(mask, WindowBlocks):
+        if self.disentangled:
+            y, probs = disentangled_attention(
+                q, k, v, *self._distance_terms(inputs), mask, dropout_p
+            )
+        elif isinstance(mask, WindowBlocks):
             y = blocked_attention(q, k, v, mask, dropout_p)
         elif self.relative is not None:
             y, probs = relative_attention(q, k, v, *self.relative(T), mask, dropout_p)
@@ -126,3 +138,27 @@ class SelfAttention(nn.Module):
         if packing is not None:
             y = packing.from_attention(y)  # (N, H)
         return self.out(y), probs if return_probs else None
+
+    def _distance_terms(
+        self, inputs: AttentionInputs
+    ) -> tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor]:
+        """(Kr, Qr, index): the distance table through this layer's key and query
+        projections (the shared ones, or its own), each (nh, R, d), for the terms it uses."""
+        assert inputs.distances is not None
+        table, index = inputs.distances
+        if self.training:
+            table = dropout(table, self.distance_dropout)
+        R = table.shape[0]
+
+        def heads(rows: torch.Tensor) -> torch.Tensor:  # (R, H) -> (nh, R, d)
+            return rows.reshape(R, self.num_heads, self.head_dim).transpose(0, 1)
+
+        found: dict[str, torch.Tensor | None] = {"key": None, "query": None}
+        if self.positions is None:  # shared: through the qkv module itself (LoRA included)
+            q_rows, k_rows, _ = self.qkv(table).chunk(3, dim=-1)  # 3 x (R, H)
+            shared = {"key": k_rows, "query": q_rows}
+        for term, role in (("c2p", "key"), ("p2c", "query")):
+            if term in self.terms:
+                own = getattr(self.positions, role) if self.positions is not None else None
+                found[role] = heads(own(table) if own is not None else shared[role])
+        return found["key"], found["query"], index

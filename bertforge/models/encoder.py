@@ -10,6 +10,7 @@ from torch import nn
 from bertforge.config import EncoderConfig
 from bertforge.errors import DataError
 from bertforge.models.block import BLOCKS
+from bertforge.models.disentangled import DistanceEmbeddings
 from bertforge.models.embeddings import Embeddings
 from bertforge.models.init import init_weights
 from bertforge.models.masks import AttentionInputs, document_positions, layer_masks
@@ -51,6 +52,8 @@ class Encoder(Pretrained, nn.Module):
             else None
         )
         self.rotary = self._rotary(config) if config.position == "rotary" else None
+        # DeBERTa: one table of distance embeddings for every layer.
+        self.distances = DistanceEmbeddings(config) if config.position == "disentangled" else None
         self.pooler = Pooler(config.hidden_size) if add_pooler else None
         # Range-checking ids costs one reduction per batch; a training loop that validated its
         # shards may switch it off.
@@ -115,7 +118,11 @@ class Encoder(Pretrained, nn.Module):
             elif positions is None:
                 positions = torch.arange(T, device=input_ids.device)
             rotary = {kind: table(positions) for kind, table in self.rotary.items()}
-        inputs = AttentionInputs(masks, rotary, packing)
+        distances = None
+        if self.distances is not None:
+            docs = packing.documents if packing is not None else None
+            distances = self.distances(docs.length if docs is not None else T)
+        inputs = AttentionInputs(masks, rotary, packing, distances)
         padded = packing.pad if packing is not None else lambda t: t
         states = [padded(x)] if output_hidden_states else None
         probs = [] if output_attentions else None

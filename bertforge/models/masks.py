@@ -110,7 +110,7 @@ def layer_masks(
             and length > BLOCKED_FROM * window
             and not traced
             and document_ids is None
-            and config.position != "relative"
+            and config.position not in ("relative", "disentangled")
         ):
             masks["sliding_attention"] = window_blocks(window, length, attention_mask, device)
         else:
@@ -126,3 +126,5 @@ class AttentionInputs:
     masks: dict[str, torch.Tensor | WindowBlocks | None]
     rotary: dict[str, tuple[torch.Tensor, torch.Tensor]] | None = None  # cos, sin (T, D)
     packing: Packing | None = None  # the unpadded stream's rows (`unpad.py`)
+    # DeBERTa: the distance embeddings (R, H) and the (T, T) index into them.
+    distances: tuple[torch.Tensor, torch.Tensor] | None = None

@@ -14,11 +14,13 @@ from tokenizers import Tokenizer as BackendTokenizer
 
 from bertforge.errors import TokenizerError
 from bertforge.tokenization.pipelines import (
+    DEBERTA_SPECIALS,
     VERY_LARGE_INTEGER,
     SpecialTokens,
     add_specials_to_backend,
     attach_post_processor,
     bpe_backend,
+    deberta_backend,
     default_specials,
     unigram_backend,
     wordpiece_backend,
@@ -29,6 +31,7 @@ logger = logging.getLogger(__name__)
 
 _BACKEND_KINDS = {"WordPiece": "wordpiece", "BPE": "bpe", "Unigram": "unigram"}
 SPIECE = "spiece.model"
+DEBERTA_SPM = "spm.model"  # DeBERTa-v2/v3's name for its SentencePiece model
 _ALBERT_CLASSES = ("AlbertTokenizer", "AlbertTokenizerFast")
 
 
@@ -149,21 +152,29 @@ def _from_vocab_json(
 
 
 def unigram_from_spiece(
-    model: SpieceModel, config: dict[str, Any], special_map: dict[str, Any]
+    model: SpieceModel, config: dict[str, Any], special_map: dict[str, Any], style: str = "albert"
 ) -> Loaded:
-    """The pipeline transformers' AlbertTokenizer builds from spiece.model + tokenizer_config.json.
+    """The pipeline transformers' AlbertTokenizer builds from spiece.model + tokenizer_config.json
+    (or, `style="deberta"`, DebertaV2Tokenizer from spm.model).
 
-    Casing follows do_lower_case (default True) and keep_accents (default False), as there.
-    CONTROL pieces become special added tokens and USER_DEFINED ones plain added tokens, as
-    transformers' SentencePiece extractor makes them.
+    Casing follows do_lower_case (default True for ALBERT, False for DeBERTa) and keep_accents
+    (default False), as there. CONTROL pieces become special added tokens and USER_DEFINED ones
+    plain added tokens, as transformers' SentencePiece extractor makes them.
     """
-    backend = unigram_backend(
-        model.vocab,
-        model.unk_id,
-        lowercase=bool(config.get("do_lower_case", True)),
-        keep_accents=bool(config.get("keep_accents", False)),
-        precompiled_charsmap=model.charsmap,
-    )
+    if style == "deberta":
+        backend = deberta_backend(
+            model.vocab, model.unk_id, lowercase=bool(config.get("do_lower_case", False))
+        )
+        roles = {f"{r}_token": getattr(DEBERTA_SPECIALS, r) for r in SpecialTokens.roles()}
+        config = {**roles, **config}  # its tokenizer_config.json usually names none
+    else:
+        backend = unigram_backend(
+            model.vocab,
+            model.unk_id,
+            lowercase=bool(config.get("do_lower_case", True)),
+            keep_accents=bool(config.get("keep_accents", False)),
+            precompiled_charsmap=model.charsmap,
+        )
     if "unk_token" not in config and "unk_token" not in special_map:
         config = {**config, "unk_token": model.unk_piece}  # the model knows its own unk
     specials = resolve_specials(backend, "unigram", config, special_map)
@@ -204,7 +215,7 @@ def load_directory(path: str | Path) -> Loaded:
         what = "is a file" if root.exists() else "does not exist"
         raise TokenizerError(
             f"tokenizer directory {root} {what}; "
-            "pass a directory holding tokenizer.json, spiece.model or vocab.txt"
+            "pass a directory holding tokenizer.json, spiece.model, spm.model or vocab.txt"
         )
     config = _read_json(root / "tokenizer_config.json")
     special_map = _read_json(root / "special_tokens_map.json")
@@ -212,10 +223,15 @@ def load_directory(path: str | Path) -> Loaded:
         backend = _from_tokenizer_json(root / "tokenizer.json")
         kind = backend_kind(backend)
         specials = resolve_specials(backend, kind, config, special_map)
-        spiece = _spiece_beside(root / SPIECE) if kind == "unigram" else None
+        spiece = None
+        if kind == "unigram":
+            spiece = _spiece_beside(root / SPIECE) or _spiece_beside(root / DEBERTA_SPM)
         return Loaded(backend, kind, specials, _max_length(config), spiece)
     if (root / SPIECE).is_file():
         return unigram_from_spiece(read_spiece(root / SPIECE), config, special_map)
+    if (root / DEBERTA_SPM).is_file():
+        spm = read_spiece(root / DEBERTA_SPM)
+        return unigram_from_spiece(spm, config, special_map, style="deberta")
     if (root / "vocab.txt").is_file():
         return _from_vocab_txt(root / "vocab.txt", config, special_map)
     if (root / "vocab.json").is_file() and (root / "merges.txt").is_file():
@@ -228,7 +244,7 @@ def load_directory(path: str | Path) -> Loaded:
         )
     present = sorted(p.name for p in root.iterdir())[:8]
     raise TokenizerError(
-        f"{root} holds no tokenizer: expected tokenizer.json, {SPIECE}, vocab.txt, or "
-        f"vocab.json + merges.txt (found: {', '.join(present) or 'nothing'}); point at a "
-        "tokenizer directory"
+        f"{root} holds no tokenizer: expected tokenizer.json, {SPIECE}, {DEBERTA_SPM}, "
+        f"vocab.txt, or vocab.json + merges.txt (found: {', '.join(present) or 'nothing'}); "
+        "point at a tokenizer directory"
     )

@@ -8,7 +8,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
-from tokenizers import AddedToken, decoders, models, normalizers, pre_tokenizers, processors
+from tokenizers import (
+    AddedToken,
+    Regex,
+    decoders,
+    models,
+    normalizers,
+    pre_tokenizers,
+    processors,
+)
 from tokenizers import Tokenizer as BackendTokenizer
 
 from bertforge.errors import TokenizerError
@@ -42,6 +50,8 @@ WORDPIECE_SPECIALS = SpecialTokens(
 )
 BPE_SPECIALS = SpecialTokens(pad="<pad>", unk="<unk>", cls="<s>", sep="</s>", mask="<mask>")
 ALBERT_SPECIALS = SpecialTokens(pad="<pad>", unk="<unk>", cls="[CLS]", sep="[SEP]", mask="[MASK]")
+# DeBERTa's SentencePiece tokenizers use BERT's names (DebertaV2Tokenizer's defaults).
+DEBERTA_SPECIALS = WORDPIECE_SPECIALS
 
 # Id order of the specials in a freshly trained vocabulary: [PAD]=0 as in BERT, <s>=0 as in
 # RoBERTa, <pad>=0 <unk>=1 [CLS]=2 [SEP]=3 [MASK]=4 as in ALBERT's spiece.model.
@@ -156,6 +166,28 @@ def unigram_backend(
             pre_tokenizers.WhitespaceSplit(),
             pre_tokenizers.Metaspace(replacement=METASPACE, prepend_scheme="always"),
         ]
+    )
+    backend.decoder = decoders.Metaspace(replacement=METASPACE, prepend_scheme="always")
+    return backend
+
+
+def deberta_backend(
+    vocab: list[tuple[str, float]], unk_id: int, *, lowercase: bool
+) -> BackendTokenizer:
+    """The SentencePiece Unigram pipeline transformers' DebertaV2Tokenizer builds (no punctuation
+    split, a prefix space): runs of whitespace and line breaks become one space, NFC, trailing
+    spaces go, and each space turns into the "\u2581" that starts the next word's first piece
+    (so a piece's offsets take in the space before it)."""
+    backend = BackendTokenizer(models.Unigram(vocab, unk_id=unk_id, byte_fallback=False))
+    steps = [normalizers.Lowercase()] if lowercase else []
+    steps += [
+        normalizers.Replace(Regex(r"\s{2,}|[\n\r\t]"), " "),
+        normalizers.NFC(),
+        normalizers.Strip(left=False, right=True),
+    ]
+    backend.normalizer = normalizers.Sequence(steps)
+    backend.pre_tokenizer = pre_tokenizers.Sequence(
+        [pre_tokenizers.Metaspace(replacement=METASPACE, prepend_scheme="always")]
     )
     backend.decoder = decoders.Metaspace(replacement=METASPACE, prepend_scheme="always")
     return backend

@@ -11,7 +11,7 @@ from tokenizers import Tokenizer as BackendTokenizer
 from tokenizers import processors
 
 from bertforge.atomic import atomic_path, write_text
-from bertforge.tokenization.pipelines import SpecialTokens, unigram_backend
+from bertforge.tokenization.pipelines import SpecialTokens, deberta_backend, unigram_backend
 from bertforge.tokenization.spiece import parse_spiece, spec_charsmap, spiece_for
 
 logger = logging.getLogger(__name__)
@@ -125,12 +125,44 @@ def _albert_class(spec: dict[str, Any], specials: SpecialTokens) -> tuple[str, d
     return "AlbertTokenizer", keys
 
 
+def _deberta_class(spec: dict[str, Any], specials: SpecialTokens) -> tuple[str, dict[str, Any]]:
+    """DebertaV2Tokenizer when it would rebuild this very pipeline, else generic: it keeps the
+    vocab and scores and rebuilds normalizer, pre-tokenizer, decoder and its [CLS]/[SEP]
+    template from do_lower_case (split_by_punct off, add_prefix_space on, its defaults)."""
+    model, added = spec["model"], spec.get("added_tokens", [])
+    if (specials.cls, specials.sep) != ("[CLS]", "[SEP]") or specials.unk is None:
+        return GENERIC_CLASS, {}
+    steps = [n.get("type") for n in (spec.get("normalizer") or {}).get("normalizers", [])]
+    lowercase = "Lowercase" in steps
+    rebuilt = deberta_backend([("<unk>", 0.0)], 0, lowercase=lowercase)
+    ids = {piece: i for i, (piece, _) in enumerate(model["vocab"])}
+    ids |= {t["content"]: t["id"] for t in added}
+    rebuilt.post_processor = processors.TemplateProcessing(
+        single="[CLS]:0 $A:0 [SEP]:0",
+        pair="[CLS]:0 $A:0 [SEP]:0 $B:1 [SEP]:1",
+        special_tokens=[("[CLS]", ids["[CLS]"]), ("[SEP]", ids["[SEP]"])],
+    )
+    expected = json.loads(rebuilt.to_str())
+    parts = ("normalizer", "pre_tokenizer", "decoder", "post_processor")
+    canonical = (
+        all(spec.get(key) == expected[key] for key in parts)
+        and model.get("unk_id") == ids.get(specials.unk)
+        and not model.get("byte_fallback")
+        and all(t["special"] for t in added)
+    )
+    if not canonical:
+        return GENERIC_CLASS, {}
+    flags = {"do_lower_case": lowercase, "split_by_punct": False, "add_prefix_space": True}
+    return "DebertaV2Tokenizer", {**flags, "vocab_type": "spm"}
+
+
 def hf_tokenizer_class(
     spec: dict[str, Any], kind: str, specials: SpecialTokens
 ) -> tuple[str, dict[str, Any]]:
     """(tokenizer_class, extra tokenizer_config keys) that make AutoTokenizer load faithfully."""
     if kind == "unigram":
-        return _albert_class(spec, specials)
+        found = _albert_class(spec, specials)
+        return found if found[0] != GENERIC_CLASS else _deberta_class(spec, specials)
     return _bert_class(spec) if kind == "wordpiece" else _roberta_class(spec)
 
 
@@ -150,14 +182,15 @@ def _vocab_files(spec: dict[str, Any], backend: BackendTokenizer, kind: str) -> 
 
 
 def _spiece_file(
-    spec: dict[str, Any], specials: SpecialTokens, original: bytes | None
+    spec: dict[str, Any], specials: SpecialTokens, original: bytes | None, name: str
 ) -> dict[str, bytes]:
-    """spiece.model, for AlbertTokenizer without tokenizer.json (and for SentencePiece itself)."""
+    """spiece.model (spm.model for DeBERTa), for the SentencePiece classes without
+    tokenizer.json (and for SentencePiece itself)."""
     if spec["model"].get("unk_id") is None:
         logger.warning("this Unigram tokenizer has no unk piece; not writing spiece.model")
         return {}
     source = parse_spiece(original, "the spiece.model it was loaded from") if original else None
-    return {"spiece.model": spiece_for(spec, specials.pad, source)}
+    return {name: spiece_for(spec, specials.pad, source)}
 
 
 def tokenizer_files(
@@ -187,7 +220,9 @@ def tokenizer_files(
         special_map |= {"bos_token": specials.cls, "eos_token": specials.sep}
         special_map = {k: v for k, v in special_map.items() if v is not None}
     cls_name, extra = hf_tokenizer_class(spec, kind, specials)
-    if tokenizer_class and cls_name != GENERIC_CLASS:
+    # WordPiece and BPE classes of other families rebuild the same pipeline under their own
+    # names; a Unigram's class is the one whose pipeline it has (ALBERT's or DeBERTa's).
+    if tokenizer_class and cls_name != GENERIC_CLASS and kind != "unigram":
         cls_name = tokenizer_class
     config = {
         "tokenizer_class": cls_name,
@@ -203,7 +238,8 @@ def tokenizer_files(
         "special_tokens_map.json": json.dumps(special_map, indent=2, ensure_ascii=False) + "\n",
     }
     if kind == "unigram":
-        files.update(_spiece_file(spec, specials, spiece_model))
+        name = "spm.model" if cls_name == "DebertaV2Tokenizer" else "spiece.model"
+        files.update(_spiece_file(spec, specials, spiece_model, name))
     else:
         files.update(_vocab_files(spec, backend, kind))
     return files

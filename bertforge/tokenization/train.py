@@ -18,6 +18,7 @@ from bertforge.errors import ConfigError, DataError
 from bertforge.textio import iter_lines, resolve_files
 from bertforge.tokenization.loading import unigram_from_spiece
 from bertforge.tokenization.pipelines import (
+    DEBERTA_SPECIALS,
     KINDS,
     SpecialTokens,
     attach_post_processor,
@@ -37,6 +38,9 @@ _BYTE_ALPHABET = 256
 # does, so that rare symbols do not take two entries each: "x" and "##x"), plus every CJK
 # character seen at least min_frequency times, each of which is a word of its own.
 BASE_ALPHABET = 1000
+
+# Pipelines a Unigram tokenizer may have: AlbertTokenizer's or DebertaV2Tokenizer's.
+STYLES = ("albert", "deberta")
 
 
 def _is_cjk(ch: str) -> bool:
@@ -155,8 +159,10 @@ def _train_unigram(
     lowercase: bool,
     show_progress: bool,
     model_max_length: int,
+    style: str,
 ) -> tuple[Tokenizer, int]:
-    """sentencepiece trains spiece.model; the tokenizer is what AlbertTokenizer builds from it."""
+    """sentencepiece trains the model file; the tokenizer is what AlbertTokenizer (or
+    DebertaV2Tokenizer) builds from it."""
     model, count = train_spiece(
         paths,
         vocab_size,
@@ -167,7 +173,7 @@ def _train_unigram(
         show_progress=show_progress,
     )
     config = {"do_lower_case": lowercase, "keep_accents": False}
-    loaded = unigram_from_spiece(model, config, {})
+    loaded = unigram_from_spiece(model, config, {}, style=style)
     tokenizer = Tokenizer(
         loaded.backend,
         specials=loaded.specials,
@@ -188,6 +194,7 @@ def train_tokenizer(
     limit_alphabet: int | None = None,
     show_progress: bool = False,
     model_max_length: int = 512,
+    style: str = "albert",
 ) -> Tokenizer:
     """Train a tokenizer on UTF-8 text files (or directories of *.txt / *.gz), one text per line.
 
@@ -200,13 +207,20 @@ def train_tokenizer(
     kind "unigram": ALBERT's SentencePiece Unigram, trained by `sentencepiece` (deterministic,
     `min_frequency` and `limit_alphabet` do not apply), lowercased by default like albert-base-v2,
     specials <pad>=0 <unk>=1 [CLS]=2 [SEP]=3 [MASK]=4; `vocab_size` is then an upper bound that
-    a small corpus may not reach (the trained size is logged). `show_progress` draws the
+    a small corpus may not reach (the trained size is logged); `style="deberta"` builds
+    DebertaV2Tokenizer's pipeline instead (cased by default, [PAD]=0 [UNK]=1 [CLS] [SEP] [MASK],
+    spaces kept as the next word's "\u2581"). `show_progress` draws the
     trainers' bars when stderr is a terminal (off one, they print only blank lines).
     """
     show_progress = show_progress and sys.stderr.isatty()
     if kind not in KINDS:
         raise ConfigError(f"tokenizer kind {kind!r} is unknown; use one of {', '.join(KINDS)}")
-    specials = default_specials(kind)
+    if style not in STYLES or (style != "albert" and kind != "unigram"):
+        raise ConfigError(
+            f"tokenizer style {style!r}: a unigram tokenizer takes one of {', '.join(STYLES)}; "
+            "the other kinds have one style"
+        )
+    specials = DEBERTA_SPECIALS if style == "deberta" else default_specials(kind)
     added = special_added_tokens(kind, specials, list(special_tokens or []))
     # Unigram needs its characters too; sentencepiece counts them, and that is checked after.
     floor = len(added) + (_BYTE_ALPHABET if kind == "bpe" else 1)
@@ -215,12 +229,12 @@ def train_tokenizer(
     if min_frequency < 1:
         raise ConfigError(f"min_frequency must be at least 1, got {min_frequency}")
     paths = resolve_files(files)  # fail on a missing path before any work
-    lower = (kind != "bpe") if lowercase is None else lowercase
+    lower = (kind != "bpe" and style != "deberta") if lowercase is None else lowercase
     logger.info("training %s tokenizer (vocab %d) on %d file(s)", kind, vocab_size, len(paths))
 
     if kind == "unigram":
         tokenizer, count = _train_unigram(
-            paths, specials, added, vocab_size, lower, show_progress, model_max_length
+            paths, specials, added, vocab_size, lower, show_progress, model_max_length, style
         )
     else:
         if limit_alphabet is None:
