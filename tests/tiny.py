@@ -62,6 +62,16 @@ HF_CONFIGS: dict[str, tuple[str, dict[str, Any]]] = {
          "pad_token_id": 0, "bos_token_id": 1, "eos_token_id": 2, "cls_token_id": 1,
          "sep_token_id": 2},
     ),
+    # DeBERTa-v3's shape: disentangled attention with shared key/query projections over 8 log
+    # buckets reaching 16 positions (the 12-token batch crosses into the log part), a
+    # LayerNorm'd distance table, no absolute positions, no token types.
+    "deberta-v2": (
+        "DebertaV2Config",
+        {**SMALL, "relative_attention": True, "position_biased_input": False,
+         "position_buckets": 8, "max_relative_positions": 16, "pos_att_type": "p2c|c2p",
+         "share_att_key": True, "norm_rel_ebd": "layer_norm", "type_vocab_size": 0,
+         "layer_norm_eps": 1e-7},
+    ),
 }  # fmt: skip
 # Families whose HF models take no token_type_ids.
 NO_TYPES = ("distilbert", "modernbert")
@@ -72,6 +82,7 @@ PREFIXES = {
     "distilbert": "DistilBert",
     "electra": "Electra",
     "modernbert": "ModernBert",
+    "deberta-v2": "DebertaV2",
 }
 
 

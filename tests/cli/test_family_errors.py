@@ -60,7 +60,7 @@ def test_unknown_model_type_lists_the_supported(tmp_path: Path) -> None:
     edit_config(d, model_type="deberta")
     line = one_line_error("info", d)
     assert "unknown model_type 'deberta'" in line
-    assert "albert, bert, distilbert, electra, modernbert, nezha, roberta" in line
+    assert "albert, bert, deberta-v2, distilbert, electra, modernbert, nezha, roberta" in line
 
 
 @pytest.mark.parametrize("command", ["embed", "fill-mask"])

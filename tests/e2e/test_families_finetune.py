@@ -123,4 +123,10 @@ def test_finetunes_and_best_opens_in_transformers(
     with torch.no_grad():
         out = theirs(**inputs)
     expected = (out.start_logits, out.end_logits) if command == "squad" else out.logits
+    if command in ("ner", "squad"):  # per token: what sits at padding is read by nothing
+        real = batch["attention_mask"].bool()  # (DeBERTa's padding rows attend to no key)
+        if command == "squad":
+            got, expected = [x[real] for x in got], [x[real] for x in expected]
+        else:
+            got, expected = got[real], expected[real]
     torch.testing.assert_close(got, expected, atol=1e-4, rtol=1e-4)

@@ -89,10 +89,11 @@ ROLES: dict[str, Role] = {
                {}, {}, logits, choice_batch),
 }  # fmt: skip
 # transformers has no such class for these families.
-MISSING = {(f, "pretraining") for f in ("roberta", "distilbert", "modernbert")}
+MISSING = {(f, "pretraining") for f in ("roberta", "distilbert", "modernbert", "deberta-v2")}
 CASES = [(f, r) for f in HF_CONFIGS for r in ROLES if (f, r) not in MISSING]
 # Each family names its classification dropout its own way; it must round-trip too.
-DROPOUT = {"albert": "classifier_dropout_prob", "distilbert": "seq_classif_dropout"}
+DROPOUT = {"albert": "classifier_dropout_prob", "distilbert": "seq_classif_dropout",
+           "deberta-v2": "cls_dropout"}  # fmt: skip
 
 
 def compare(ours: list[torch.Tensor], theirs: list[torch.Tensor]) -> None:

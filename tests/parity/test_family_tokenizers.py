@@ -27,7 +27,8 @@ def trained(tmp_path_factory: pytest.TempPathFactory, doc_lines: list[str]) -> d
     for name in NAMES:
         fam = FAMILIES[name]
         d = tmp_path_factory.mktemp(name)
-        train_tokenizer([corpus], fam.tokenizer, 1500).save_pretrained(d, fam.hf.tokenizer_class)
+        tok = train_tokenizer([corpus], fam.tokenizer, 1500, **fam.tokenizer_options)
+        tok.save_pretrained(d, fam.hf.tokenizer_class)
         out[name] = d
     return out
 
