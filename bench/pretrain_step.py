@@ -3,8 +3,9 @@
 Rows: BERT-mini and BERT-base (MLM + NSP), RoBERTa-mini (MLM), ALBERT-mini (MLM + SOP,
 embeddings of 128, one shared block), ELECTRA-small (a generator of 1/4 the width trained with
 MLM, its samples at the masked positions, the discriminator's replaced-token loss over every
-real token weighted 50, shared embeddings), DistilBERT (MLM) and ModernBERT-mini (MLM; 6
-layers of 256, GeGLU, every third layer global, the others a 128-token window). bertforge
+real token weighted 50, shared embeddings), DistilBERT (MLM), ModernBERT-mini (MLM; 6
+layers of 256, GeGLU, every third layer global, the others a 128-token window) and
+DeBERTa-mini (MLM; BERT-mini's shape with DeBERTa-v3's disentangled attention). bertforge
 runs what `bertforge pretrain` runs: the family's pretraining model, its objectives and the
 production `train_step` (unpadded encoder, clipping at 1.0, fused AdamW). transformers runs the
 `...ForPreTraining` / `...ForMaskedLM` classes with their own losses, clipping at 1.0 and the
@@ -52,6 +53,9 @@ MODELS = {
     "distilbert-mini": ("distilbert", "mini", {}, ""),
     "distilbert": ("distilbert", "base", {}, ""),
     "modernbert-mini": ("modernbert", "mini", {"max_position_embeddings": 1024}, ""),
+    # DeBERTa-v3's attention (256 log buckets over 512, shared key/query projections, a
+    # LayerNorm'd distance table) at BERT-mini's shape.
+    "deberta-mini": ("deberta-v2", "mini", {}, ""),
 }
 NO_TYPES = ("distilbert", "modernbert")  # their transformers classes take no token types
 # transformers' label names for the sentence-pair head.
