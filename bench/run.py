@@ -36,7 +36,8 @@ PEER = "transformers"
 TARGET_PRETRAIN = {"bert-mini": 3.0, "bert-base": 1.3}
 TARGET_OTHER_FAMILY = 2.0
 FAMILY_MODELS = (
-    "bert-mini,roberta-mini,albert-mini,electra-small,distilbert-mini,distilbert,modernbert-mini"
+    "bert-mini,roberta-mini,albert-mini,electra-small,distilbert-mini,distilbert,modernbert-mini,"
+    "deberta-mini"
 )
 
 

@@ -1,12 +1,18 @@
 """ELECTRA pretraining (Clark et al., 2020): a small generator (an MLM) fills the masked
 positions with samples, and the discriminator, sharing its input embeddings, tells for every
-token whether it was replaced."""
+token whether it was replaced.
+
+DeBERTa-v3's gradient-disentangled embedding sharing (GDES, He et al. 2023): the generator
+owns the token embeddings; the discriminator reads them through a stop-gradient plus a
+zero-initialised delta of its own, so the replaced-token loss never pulls the MLM's
+embeddings (the tug-of-war of plain sharing) and trains only the delta."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from bertforge.architectures.pretraining import PreTrainingModel
@@ -15,6 +21,39 @@ from bertforge.constants import IGNORE_INDEX
 from bertforge.errors import ConfigError
 
 SHARED = ("tokens", "segments", "positions", "norm")
+SHARINGS = ("shared", "gdes")
+
+
+class DeltaEmbedding(nn.Module):
+    """GDES: the embeddings of `source` (another model's), no gradient into them, plus a
+    zero-initialised `delta` of this model's own: E_D = sg(E_G) + delta."""
+
+    def __init__(self, source: nn.Embedding) -> None:
+        super().__init__()
+        self.source = source
+        self.padding_idx = source.padding_idx
+        self.delta = nn.Parameter(torch.zeros_like(source.weight))
+
+    @property
+    def weight(self) -> torch.Tensor:  # (V, E): what the discriminator sees, folded
+        return self.source.weight.detach() + self.delta
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:  # (B, T) -> (B, T, E)
+        # Two gathers: E_G + delta over the whole vocabulary would be a (V, E) copy a step.
+        shared = F.embedding(ids, self.source.weight.detach(), self.padding_idx)
+        return shared + F.embedding(ids, self.delta)
+
+
+def share_gdes(generator: PreTrainingModel, discriminator: PreTrainingModel) -> None:
+    """The discriminator's token embeddings become the generator's through a stop-gradient,
+    plus its own delta; everything else in both models stays its own."""
+    g, d = generator.config, discriminator.config
+    if (g.vocab_size, g.embedding_dim) != (d.vocab_size, d.embedding_dim):
+        raise ConfigError(
+            f"gdes sharing needs the same vocabulary and embedding size: generator "
+            f"{g.vocab_size} x {g.embedding_dim}, discriminator {d.vocab_size} x {d.embedding_dim}"
+        )
+    discriminator.encoder.embeddings.tokens = DeltaEmbedding(generator.encoder.embeddings.tokens)
 
 
 def tie_embeddings(generator: PreTrainingModel, discriminator: PreTrainingModel) -> None:
@@ -44,16 +83,25 @@ def sample_tokens(logits: torch.Tensor, uniforms: torch.Tensor | None = None) ->
         return torch.searchsorted(cdf, u).squeeze(-1).clamp_(max=cdf.shape[-1] - 1)  # (M,)
 
 
-def generator_config(discriminator: EncoderConfig, size: float = 0.25) -> EncoderConfig:
+def generator_config(
+    discriminator: EncoderConfig, size: float = 0.25, depth: float = 1.0
+) -> EncoderConfig:
     """The discriminator's shape at `size` times its width (hidden, heads, feed-forward) and
-    the same depth, reading the discriminator's embeddings (E) through its own E -> H map.
-    The paper's best generators are 1/4 to 1/2 of the discriminator."""
+    `depth` times its layers, reading the discriminator's embeddings (E) through its own
+    E -> H map. ELECTRA's best generators are 1/4 to 1/2 as wide at the same depth;
+    DeBERTa-v3's is as wide and half as deep."""
     if not 0 < size <= 1:
         raise ConfigError(f"generator.size={size}; use a fraction in (0, 1], e.g. 0.25")
+    if not 0 < depth <= 1:
+        raise ConfigError(f"generator.depth={depth}; use a fraction in (0, 1], e.g. 0.5")
+    layers = max(1, round(discriminator.num_hidden_layers * depth))
+    types = discriminator.layer_types[:layers] if discriminator.layer_types else None
     heads = max(1, round(discriminator.num_attention_heads * size))
     hidden = heads * discriminator.head_dim  # keeps the head size, so heads divide it
     embedding = discriminator.embedding_dim
     return discriminator.replace(
+        num_hidden_layers=layers,
+        layer_types=types,
         hidden_size=hidden,
         num_attention_heads=heads,
         intermediate_size=max(1, round(discriminator.intermediate_size * size)),
@@ -70,15 +118,41 @@ class ElectraOutput:
 
 class ElectraPreTraining(nn.Module):
     """Generator + discriminator trained together; export each as its own HF model
-    (`ElectraForMaskedLM`, `ElectraForPreTraining`)."""
+    (`ElectraForMaskedLM`, `ElectraForPreTraining`). `sharing`: "shared" (ELECTRA: both
+    train one set of embedding tables) or "gdes" (DeBERTa-v3: `DeltaEmbedding`)."""
 
-    def __init__(self, discriminator: EncoderConfig, generator_size: float = 0.25) -> None:
+    def __init__(
+        self,
+        discriminator: EncoderConfig,
+        generator_size: float = 0.25,
+        generator_depth: float = 1.0,
+        sharing: str = "shared",
+    ) -> None:
         super().__init__()
+        if sharing not in SHARINGS:
+            raise ConfigError(f"generator.sharing={sharing!r}; choose one of {', '.join(SHARINGS)}")
+        self.sharing = sharing
         self.discriminator = PreTrainingModel(discriminator, heads=("rtd",))
         self.generator = PreTrainingModel(
-            generator_config(discriminator, generator_size), heads=("mlm",)
+            generator_config(discriminator, generator_size, generator_depth), heads=("mlm",)
         )
-        tie_embeddings(self.generator, self.discriminator)
+        if sharing == "gdes":
+            share_gdes(self.generator, self.discriminator)
+        else:
+            tie_embeddings(self.generator, self.discriminator)
+
+    def folded_discriminator(self) -> PreTrainingModel:
+        """The discriminator as a plain model: under GDES its token table is sg(E_G) + delta,
+        written out as one table (what it saw)."""
+        if self.sharing != "gdes":
+            return self.discriminator
+        plain = PreTrainingModel(self.discriminator.config, heads=("rtd",))
+        state = self.discriminator.state_dict()
+        prefix = "encoder.embeddings.tokens."
+        folded = self.discriminator.encoder.embeddings.tokens.weight.detach()
+        state = {k: v for k, v in state.items() if not k.startswith(prefix)}
+        plain.load_state_dict({**state, prefix + "weight": folded.clone()})
+        return plain
 
     def forward(
         self,

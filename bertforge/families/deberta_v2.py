@@ -87,6 +87,15 @@ def _written(ours: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _size(layers: int, hidden: int, heads: int, intermediate: int) -> dict[str, int]:
+    return {
+        "num_hidden_layers": layers,
+        "hidden_size": hidden,
+        "num_attention_heads": heads,
+        "intermediate_size": intermediate,
+    }
+
+
 _POOLER = Classifier(pooled=False, activation="gelu", dropout_first=False)
 _TASK_HEAD = (("head.dense.{p}", "pooler.dense.{p}"), ("head.out.{p}", "classifier.{p}"))
 
@@ -96,7 +105,6 @@ DEBERTA_V2 = replace(
     doc="DeBERTa-v2/v3: disentangled attention over log-bucketed distances, SentencePiece",
     tokenizer="unigram",
     tokenizer_options=MappingProxyType({"style": "deberta"}),
-    recipe=None,
     pair_head=False,
     defaults=MappingProxyType(
         {
@@ -110,6 +118,14 @@ DEBERTA_V2 = replace(
             "head_activation": "gelu",
         }
     ),
+    # DeBERTa-v3-xsmall and -small (base and large are BERT's shapes).
+    presets=MappingProxyType(
+        {
+            "xsmall": _size(12, 384, 6, 1536),
+            "small": _size(6, 768, 12, 3072),
+        }
+    ),
+    recipe="deberta-v3-base",
     heads=Heads(sequence=_POOLER, choice=_POOLER),
     hf=replace(
         BERT.hf,

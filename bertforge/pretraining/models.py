@@ -4,8 +4,9 @@ it is exported.
 - "teacher" (distill_ce, distill_cos): `Distillation`, a student cut from the teacher named in
   the recipe's [distill] table; exported as the student's `...ForMaskedLM`.
 - "rtd": `ElectraPreTraining` (the run's MLM is the generator's); exported as two HF
-  directories, `discriminator/` (`ElectraForPreTraining`) and `generator/`
-  (`ElectraForMaskedLM`).
+  directories, `discriminator/` (`ElectraForPreTraining`; for a family without such a class,
+  e.g. DeBERTa-v3, its `...Model` with the RTD head beside it as `rtd_head.safetensors`, and
+  under GDES the delta folded into the token table) and `generator/` (`...ForMaskedLM`).
 - otherwise one `PreTrainingModel` with those heads (mlm, nsp, sbo), exported as the family's
   `...ForPreTraining` / `...ForMaskedLM`, with SpanBERT's SBO head beside it.
 """
@@ -21,15 +22,18 @@ from torch import nn
 
 from bertforge.architectures import Distillation, ElectraPreTraining, PreTrainingModel
 from bertforge.architectures.distillation import student_config
+from bertforge.architectures.electra import generator_config
 from bertforge.atomic import atomic_path
 from bertforge.config import EncoderConfig
-from bertforge.errors import ConfigError, DataError
+from bertforge.errors import CheckpointError, ConfigError, DataError
 from bertforge.families import family
 from bertforge.interop.hf import load_config, tokenizer_class
+from bertforge.interop.hf.config import config_to_hf
 from bertforge.pretraining.recipe import Recipe
 from bertforge.tokenization import Tokenizer
 
 SBO_FILE = "sbo_head.safetensors"
+RTD_FILE = "rtd_head.safetensors"
 
 
 def check_heads(recipe: Recipe, heads: frozenset[str]) -> None:
@@ -38,11 +42,6 @@ def check_heads(recipe: Recipe, heads: frozenset[str]) -> None:
     if "teacher" in heads:
         return
     fam = family(recipe.family, "recipe")
-    if "rtd" in heads and not any("rtd" in parts for parts in fam.hf.pretraining):
-        raise ConfigError(
-            f"[objectives] rtd trains an ELECTRA discriminator, a head the {fam.name} family "
-            f'has no class for; set family = "electra"'
-        )
     if "nsp" in heads and not fam.pair_head:
         raise ConfigError(
             f"[objectives] nsp: the {fam.name} family has no sentence-pair head; drop nsp"
@@ -66,7 +65,8 @@ def build_model(recipe: Recipe, config: EncoderConfig, heads: Iterable[str]) -> 
         teacher = PreTrainingModel.from_pretrained(recipe.distill.checked_teacher())
         return Distillation(teacher, recipe.distill.every)
     if "rtd" in heads:
-        return ElectraPreTraining(config, recipe.generator.size)
+        g = recipe.generator
+        return ElectraPreTraining(config, g.size, g.depth, g.sharing)
     return PreTrainingModel(config, heads)
 
 
@@ -98,17 +98,20 @@ def load_trained(
 def export_model(model: nn.Module, output: Path, tokenizer: Tokenizer) -> Path:
     """Write the HF directory (or directories) of a trained model with its tokenizer."""
     if isinstance(model, ElectraPreTraining):
-        for name in ("discriminator", "generator"):
-            part = getattr(model, name)
-            part.save_pretrained(output / name)
+        parts = {"discriminator": model.folded_discriminator(), "generator": model.generator}
+        for name, part in parts.items():
+            if name == "discriminator" and not has_rtd_class(part.config):
+                save_head_beside(part.rtd, output / name / RTD_FILE)
+                part.encoder.save_pretrained(output / name)  # the family's `...Model`
+            else:
+                part.save_pretrained(output / name)
             tokenizer.save_pretrained(output / name, tokenizer_class(part.config, tokenizer))
         return output
     model = exported_model(model)
     if model.sbo is not None:
         # transformers has no span boundary head: the HF directory holds the encoder and its
         # MLM (+ NSP) head, and the SBO weights sit beside them in our names.
-        with atomic_path(output / SBO_FILE) as tmp:
-            save_file({k: v.contiguous() for k, v in model.sbo.state_dict().items()}, str(tmp))
+        save_head_beside(model.sbo, output / SBO_FILE)
         plain = PreTrainingModel(model.config, model.heads - {"sbo"})
         plain.load_state_dict(
             {k: v for k, v in model.state_dict().items() if not k.startswith("sbo.")}
@@ -117,6 +120,35 @@ def export_model(model: nn.Module, output: Path, tokenizer: Tokenizer) -> Path:
     model.save_pretrained(output)
     tokenizer.save_pretrained(output, tokenizer_class(model.config, tokenizer))
     return output
+
+
+def check_generator(recipe: Recipe, config: EncoderConfig, heads: frozenset[str]) -> None:
+    """Replaced-token detection's generator must be a model its family's format can write: a
+    narrower generator reads the shared embeddings through an E -> H map that only ALBERT's
+    and ELECTRA's formats have."""
+    if "rtd" not in heads:
+        return
+    g = recipe.generator
+    generator = generator_config(config, g.size, g.depth)
+    try:
+        config_to_hf(family(config.model_type), generator, "generator")
+    except CheckpointError as e:
+        raise ConfigError(
+            f"[generator] size = {g.size}: {e}. Set size = 1.0 (as wide as the discriminator) "
+            "or use a family with factorized embeddings (electra)"
+        ) from None
+
+
+def has_rtd_class(config: EncoderConfig) -> bool:
+    """Whether the family has an HF class for an encoder with a replaced-token head."""
+    return any("rtd" in parts for parts in family(config.model_type).hf.pretraining)
+
+
+def save_head_beside(head: nn.Module, path: Path) -> None:
+    """A head transformers has no class for, in our names, beside the HF files."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        save_file({k: v.contiguous() for k, v in head.state_dict().items()}, str(tmp))
 
 
 def check_teacher_vocab(teacher: Path, tokenizer: Tokenizer) -> None:

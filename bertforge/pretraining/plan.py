@@ -34,7 +34,12 @@ from bertforge.pretraining.init import (
     init_recipe,
     read_start,
 )
-from bertforge.pretraining.models import check_heads, check_teacher_vocab, model_config
+from bertforge.pretraining.models import (
+    check_generator,
+    check_heads,
+    check_teacher_vocab,
+    model_config,
+)
 from bertforge.pretraining.recipe import Recipe
 from bertforge.tokenization import Tokenizer
 
@@ -142,6 +147,7 @@ def plan_pretraining(recipe: Recipe, data_dir: Path, world_size: int = 1) -> Pre
     if "teacher" in heads:
         check_teacher_vocab(recipe.distill.checked_teacher(), tokenizer)
     config = model_config(recipe, tokenizer, heads)
+    check_generator(recipe, config, heads)
     if tokenizer.vocab_size > config.vocab_size:
         raise ConfigError(
             f"the data's tokenizer has {tokenizer.vocab_size} tokens but the model's "

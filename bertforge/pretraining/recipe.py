@@ -145,11 +145,25 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class GeneratorConfig:
-    """ELECTRA's generator (objective rtd): its width as a fraction of the discriminator's
-    (hidden size, heads, feed-forward), the same depth, sharing the discriminator's
-    embeddings. The paper's best: 1/4 to 1/2."""
+    """The generator of replaced-token detection (objective rtd): its width (hidden size,
+    heads, feed-forward) and depth as fractions of the discriminator's, and how the two share
+    the token embeddings: "shared" (ELECTRA: one set of tables trained by both losses; best
+    at 1/4 to 1/2 the width, the same depth) or "gdes" (DeBERTa-v3: the discriminator reads
+    the generator's through a stop-gradient plus a delta of its own; the same width, half
+    the depth)."""
 
     size: float = 0.25
+    depth: float = 1.0
+    sharing: str = "shared"
+
+    def __post_init__(self) -> None:
+        if self.sharing not in ("shared", "gdes"):
+            raise ConfigError(
+                f"generator.sharing={self.sharing!r}; choose shared (ELECTRA) or gdes "
+                "(DeBERTa-v3's gradient-disentangled sharing)"
+            )
+        if not 0 < self.depth <= 1:
+            raise ConfigError(f"generator.depth={self.depth}; use a fraction in (0, 1]")
 
 
 @dataclass(frozen=True)

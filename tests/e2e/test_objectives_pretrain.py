@@ -125,10 +125,24 @@ def test_electra(tmp_path: Path, packed: Path) -> None:
     )
 
 
-def test_rtd_needs_an_electra(tmp_path: Path, packed: Path) -> None:
-    recipe = load_recipe(None, [*TINY, "objectives.mlm=1", "objectives.rtd=50"])
-    with pytest.raises(ConfigError, match="rtd trains an ELECTRA"):
-        pretrain(packed, tmp_path / "run", recipe)
+def test_rtd_on_a_family_without_an_rtd_class(tmp_path: Path, packed: Path) -> None:
+    """BERT has no HF class with a replaced-token head: its discriminator is exported as a
+    `BertModel` with the head beside it, and the generator as `BertForMaskedLM`."""
+    sets = [*TINY, "objectives.mlm=1", "objectives.rtd=50"]
+    with pytest.raises(ConfigError, match=r"cannot express embedding_size.*Set size = 1\.0"):
+        pretrain(packed, tmp_path / "narrow", load_recipe(None, sets))
+    recipe = load_recipe(None, [*sets, "generator.size=1.0"])
+    out = pretrain(packed, tmp_path / "run", recipe).model
+    disc, info = transformers.AutoModel.from_pretrained(
+        out / "discriminator", output_loading_info=True
+    )
+    assert type(disc).__name__ == "BertModel" and not info["unexpected_keys"]
+    # BertModel's pooler serves NSP, which this run never trained: transformers draws it.
+    assert set(info["missing_keys"]) == {"pooler.dense.weight", "pooler.dense.bias"}
+    head = load_file(out / "discriminator" / "rtd_head.safetensors")
+    assert sorted(head) == ["dense.bias", "dense.weight", "out.bias", "out.weight"]
+    gen = transformers.AutoModelForMaskedLM.from_pretrained(out / "generator")
+    assert type(gen).__name__ == "BertForMaskedLM"
 
 
 def test_distillation(tmp_path: Path, packed: Path, teacher: Path) -> None:

@@ -119,3 +119,51 @@ def test_samples_follow_the_given_draws() -> None:
         c = model(*inputs, labels, torch.rand(2, 12))
     assert torch.equal(a.replaced, b.replaced) and torch.equal(a.rtd_logits, b.rtd_logits)
     assert not torch.equal(a.rtd_logits, c.rtd_logits)
+
+
+@pytest.mark.parametrize("sharing", ["gdes", "shared"])
+def test_gdes_sends_the_replaced_token_loss_into_the_delta_only(sharing: str) -> None:
+    """GDES (DeBERTa-v3): the discriminator's loss reaches its own delta and never the
+    generator's token table, which only the MLM trains; plain sharing (ELECTRA) lets both
+    losses pull the one table."""
+    config = FAMILIES["deberta-v2"].config(
+        "tiny", vocab_size=100, max_position_embeddings=32, hidden_dropout_prob=0.0,
+        attention_probs_dropout_prob=0.0,
+    )  # fmt: skip
+    torch.manual_seed(0)
+    model = ElectraPreTraining(config, generator_size=1.0, generator_depth=0.5, sharing=sharing)
+    assert model.generator.config.num_hidden_layers == config.num_hidden_layers // 2
+    assert model.generator.config.hidden_size == config.hidden_size
+    table = model.generator.encoder.embeddings.tokens.weight
+    ids = torch.randint(5, 100, (2, 9))
+    masked = torch.zeros_like(ids, dtype=torch.bool)
+    masked[:, [2, 5]] = True
+    labels = torch.where(masked, ids, torch.full_like(ids, -100))
+    inputs = ids.masked_fill(masked, 3)
+    mask = torch.ones_like(ids)
+
+    def grads(loss_of) -> tuple[torch.Tensor, torch.Tensor | None]:
+        model.zero_grad(set_to_none=True)
+        out = model(inputs, mask, torch.zeros_like(ids), masked, labels)
+        loss_of(out).backward()
+        delta = getattr(model.discriminator.encoder.embeddings.tokens, "delta", None)
+        return table.grad, None if delta is None else delta.grad
+
+    def rtd(out) -> torch.Tensor:
+        return rtd_loss(out.rtd_logits, out.replaced, mask).loss
+
+    def mlm(out) -> torch.Tensor:
+        return torch.nn.functional.cross_entropy(out.mlm_logits, labels[masked])
+
+    shared_grad, delta_grad = grads(rtd)
+    if sharing == "gdes":
+        assert shared_grad is None or float(shared_grad.abs().max()) == 0.0
+        assert delta_grad is not None and float(delta_grad.abs().max()) > 0
+        shared_grad, delta_grad = grads(mlm)
+        assert float(shared_grad.abs().max()) > 0
+        assert delta_grad is None or float(delta_grad.abs().max()) == 0.0
+        # The delta starts at zero: the discriminator sees the generator's table as it is.
+        folded = model.folded_discriminator().encoder.embeddings.tokens.weight
+        torch.testing.assert_close(folded, table.detach())
+    else:
+        assert float(shared_grad.abs().max()) > 0

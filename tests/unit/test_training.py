@@ -22,8 +22,8 @@ CHINESE = {"bert-wwm-zh": "bert", "roberta-wwm-ext-zh": "bert", "ernie-zh": "ber
 
 @pytest.mark.parametrize("name", packaged_recipes())
 def test_shipped_recipes_load(name: str) -> None:
-    """Packaged recipe NAME-PRESET: NAME is the family, or a recipe of one (SpanBERT is a
-    BERT); the Chinese recipes (NAME-zh) are base-sized, three of them BERTs."""
+    """Packaged recipe NAME-PRESET: NAME is the family, or a recipe of one (SpanBERT is a BERT,
+    DeBERTa-v3 a deberta-v2); the Chinese recipes (NAME-zh) are base-sized, three of them BERTs."""
     recipe = load_recipe(name)
     if name == "continue-mlm":  # the checkpoint of --init gives the family and the size
         assert recipe.masking.mode == "token" and not recipe.objectives  # bert's, by default
@@ -31,8 +31,8 @@ def test_shipped_recipes_load(name: str) -> None:
     if name in CHINESE:
         family, preset = CHINESE[name], "base"
     else:
-        name, preset = name.split("-", 1)
-        family = {"spanbert": "bert"}.get(name, name)
+        name, preset = name.removeprefix("deberta-").split("-", 1)
+        family = {"spanbert": "bert", "v3": "deberta-v2"}.get(name, name)
     assert (recipe.family, recipe.preset) == (family, preset)
     assert recipe.train.batch_size % recipe.train.micro_batch_size == 0
 

@@ -1,0 +1,83 @@
+"""The DeBERTa-v3 recipe end to end on a tiny model: replaced-token detection with
+gradient-disentangled embedding sharing (a generator as wide and half as deep, its token
+table read by the discriminator through a stop-gradient plus a delta); the loss falls, a run
+killed by SIGKILL resumes to the same weights, and the export is a `DebertaV2Model` (delta
+folded in, the RTD head beside it) and a `DebertaV2ForMaskedLM` that transformers loads."""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+
+import pytest
+import torch
+import transformers
+from safetensors.torch import load_file
+from test_crash import run_cli
+from test_modernbert_pretrain import KILL_AFTER_STEP_20, train_losses
+
+from bertforge import pretrain
+from bertforge.data.builder import BuildConfig, build_data
+from bertforge.tokenization import train_tokenizer
+
+TINY = [
+    "preset=tiny",
+    "train.max_steps=30",
+    "train.batch_size=8",
+    "train.micro_batch_size=4",
+    "train.lr=2e-3",
+    "train.warmup_steps=5",
+    "train.save_every=10",
+    "train.eval_every=10",
+    "train.eval_batches=1",
+    "train.log_every=1",
+    "train.precision=fp32",
+]
+
+
+@pytest.fixture(scope="module")
+def shards(tmp_path_factory: pytest.TempPathFactory, corpus: Path) -> Path:
+    root = tmp_path_factory.mktemp("deberta")
+    tok = train_tokenizer([corpus], "unigram", 800, style="deberta")
+    build_data(tok, [corpus], root / "data", BuildConfig(max_seq_len=64), workers=0)
+    return root / "data"
+
+
+def test_gdes_recipe_trains_and_exports_both_models(shards: Path, tmp_path: Path) -> None:
+    result = pretrain(shards, tmp_path / "run", "deberta-v3-xsmall", overrides=TINY)
+    losses = train_losses(tmp_path / "run")
+    assert len(losses) == 30 and sum(losses[-5:]) < sum(losses[:5]), losses
+    disc, info = transformers.AutoModel.from_pretrained(
+        result.model / "discriminator", output_loading_info=True
+    )
+    assert type(disc).__name__ == "DebertaV2Model"
+    assert not info["missing_keys"] and not info["unexpected_keys"]
+    head = load_file(result.model / "discriminator" / "rtd_head.safetensors")
+    assert sorted(head) == ["dense.bias", "dense.weight", "out.bias", "out.weight"]
+    gen, info = transformers.AutoModelForMaskedLM.from_pretrained(
+        result.model / "generator", output_loading_info=True
+    )
+    assert type(gen).__name__ == "DebertaV2ForMaskedLM"
+    assert not info["missing_keys"] and not info["unexpected_keys"]
+    assert gen.config.num_hidden_layers == disc.config.num_hidden_layers // 2
+    # The delta trained: the discriminator's table is the generator's plus something.
+    checkpoint = load_file(result.run_dir / "checkpoints" / "step-00000030" / "model.safetensors")
+    delta = checkpoint["discriminator.encoder.embeddings.tokens.delta"]
+    assert float(delta.abs().max()) > 0
+    folded = gen.deberta.embeddings.word_embeddings.weight.detach() + delta
+    torch.testing.assert_close(disc.embeddings.word_embeddings.weight.detach(), folded)
+
+
+def test_a_killed_gdes_run_resumes_to_the_same_weights(shards: Path, tmp_path: Path) -> None:
+    straight = pretrain(shards, tmp_path / "straight", "deberta-v3-xsmall", overrides=TINY)
+    sets = [arg for item in TINY for arg in ("--set", item)]
+    args = ["pretrain", "--data", shards, "--output", tmp_path / "killed",
+            "--config", "deberta-v3-xsmall", *sets]  # fmt: skip
+    killed = run_cli(KILL_AFTER_STEP_20, args)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    resumed = pretrain(shards, tmp_path / "killed", resume=True)
+    assert train_losses(tmp_path / "killed")[-10:] == train_losses(tmp_path / "straight")[-10:]
+    for part in ("discriminator", "generator"):
+        a = load_file(straight.model / part / "model.safetensors")
+        b = load_file(resumed.model / part / "model.safetensors")
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), part
