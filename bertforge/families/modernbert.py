@@ -60,6 +60,10 @@ def _written(ours: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+# What every ModernBERT is: its config.json never states these.
+COMPONENTS = {"position": "rotary", "norm_placement": "pre", "feed_forward": "glu",
+              "type_vocab_size": 0}  # fmt: skip
+SIZED = ("pad_token_id", "intermediate_size")
 # ModernBertConfig's defaults, for the fields a config.json may leave out.
 CLASS_DEFAULTS = {
     "pad_token_id": 50283,
@@ -100,26 +104,15 @@ MODERNBERT = Family(
     doc="ModernBERT: pre-LN, rotary, GeGLU, alternating global/local attention, no biases",
     tokenizer="bpe",
     recipe="modernbert-base",
+    # A fresh model: the components, then ModernBertConfig's defaults (its own ids and width
+    # aside: the tokenizer and the size preset give those).
     defaults=MappingProxyType(
         {
-            "position": "rotary",
-            "norm_placement": "pre",
-            "feed_forward": "glu",
-            "type_vocab_size": 0,
+            **COMPONENTS,
             "hidden_act": "gelu",
-            "layer_norm_eps": 1e-5,
-            "attention_bias": False,
-            "mlp_bias": False,
-            "norm_bias": False,
-            "head_bias": False,
-            "head_activation": "gelu",
-            "hidden_dropout_prob": 0.0,
-            "attention_probs_dropout_prob": 0.0,
-            "embedding_dropout_prob": 0.0,
             "rope_theta": THETAS[FULL],
             "local_rope_theta": THETAS[SLIDING],
-            "local_attention": 128,
-            "max_position_embeddings": 8192,
+            **{k: v for k, v in CLASS_DEFAULTS.items() if k not in SIZED},
         }
     ),
     fresh=_fresh,
@@ -200,14 +193,7 @@ MODERNBERT = Family(
                     "head_bias": "classifier_bias",
                 }
             ),
-            fixed=MappingProxyType(
-                {
-                    "position": "rotary",
-                    "norm_placement": "pre",
-                    "feed_forward": "glu",
-                    "type_vocab_size": 0,
-                }
-            ),
+            fixed=MappingProxyType(COMPONENTS),
             derived=_class_defaults,
             read=_read,
             written=_written,
