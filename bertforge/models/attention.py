@@ -111,8 +111,8 @@ class SelfAttention(nn.Module):
         mask = inputs.masks[self.layer_type]  # (B, 1, 1 or T, T) bool, True = may attend
         qkv = self.qkv(x)  # (B, T, 3H) or (N, 3H)
         if packing is not None:
-            qkv = packing.to_attention(qkv)  # (B, T, 3H) or (D, L, 3H) by document; zero
-            # rows are masked out as keys
+            # (B, T, 3H), or (D, L, 3H) by document; the zero rows are masked out as keys
+            qkv = packing.to_attention(qkv)
         B, T = qkv.shape[:2]
         H = self.num_heads * self.head_dim
         # (B, T, 3, nh, hd) -> 3 x (B, nh, T, hd)

@@ -91,38 +91,16 @@ class Encoder(Pretrained, nn.Module):
         positions from 0 (packing several documents into one row wastes no padding)."""
         if self.check_inputs:
             self._check_ids(input_ids, token_type_ids, position_ids)
-        T = input_ids.shape[1]
         if document_ids is not None:
             position_ids = document_positions(document_ids) + self.config.position_offset
-        blocked = not output_attentions  # the probabilities are (T, T)
-        masks = layer_masks(
-            self.config, attention_mask, T, input_ids.device, document_ids, blocked=blocked
-        )
         x = self.embeddings(input_ids, token_type_ids, position_ids)  # (B, T, H)
-        packing = None
-        if self.unpad and document_ids is not None:
-            packing = Packing.from_documents(document_ids)
-            docs = packing.documents
-            masks = layer_masks(
-                self.config, docs.mask, docs.length, input_ids.device, blocked=blocked
-            )
-        elif self.unpad and masks["full_attention"] is not None:
-            packing = Packing.from_mask(attention_mask)
+        # (T, T) probabilities asked for: no blocked windows
+        inputs = self._attention_inputs(
+            attention_mask, position_ids, document_ids, x, blocked=not output_attentions
+        )
+        packing = inputs.packing
         if packing is not None:
             x = packing.unpad(x)  # (N, H)
-        rotary = None
-        if self.rotary is not None:
-            positions = position_ids
-            if packing is not None and packing.documents is not None:
-                positions = torch.arange(packing.documents.length, device=input_ids.device)
-            elif positions is None:
-                positions = torch.arange(T, device=input_ids.device)
-            rotary = {kind: table(positions) for kind, table in self.rotary.items()}
-        distances = None
-        if self.distances is not None:
-            docs = packing.documents if packing is not None else None
-            distances = self.distances(docs.length if docs is not None else T)
-        inputs = AttentionInputs(masks, rotary, packing, distances)
         padded = packing.pad if packing is not None else lambda t: t
         states = [padded(x)] if output_hidden_states else None
         probs = [] if output_attentions else None
@@ -142,6 +120,35 @@ class Encoder(Pretrained, nn.Module):
             attentions=tuple(probs) if probs is not None else None,
             attention_mask=attention_mask,
         )
+
+    def _attention_inputs(
+        self,
+        attention_mask: torch.Tensor | None,  # (B, T)
+        position_ids: torch.Tensor | None,  # (B, T) or None
+        document_ids: torch.Tensor | None,  # (B, T) or None
+        x: torch.Tensor,  # (B, T, H): the embeddings (for the shape and device)
+        blocked: bool,
+    ) -> AttentionInputs:
+        """What every layer's attention reads, once per forward: the unpadded stream's rows
+        (`Packing`, when `unpad`), each layer type's mask in the layout attention runs on
+        (the batch's, or one sequence per packed document), rotary tables for those
+        positions, DeBERTa's distance table."""
+        T, device = x.shape[1], x.device
+        masks = layer_masks(self.config, attention_mask, T, device, document_ids, blocked=blocked)
+        packing = None
+        if self.unpad and document_ids is not None:
+            packing = Packing.from_documents(document_ids)
+            T = packing.documents.length
+            masks = layer_masks(self.config, packing.documents.mask, T, device, blocked=blocked)
+            position_ids = None  # each document's sequence counts from 0
+        elif self.unpad and masks["full_attention"] is not None:
+            packing = Packing.from_mask(attention_mask)
+        rotary = None
+        if self.rotary is not None:
+            positions = position_ids if position_ids is not None else torch.arange(T, device=device)
+            rotary = {kind: table(positions) for kind, table in self.rotary.items()}
+        distances = self.distances(T) if self.distances is not None else None
+        return AttentionInputs(masks, rotary, packing, distances)
 
     def _check_ids(
         self,
