@@ -16,6 +16,12 @@ probe of the family's step time.
   (the `electra-small` recipe);
 - spanbert: span masking + span boundary objective on single segments
   (the `spanbert-base` recipe);
+- modernbert: ModernBERT-mini (6 layers of 256, GeGLU, rotary, every third layer global),
+  MLM at 30% on full-sentences packs whose documents attend only to themselves, a
+  warmup-stable-decay schedule (the `modernbert-mini` recipe);
+- deberta: DeBERTa-v3's disentangled attention at BERT-mini's shape, replaced-token
+  detection x 50 with gradient-disentangled embedding sharing, a generator as wide and half
+  as deep (the `deberta-v3-xsmall` recipe);
 - distilbert: a student of every other layer of the best MLM model above (SST-2, then MLM
   accuracy), distilled for the same time (the `distilbert-base` recipe).
 
@@ -27,7 +33,7 @@ on), by `transformers` (ELECTRA: its generator), and fine-tuned on SST-2 by
 BERT-mini with no pretraining.
 
     .venv/bin/python bench/family_compare.py [--minutes 20] [--work DIR] [--json OUT]
-        [--families bert,roberta,albert,electra,spanbert] [--no-distill]
+        [--families bert,roberta,albert,electra,spanbert,modernbert,deberta] [--no-distill]
 """
 
 from __future__ import annotations
@@ -59,6 +65,8 @@ FAMILIES: dict[str, tuple[str, str, list[str]]] = {
     "albert": ("albert-base.toml", "sop", []),
     "electra": ("electra-small.toml", "full-sentences", []),
     "spanbert": ("spanbert-base.toml", "single", []),
+    "modernbert": ("modernbert-mini.toml", "full-sentences", []),
+    "deberta": ("deberta-v3-xsmall.toml", "full-sentences", []),
 }
 STUDENT = ("distilbert-base.toml", "full-sentences")
 
