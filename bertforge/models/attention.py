@@ -116,10 +116,10 @@ class SelfAttention(nn.Module):
         B, T = qkv.shape[:2]
         H = self.num_heads * self.head_dim
         # (B, T, 3, nh, hd) -> 3 x (B, nh, T, hd)
-        q, k, v = qkv.view(B, T, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
-        if inputs.rotary is not None:
-            cos, sin = inputs.rotary[self.layer_type]  # (T, hd) or (B, T, hd)
-            q, k = rotate(q, cos, sin), rotate(k, cos, sin)
+        qkv = qkv.view(B, T, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
+        q, k, v = qkv
+        if inputs.rotary is not None:  # queries and keys turned together: one pass
+            q, k = rotate(qkv[:2], *inputs.rotary[self.layer_type])  # (T, hd) or (B, T, hd)
         dropout_p = self.dropout_p if self.training else 0.0
         probs = None
         if self.disentangled:

@@ -24,20 +24,20 @@ class Rotary(nn.Module):
         self.register_buffer("inv_freq", 1.0 / theta**exponents, persistent=False)
 
     def forward(self, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(T,) or (B, T) positions -> cos, sin of shape (..., T, D) in fp32."""
+        """(T,) or (B, T) positions -> cos and signed sin, each (..., T, D) in fp32: the
+        sin's first half negated, so that a rotation is x * cos + swap_halves(x) * sin."""
         angles = positions[..., None].float() * self.inv_freq  # (..., T, D / 2)
-        angles = torch.cat((angles, angles), dim=-1)  # (..., T, D)
-        return angles.cos(), angles.sin()
+        sin = angles.sin()
+        return torch.cat((angles, angles), dim=-1).cos(), torch.cat((-sin, sin), dim=-1)
 
 
 def rotate(
-    x: torch.Tensor,  # (B, nh, T, D)
+    x: torch.Tensor,  # (..., B, nh, T, D): queries and keys may come stacked
     cos: torch.Tensor,  # (T, D) or (B, T, D)
-    sin: torch.Tensor,
-) -> torch.Tensor:  # (B, nh, T, D), x's dtype
+    sin: torch.Tensor,  # signed, as `Rotary` makes it
+) -> torch.Tensor:  # x's shape and dtype
     if cos.dim() == 3:  # per-example positions: broadcast over the heads
         cos, sin = cos[:, None], sin[:, None]
     x32 = x.float()
-    first, second = x32.chunk(2, dim=-1)
-    turned = torch.cat((-second, first), dim=-1)  # x rotated by 90 degrees in each pair
-    return (x32 * cos + turned * sin).to(x.dtype)
+    # (x1, x2) -> (x1 cos - x2 sin, x2 cos + x1 sin): the halves swapped meet the signed sin.
+    return torch.addcmul(x32 * cos, x32.roll(x.shape[-1] // 2, dims=-1), sin).to(x.dtype)
