@@ -152,14 +152,20 @@ def _from_vocab_json(
 
 
 def unigram_from_spiece(
-    model: SpieceModel, config: dict[str, Any], special_map: dict[str, Any], style: str = "albert"
+    model: SpieceModel,
+    config: dict[str, Any],
+    special_map: dict[str, Any],
+    style: str = "albert",
+    added: dict[str, int] | None = None,
 ) -> Loaded:
     """The pipeline transformers' AlbertTokenizer builds from spiece.model + tokenizer_config.json
     (or, `style="deberta"`, DebertaV2Tokenizer from spm.model).
 
     Casing follows do_lower_case (default True for ALBERT, False for DeBERTa) and keep_accents
     (default False), as there. CONTROL pieces become special added tokens and USER_DEFINED ones
-    plain added tokens, as transformers' SentencePiece extractor makes them.
+    plain added tokens, as transformers' SentencePiece extractor makes them. `added`
+    (added_tokens.json: token -> id past the model's pieces; DeBERTa-v3 keeps its [MASK]
+    there) are appended at exactly those ids.
     """
     if style == "deberta":
         backend = deberta_backend(
@@ -175,6 +181,7 @@ def unigram_from_spiece(
             keep_accents=bool(config.get("keep_accents", False)),
             precompiled_charsmap=model.charsmap,
         )
+    _append_added(backend, added or {}, config, style)
     if "unk_token" not in config and "unk_token" not in special_map:
         config = {**config, "unk_token": model.unk_piece}  # the model knows its own unk
     specials = resolve_specials(backend, "unigram", config, special_map)
@@ -190,6 +197,29 @@ def unigram_from_spiece(
     # tokenizer.json (a second pass changes nothing).
     backend = BackendTokenizer.from_str(backend.to_str())
     return Loaded(backend, "unigram", specials, _max_length(config), model.data)
+
+
+def _append_added(
+    backend: BackendTokenizer, added: dict[str, int], config: dict[str, Any], style: str
+) -> None:
+    """added_tokens.json's tokens at their ids (special when a special role names them)."""
+    defaults = DEBERTA_SPECIALS if style == "deberta" else default_specials("unigram")
+    roles = {config.get(f"{r}_token") or getattr(defaults, r) for r in SpecialTokens.roles()}
+    for token, tid in sorted(added.items(), key=lambda kv: kv[1]):
+        if backend.token_to_id(token) is None:
+            # transformers matches a plain added token in the normalised text, a special one
+            # in the raw text
+            special = token in roles
+            new = AddedToken(token, normalized=not special, special=special)
+            if token in roles:
+                backend.add_special_tokens([new])
+            else:
+                backend.add_tokens([new])
+        if backend.token_to_id(token) != tid:
+            raise TokenizerError(
+                f"added_tokens.json puts {token!r} at id {tid} but the SentencePiece model "
+                f"places it at {backend.token_to_id(token)}: the two files do not belong together"
+            )
 
 
 def _spiece_beside(path: Path) -> bytes | None:
@@ -231,7 +261,8 @@ def load_directory(path: str | Path) -> Loaded:
         return unigram_from_spiece(read_spiece(root / SPIECE), config, special_map)
     if (root / DEBERTA_SPM).is_file():
         spm = read_spiece(root / DEBERTA_SPM)
-        return unigram_from_spiece(spm, config, special_map, style="deberta")
+        added = _read_json(root / "added_tokens.json")
+        return unigram_from_spiece(spm, config, special_map, style="deberta", added=added)
     if (root / "vocab.txt").is_file():
         return _from_vocab_txt(root / "vocab.txt", config, special_map)
     if (root / "vocab.json").is_file() and (root / "merges.txt").is_file():

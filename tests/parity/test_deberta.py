@@ -15,7 +15,7 @@ from tiny import batch, hf_model
 from torch.testing import assert_close
 from transformers.models.deberta_v2.modeling_deberta_v2 import make_log_bucket_position
 
-from bertforge import CheckpointError, Encoder, PreTrainingModel
+from bertforge import CheckpointError, Encoder, PreTrainingModel, TokenizerError
 from bertforge.models.disentangled import log_buckets
 from bertforge.tokenization import Tokenizer, train_tokenizer
 
@@ -85,6 +85,26 @@ def test_a_tokenizer_as_microsoft_ships_it(tmp_path: Path, corpus: Path, doc_lin
     a, b = ours(lines[:40], lines[40:80], **options), theirs(lines[:40], lines[40:80], **options)
     for key in ("input_ids", "token_type_ids", "offset_mapping"):
         assert a[key] == b[key], (key, "pairs")
+    # microsoft's v3 keeps [MASK] past the pieces in added_tokens.json: tokens there land at
+    # their ids, as in transformers.
+    new = {"<extra_0>": trained.vocab_size, "<extra_1>": trained.vocab_size + 1}
+    (shipped / "added_tokens.json").write_text(json.dumps(new))
+    ours = Tokenizer.from_pretrained(shipped)
+    theirs = transformers.AutoTokenizer.from_pretrained(shipped)
+    text = ["a <extra_1> b <extra_0>"]
+    assert ours(text)["input_ids"] == theirs(text)["input_ids"]
+    assert trained.vocab_size + 1 in ours(text)["input_ids"][0]
+    # A special role's token there (as [MASK] is) becomes that special token.
+    (shipped / "added_tokens.json").write_text(json.dumps({"<mask2>": trained.vocab_size}))
+    (shipped / "tokenizer_config.json").write_text(json.dumps({**config, "mask_token": "<mask2>"}))
+    ours = Tokenizer.from_pretrained(shipped)
+    theirs = transformers.AutoTokenizer.from_pretrained(shipped)
+    assert ours.mask_token_id == theirs.mask_token_id == trained.vocab_size
+    text = ["a <mask2> b"]
+    assert ours(text)["input_ids"] == theirs(text)["input_ids"]
+    (shipped / "added_tokens.json").write_text(json.dumps({"<extra_0>": 5}))
+    with pytest.raises(TokenizerError, match=r"added_tokens\.json puts '<extra_0>' at id 5"):
+        Tokenizer.from_pretrained(shipped)
 
 
 @pytest.mark.parametrize(
