@@ -41,7 +41,7 @@ def padding_mask(attention_mask: torch.Tensor | None, traced: bool) -> torch.Ten
 
 def document_mask(document_ids: torch.Tensor) -> torch.Tensor:
     """(B, T) document numbers (0 = padding) -> (B, 1, T, T): a token sees its own document's
-    tokens; a padding query sees every real token (a row with no key would be NaN)."""
+    tokens; a padding query sees every real token (a softmax over no key is undefined)."""
     same = document_ids[:, None, :, None] == document_ids[:, None, None, :]
     padding_query = (document_ids == 0)[:, None, :, None]
     return (same | padding_query) & (document_ids > 0)[:, None, None, :]
