@@ -75,7 +75,7 @@ def _read(hf: dict[str, Any]) -> dict[str, Any]:
 def _written(ours: dict[str, Any]) -> dict[str, Any]:
     relative = ours["position"] == "disentangled"
     return {
-        "relative_attention": ours["position"] == "disentangled",
+        "relative_attention": relative,
         "position_biased_input": ours["position"] == "absolute",
         "max_relative_positions": ours["max_relative_position"],
         "position_buckets": ours["position_buckets"] or -1,
