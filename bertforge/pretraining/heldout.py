@@ -10,7 +10,7 @@ from bertforge.constants import IGNORE_INDEX
 from bertforge.data.collate import PretrainingCollator
 from bertforge.data.loader import PretrainingLoader
 from bertforge.data.shards import ShardedDataset
-from bertforge.pretraining.recipe import TrainConfig
+from bertforge.pretraining.recipe_tables import TrainConfig
 
 
 def unigram_accuracy(

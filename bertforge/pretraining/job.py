@@ -30,7 +30,8 @@ from bertforge.pretraining.heldout import heldout_batches, unigram_accuracy
 from bertforge.pretraining.init import freeze_carried, load_init
 from bertforge.pretraining.models import build_model, export_model, load_trained, model_config
 from bertforge.pretraining.plan import PretrainPlan, data_tokenizer, plan_pretraining
-from bertforge.pretraining.recipe import Recipe, TrainConfig, load_recipe
+from bertforge.pretraining.recipe import Recipe, load_recipe
+from bertforge.pretraining.recipe_tables import TrainConfig
 from bertforge.tokenization import Tokenizer
 from bertforge.training import distributed
 from bertforge.training.checkpoint import latest_checkpoint, load_model_state, remove_partial

@@ -17,7 +17,8 @@ from test_pretrain import RECIPE, data_dir  # noqa: F401 (data_dir is a fixture)
 
 from bertforge import pretrain
 from bertforge.errors import ConfigError
-from bertforge.pretraining.recipe import TrainConfig, load_recipe
+from bertforge.pretraining.recipe import load_recipe
+from bertforge.pretraining.recipe_tables import TrainConfig
 
 pytestmark = pytest.mark.skipif(
     not torch.distributed.is_available(), reason="this torch build has no torch.distributed"

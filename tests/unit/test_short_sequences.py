@@ -16,7 +16,7 @@ from bertforge.data.shards import WORD_START, Layout, ShardedDataset, ShardWrite
 from bertforge.data.shards import write_manifest as write_manifest_file
 from bertforge.data.short import ShortSequences
 from bertforge.errors import CheckpointError, ConfigError
-from bertforge.pretraining.recipe import TrainConfig
+from bertforge.pretraining.recipe_tables import TrainConfig
 from bertforge.tokenization import Tokenizer
 
 

@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from bertforge import FAMILIES, CheckpointError, ConfigError, PreTrainingModel
-from bertforge.pretraining.recipe import TrainConfig, load_recipe, packaged_recipes
+from bertforge.pretraining.recipe import load_recipe, packaged_recipes
+from bertforge.pretraining.recipe_tables import TrainConfig
 from bertforge.training import checkpoint
 from bertforge.training.optim import Lamb, build_optimizer, lr_schedule, param_groups
 
