@@ -9,7 +9,7 @@ from torch import nn
 
 from bertforge.config import EncoderConfig
 from bertforge.errors import DataError
-from bertforge.models.block import BLOCKS
+from bertforge.models.block import BLOCKS, layer_norm
 from bertforge.models.disentangled import DistanceEmbeddings
 from bertforge.models.embeddings import Embeddings
 from bertforge.models.init import init_weights
@@ -46,11 +46,7 @@ class Encoder(Pretrained, nn.Module):
         self.layers = nn.ModuleList(block(config, i) for i in range(config.num_blocks))
         self.order = config.block_order()
         # Pre-LN leaves the residual stream unnormalised: one LayerNorm after the last layer.
-        self.final_norm = (
-            nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps, bias=config.norm_bias)
-            if config.norm_placement == "pre"
-            else None
-        )
+        self.final_norm = layer_norm(config) if config.norm_placement == "pre" else None
         self.rotary = self._rotary(config) if config.position == "rotary" else None
         # DeBERTa: one table of distance embeddings for every layer.
         self.distances = DistanceEmbeddings(config) if config.position == "disentangled" else None

@@ -88,23 +88,30 @@ class Packing:
 
     def unpad(self, x: torch.Tensor) -> torch.Tensor:
         """(B, T, ...) -> (N, ...)."""
-        return x.reshape(self.batch * self.length, *x.shape[2:]).index_select(0, self.indices)
+        return _gather(x, self.indices)
 
     def pad(self, x: torch.Tensor) -> torch.Tensor:
         """(N, ...) -> (B, T, ...), zeros at the padding positions left out."""
-        flat = x.new_zeros(self.batch * self.length, *x.shape[1:])
-        return flat.index_copy(0, self.indices, x).view(self.batch, self.length, *x.shape[1:])
+        return _scatter(x, self.indices, self.batch, self.length)
 
     def to_attention(self, x: torch.Tensor) -> torch.Tensor:
         """(N, ...) -> the attention layout: (B, T, ...), or (D, L, ...) by document."""
         docs = self.documents
         if docs is None:
             return self.pad(x)
-        flat = x.new_zeros(docs.sequences * docs.length, *x.shape[1:])
-        return flat.index_copy(0, docs.indices, x).view(docs.sequences, docs.length, *x.shape[1:])
+        return _scatter(x, docs.indices, docs.sequences, docs.length)
 
     def from_attention(self, y: torch.Tensor) -> torch.Tensor:
         """The attention layout -> (N, ...)."""
-        if self.documents is None:
-            return self.unpad(y)
-        return y.reshape(-1, *y.shape[2:]).index_select(0, self.documents.indices)
+        return _gather(y, self.indices if self.documents is None else self.documents.indices)
+
+
+def _gather(y: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
+    """(rows, length, ...) -> (N, ...): the rows at flat positions `indices`."""
+    return y.reshape(-1, *y.shape[2:]).index_select(0, indices)
+
+
+def _scatter(x: torch.Tensor, indices: torch.Tensor, rows: int, length: int) -> torch.Tensor:
+    """(N, ...) -> (rows, length, ...): row n of x at flat position indices[n], zeros else."""
+    flat = x.new_zeros(rows * length, *x.shape[1:])
+    return flat.index_copy(0, indices, x).view(rows, length, *x.shape[1:])

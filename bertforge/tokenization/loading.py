@@ -211,7 +211,7 @@ def _append_added(
             # in the raw text
             special = token in roles
             new = AddedToken(token, normalized=not special, special=special)
-            if token in roles:
+            if special:
                 backend.add_special_tokens([new])
             else:
                 backend.add_tokens([new])

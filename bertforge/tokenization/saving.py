@@ -76,7 +76,7 @@ def _albert_rebuild(spec: dict[str, Any]) -> tuple[dict[str, Any], dict[str, boo
 
     Built around a one-piece Unigram: only the pipeline parts are compared, never the vocab.
     """
-    steps = [n.get("type") for n in (spec.get("normalizer") or {}).get("normalizers", [])]
+    steps = _normalizer_steps(spec)
     lowercase, keep_accents = "Lowercase" in steps, "NFKD" not in steps
     rebuilt = unigram_backend(
         [("<unk>", 0.0)],
@@ -85,14 +85,29 @@ def _albert_rebuild(spec: dict[str, Any]) -> tuple[dict[str, Any], dict[str, boo
         keep_accents=keep_accents,
         precompiled_charsmap=spec_charsmap(spec),
     )
+    flags = {"do_lower_case": lowercase, "keep_accents": keep_accents}
+    return _with_template(rebuilt, _spec_ids(spec)), flags
+
+
+def _normalizer_steps(spec: dict[str, Any]) -> list[str]:
+    return [n.get("type") for n in (spec.get("normalizer") or {}).get("normalizers", [])]
+
+
+def _spec_ids(spec: dict[str, Any]) -> dict[str, int]:
+    """Every Unigram piece and added token of a tokenizer.json, by content."""
     ids = {piece: i for i, (piece, _) in enumerate(spec["model"]["vocab"])}
-    ids |= {t["content"]: t["id"] for t in spec.get("added_tokens", [])}
+    return ids | {t["content"]: t["id"] for t in spec.get("added_tokens", [])}
+
+
+def _with_template(rebuilt: BackendTokenizer, ids: dict[str, int]) -> dict[str, Any]:
+    """The pipeline JSON of `rebuilt` with the [CLS] A [SEP] B [SEP] template the SentencePiece
+    classes (ALBERT's, DeBERTa's) add, at the ids the tokenizer gives those two."""
     rebuilt.post_processor = processors.TemplateProcessing(
         single="[CLS]:0 $A:0 [SEP]:0",
         pair="[CLS]:0 $A:0 [SEP]:0 $B:1 [SEP]:1",
         special_tokens=[("[CLS]", ids["[CLS]"]), ("[SEP]", ids["[SEP]"])],
     )
-    return json.loads(rebuilt.to_str()), {"do_lower_case": lowercase, "keep_accents": keep_accents}
+    return json.loads(rebuilt.to_str())
 
 
 def _albert_class(spec: dict[str, Any], specials: SpecialTokens) -> tuple[str, dict[str, Any]]:
@@ -132,17 +147,9 @@ def _deberta_class(spec: dict[str, Any], specials: SpecialTokens) -> tuple[str, 
     model, added = spec["model"], spec.get("added_tokens", [])
     if (specials.cls, specials.sep) != ("[CLS]", "[SEP]") or specials.unk is None:
         return GENERIC_CLASS, {}
-    steps = [n.get("type") for n in (spec.get("normalizer") or {}).get("normalizers", [])]
-    lowercase = "Lowercase" in steps
-    rebuilt = deberta_backend([("<unk>", 0.0)], 0, lowercase=lowercase)
-    ids = {piece: i for i, (piece, _) in enumerate(model["vocab"])}
-    ids |= {t["content"]: t["id"] for t in added}
-    rebuilt.post_processor = processors.TemplateProcessing(
-        single="[CLS]:0 $A:0 [SEP]:0",
-        pair="[CLS]:0 $A:0 [SEP]:0 $B:1 [SEP]:1",
-        special_tokens=[("[CLS]", ids["[CLS]"]), ("[SEP]", ids["[SEP]"])],
-    )
-    expected = json.loads(rebuilt.to_str())
+    lowercase = "Lowercase" in _normalizer_steps(spec)
+    ids = _spec_ids(spec)
+    expected = _with_template(deberta_backend([("<unk>", 0.0)], 0, lowercase=lowercase), ids)
     parts = ("normalizer", "pre_tokenizer", "decoder", "post_processor")
     canonical = (
         all(spec.get(key) == expected[key] for key in parts)

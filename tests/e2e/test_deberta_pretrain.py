@@ -14,25 +14,13 @@ import torch
 import transformers
 from safetensors.torch import load_file
 from test_crash import run_cli
-from test_modernbert_pretrain import KILL_AFTER_STEP_20, train_losses
+from test_modernbert_pretrain import KILL_AFTER_STEP_20, RUN, train_losses
 
 from bertforge import pretrain
 from bertforge.data.builder import BuildConfig, build_data
 from bertforge.tokenization import train_tokenizer
 
-TINY = [
-    "preset=tiny",
-    "train.max_steps=30",
-    "train.batch_size=8",
-    "train.micro_batch_size=4",
-    "train.lr=2e-3",
-    "train.warmup_steps=5",
-    "train.save_every=10",
-    "train.eval_every=10",
-    "train.eval_batches=1",
-    "train.log_every=1",
-    "train.precision=fp32",
-]
+TINY = ["preset=tiny", *RUN]
 
 
 @pytest.fixture(scope="module")

@@ -19,10 +19,8 @@ from bertforge import ConfigError, pretrain
 from bertforge.data.builder import BuildConfig, build_data
 from bertforge.tokenization import train_tokenizer
 
-TINY = [
-    "preset=tiny",
-    "model.max_position_embeddings=128",
-    "model.local_attention=16",
+# 30 steps of 8 sequences, a checkpoint every 10 (the test of another recipe reuses them).
+RUN = [
     "train.max_steps=30",
     "train.batch_size=8",
     "train.micro_batch_size=4",
@@ -34,6 +32,7 @@ TINY = [
     "train.log_every=1",
     "train.precision=fp32",
 ]
+TINY = ["preset=tiny", "model.max_position_embeddings=128", "model.local_attention=16", *RUN]
 KILL_AFTER_STEP_20 = """
 from bertforge.training import trainer
 real_save = trainer.save_checkpoint
