@@ -139,6 +139,13 @@ def table(rows: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
+def save(args: argparse.Namespace, rows: dict[str, dict]) -> None:
+    """The rows so far to `--json` (after each family, so a long race keeps what it measured)."""
+    if args.json:
+        result = {"minutes": args.minutes, "lr": args.lr, "rows": rows, "table": table(rows)}
+        args.json.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--minutes", type=float, default=20.0)
@@ -176,7 +183,8 @@ def main() -> None:
         rows[name] = race(args, recipe, shards(args, mode), extra, args.work / name)
         score(rows[name], held)
         rows[name]["sst2"] = transfer({name: Path(rows[name]["encoder"])}, sst2, args.work)[name]
-        print(name, json.dumps({k: v for k, v in rows[name].items() if k != "sst2"}))
+        print(name, json.dumps(rows[name]), flush=True)
+        save(args, rows)
     if not args.no_distill:
         best = max(
             (n for n in rows if n != "electra"),  # the teacher needs an MLM head
@@ -196,9 +204,7 @@ def main() -> None:
             "sst2": transfer({"none": init}, sst2, args.work)["none"],
         }
     print(table(rows))
-    if args.json:
-        result = {"minutes": args.minutes, "lr": args.lr, "rows": rows, "table": table(rows)}
-        args.json.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+    save(args, rows)
 
 
 if __name__ == "__main__":
