@@ -28,6 +28,7 @@ from bertforge.config import EncoderConfig
 from bertforge.errors import BertforgeError, CheckpointError, ConfigError, DataError, TokenizerError
 from bertforge.families import FAMILIES, Family, register_family
 from bertforge.models import Encoder, EncoderOutput
+from bertforge.models.encoder import set_attention_backend
 from bertforge.tokenization import Tokenizer
 from bertforge.training.stopping import EXIT_STOPPED, TrainingStopped
 
@@ -65,5 +66,6 @@ __all__ = [
     "predict",
     "pretrain",
     "register_family",
+    "set_attention_backend",
 ]
 __version__ = "0.1.0"

@@ -1,6 +1,7 @@
 """Multi-head self-attention through `F.scaled_dot_product_attention`, or by hand when the
 probabilities are asked for or dropped out on CPU, or with relative positions (`relative.py`)
-when the config asks for them. Rotary positions (`rotary.py`) turn the queries and keys first;
+when the config asks for them, or through the flex / varlen kernels (`kernels.py`) when the
+encoder's backend is one of those. Rotary positions (`rotary.py`) turn the queries and keys first;
 the layer's mask (`masks.py`) says which keys each query sees (padding, a sliding window).
 
 Why by hand for CPU dropout: SDPA's CPU kernels do not support dropout, so it falls back to
@@ -16,10 +17,12 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.attention.flex_attention import BlockMask
 
 from bertforge.config import EncoderConfig
 from bertforge.models.disentangled import PositionProjections, disentangled_attention
 from bertforge.models.dropout import dropout
+from bertforge.models.kernels import VarlenSequences, flex, refuse_dropout, varlen
 from bertforge.models.masks import AttentionInputs, WindowBlocks
 from bertforge.models.relative import RelativePositions, relative_attention
 from bertforge.models.rotary import rotate
@@ -122,7 +125,13 @@ class SelfAttention(nn.Module):
             q, k = rotate(qkv[:2], *inputs.rotary[self.layer_type])  # (T, hd) or (B, T, hd)
         dropout_p = self.dropout_p if self.training else 0.0
         probs = None
-        if self.disentangled:
+        if isinstance(mask, BlockMask):
+            refuse_dropout("flex", dropout_p)
+            y = flex(q, k, v, mask)
+        elif isinstance(mask, VarlenSequences):
+            refuse_dropout("varlen", dropout_p)
+            y = varlen(q, k, v, mask)
+        elif self.disentangled:
             y, probs = disentangled_attention(
                 q, k, v, *self._distance_terms(inputs), mask, dropout_p
             )

@@ -8,11 +8,18 @@ import torch
 from torch import nn
 
 from bertforge.config import EncoderConfig
-from bertforge.errors import DataError
+from bertforge.errors import ConfigError, DataError
 from bertforge.models.block import BLOCKS, layer_norm
 from bertforge.models.disentangled import DistanceEmbeddings
 from bertforge.models.embeddings import Embeddings
 from bertforge.models.init import init_weights
+from bertforge.models.kernels import (
+    check_backend,
+    flex_masks,
+    refuse_dropout,
+    sequence_bounds,
+    varlen_masks,
+)
 from bertforge.models.masks import AttentionInputs, document_positions, layer_masks
 from bertforge.models.pooler import Pooler
 from bertforge.models.rotary import Rotary
@@ -59,6 +66,8 @@ class Encoder(Pretrained, nn.Module):
         # loops switch it on; off by default so outputs match `transformers` position for
         # position.
         self.unpad = False
+        # The attention kernel (`models/kernels.py`): sdpa, flex or varlen.
+        self.attention_backend = "sdpa"
         self.apply(lambda m: init_weights(m, config.initializer_range))
 
     @staticmethod
@@ -130,6 +139,8 @@ class Encoder(Pretrained, nn.Module):
         (the batch's, or one sequence per packed document), rotary tables for those
         positions, DeBERTa's distance table."""
         T, device = x.shape[1], x.device
+        if self.attention_backend != "sdpa" and blocked:
+            return self._kernel_inputs(attention_mask, position_ids, document_ids, x)
         masks = layer_masks(self.config, attention_mask, T, device, document_ids, blocked=blocked)
         packing = None
         if self.unpad and document_ids is not None:
@@ -145,6 +156,39 @@ class Encoder(Pretrained, nn.Module):
             rotary = {kind: table(positions) for kind, table in self.rotary.items()}
         distances = self.distances(T) if self.distances is not None else None
         return AttentionInputs(masks, rotary, packing, distances)
+
+    def _kernel_inputs(
+        self,
+        attention_mask: torch.Tensor | None,  # (B, T)
+        position_ids: torch.Tensor | None,  # (B, T) or None
+        document_ids: torch.Tensor | None,  # (B, T) or None
+        x: torch.Tensor,  # (B, T, H)
+    ) -> AttentionInputs:
+        """The flex or varlen kernel's inputs. Each token's group: its document, or 1 for a
+        token and 0 for padding. Unpadded (always, for varlen), attention runs on the stream
+        as one sequence whose rows attend within their group; padded (flex), on the batch."""
+        B, T = x.shape[:2]
+        ids = document_ids if document_ids is not None else attention_mask
+        if ids is None:
+            ids = torch.ones(B, T, dtype=torch.long, device=x.device)
+        columns = torch.arange(T, device=x.device).expand(B, T)
+        positions = position_ids if position_ids is not None else columns
+        packing = None
+        if self.unpad or self.attention_backend == "varlen":
+            packing = Packing.for_stream(ids)
+            group, _ = packing.groups(ids)  # (N,)
+            column = packing.indices % T  # (N,)
+            positions = positions.reshape(-1)[packing.indices]  # (N,)
+            if self.attention_backend == "varlen":
+                masks = varlen_masks(self.config, *sequence_bounds(group, column))
+            else:
+                masks = flex_masks(self.config, group[None] + 1, column[None])
+        else:
+            masks = flex_masks(self.config, ids.long(), columns)
+        rotary = None
+        if self.rotary is not None:
+            rotary = {kind: table(positions) for kind, table in self.rotary.items()}
+        return AttentionInputs(masks, rotary, packing)
 
     def _check_ids(
         self,
@@ -187,6 +231,29 @@ class Encoder(Pretrained, nn.Module):
 def encoder_config(model: nn.Module) -> EncoderConfig:
     """The config of the (first) encoder inside `model`: a task model, an MLM behind a prompt."""
     return next(m.config for m in model.modules() if isinstance(m, Encoder))
+
+
+def set_attention_backend(model: nn.Module, backend: str) -> None:
+    """The attention kernel of every encoder in `model`: sdpa, flex or varlen
+    (`models/kernels.py`); refused in one line where an encoder cannot run it."""
+    for module in model.modules():
+        if isinstance(module, Encoder):
+            check_backend(module.config, backend)
+            module.attention_backend = backend
+
+
+def use_attention_kernel(model: nn.Module, backend: str, device: torch.device | str) -> None:
+    """`set_attention_backend` for training on `device`: the fused kernels train on CUDA
+    only (PyTorch 2.13 runs flex forward-only on CPU) and drop no attention probabilities."""
+    if backend == "sdpa":
+        return
+    if torch.device(device).type != "cuda":
+        raise ConfigError(
+            f"train.attention={backend!r} trains on CUDA only (flex runs forward-only on CPU, "
+            "varlen_attn is a CUDA kernel); use sdpa here"
+        )
+    set_attention_backend(model, backend)
+    refuse_dropout(backend, encoder_config(model).attention_probs_dropout_prob)
 
 
 def set_unpadded(model: nn.Module, enabled: bool = True) -> None:

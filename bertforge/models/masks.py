@@ -13,8 +13,10 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+from torch.nn.attention.flex_attention import BlockMask
 
 from bertforge.config import EncoderConfig
+from bertforge.models.kernels import VarlenSequences
 from bertforge.models.unpad import Packing
 
 
@@ -123,7 +125,8 @@ def layer_masks(
 class AttentionInputs:
     """What every layer's attention reads for one batch, by the layer's type."""
 
-    masks: dict[str, torch.Tensor | WindowBlocks | None]
+    # SDPA's boolean masks, blocked windows, or the flex / varlen kernels' (`kernels.py`)
+    masks: dict[str, torch.Tensor | WindowBlocks | BlockMask | VarlenSequences | None]
     rotary: dict[str, tuple[torch.Tensor, torch.Tensor]] | None = None  # cos, sin (T, D)
     packing: Packing | None = None  # the unpadded stream's rows (`unpad.py`)
     # DeBERTa: the distance embeddings (R, H) and the (T, T) index into them.

@@ -51,6 +51,7 @@ class Packing:
     batch: int
     length: int
     documents: AttentionLayout | None = None  # None: attention runs on the (B, T) layout
+    stream: bool = False  # attention runs on the stream itself, as one sequence (1, N)
 
     @staticmethod
     def _rows(real: torch.Tensor) -> torch.Tensor:
@@ -67,14 +68,26 @@ class Packing:
         return cls(cls._rows(attention_mask != 0), batch, length)
 
     @classmethod
+    def for_stream(cls, ids: torch.Tensor) -> Packing:
+        """Attention on the stream itself (flex, varlen kernels): `ids` (B, T), a token's
+        document number, or 1 for a token and 0 for padding."""
+        return cls(cls._rows(ids != 0), *ids.shape, stream=True)
+
+    def groups(self, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The sequence each stream row belongs to, (N,) from 0, and each sequence's size:
+        one per (row, document) of `ids` (B, T), a row's padding one more."""
+        key = self.indices // self.length * (int(ids.max()) + 1) + ids.view(-1)[self.indices]
+        _, group, sizes = torch.unique(key, return_inverse=True, return_counts=True)
+        return group, sizes
+
+    @classmethod
     def from_documents(cls, document_ids: torch.Tensor) -> Packing:
         """`document_ids`: (B, T), k >= 1 for the k-th document of a row, 0 for padding."""
         batch, length = document_ids.shape
         chosen = cls._rows(document_ids > 0)
         # One attention sequence per (row, document), the row's padding (0) one more; each
         # is contiguous in the row-major stream, so a row's rank inside it is its position.
-        key = chosen // length * (int(document_ids.max()) + 1) + document_ids.view(-1)[chosen]
-        _, group, sizes = torch.unique(key, return_inverse=True, return_counts=True)
+        group, sizes = cls(chosen, batch, length).groups(document_ids)
         starts = torch.cumsum(sizes, 0) - sizes  # (D,): first stream row of each sequence
         order = torch.argsort(group, stable=True)
         position = torch.empty_like(group)
@@ -95,7 +108,10 @@ class Packing:
         return _scatter(x, self.indices, self.batch, self.length)
 
     def to_attention(self, x: torch.Tensor) -> torch.Tensor:
-        """(N, ...) -> the attention layout: (B, T, ...), or (D, L, ...) by document."""
+        """(N, ...) -> the attention layout: (B, T, ...), (D, L, ...) by document, or
+        (1, N, ...) on the stream."""
+        if self.stream:
+            return x[None]
         docs = self.documents
         if docs is None:
             return self.pad(x)
@@ -103,6 +119,8 @@ class Packing:
 
     def from_attention(self, y: torch.Tensor) -> torch.Tensor:
         """The attention layout -> (N, ...)."""
+        if self.stream:
+            return y[0]
         return _gather(y, self.indices if self.documents is None else self.documents.indices)
 
 

@@ -24,7 +24,7 @@ from bertforge.data.loader import IndexedDataset, PhasedLoader, PretrainingLoade
 from bertforge.data.shards import ShardedDataset
 from bertforge.data.short import ShortSequences
 from bertforge.errors import CheckpointError
-from bertforge.models.encoder import Encoder
+from bertforge.models.encoder import Encoder, use_attention_kernel
 from bertforge.objectives import Objective, pretraining_objectives
 from bertforge.pretraining.heldout import heldout_batches, unigram_accuracy
 from bertforge.pretraining.init import freeze_carried, load_init
@@ -152,6 +152,7 @@ def _run(
         if isinstance(module, Encoder):
             module.check_inputs = False  # the collator already range-checked every id
             module.unpad = True  # the losses read real positions only; skip the padding
+    use_attention_kernel(model, cfg.attention, device)
     # Every rank built the same weights from the same seed. DDP wraps the model; FSDP shards
     # it in place, and the optimizer must then be built on the shards.
     trained = distributed.wrap_model(model, shard=cfg.parallel == "fsdp")

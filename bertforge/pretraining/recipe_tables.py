@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bertforge.errors import ConfigError
+from bertforge.models.kernels import BACKENDS
 from bertforge.training.optim import SCHEDULES
 
 DOCUMENTS = ("cross", "separate")
@@ -52,8 +53,15 @@ class TrainConfig:
     # more sequences per batch as keeps the tokens per step; 0: off.
     short_seq_len: int = 0
     short_seq_fraction: float = 0.0
+    # The attention kernel (`models/kernels.py`): sdpa | flex | varlen (both: CUDA, no
+    # attention dropout; varlen runs on the unpadded stream with no padding at all).
+    attention: str = "sdpa"
 
     def __post_init__(self) -> None:
+        if self.attention not in BACKENDS:
+            raise ConfigError(
+                f"train.attention={self.attention!r}; choose one of {', '.join(BACKENDS)}"
+            )
         if self.optimizer not in ("adamw", "lamb"):
             raise ConfigError(f"train.optimizer={self.optimizer!r}; choose adamw or lamb")
         if self.precision not in ("bf16", "fp32"):
