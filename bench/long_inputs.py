@@ -2,13 +2,16 @@
 128-token window) embedding and fine-tuning one sequence of 512, 2,048 and 8,192 tokens,
 bertforge beside transformers on the same weights.
 
-Rows per length: time per token and peak memory (RSS growth over the process before the first
-call) of (a) embedding: a no-grad forward of `Encoder` / `ModernBertModel`, and (b) a
-fine-tuning step: `SequenceClassifier` / `ModernBertForSequenceClassification`, forward,
-backward and AdamW, fp32. Each (side, task, length) runs in a fresh interpreter: 1 warm-up
-call, then the median of `--reps`. bertforge's sliding-window layers run in blocks of 64
-queries against the 192 keys around them (`models/masks.py` `WindowBlocks`) from 6 windows
-on, so their memory grows with the length; transformers builds a (T, T) mask for them.
+Rows per length: time per token and peak memory of (a) embedding: a no-grad forward of
+`Encoder` / `ModernBertModel`, and (b) a fine-tuning step: `SequenceClassifier` /
+`ModernBertForSequenceClassification`, forward, backward and AdamW, fp32. Each (side, task,
+length) runs in a fresh interpreter: 1 warm-up call, then the median of `--reps`; memory is
+the peak RSS over those calls above the RSS after the warm-up (the peak reset there, so a
+compile and first-call caches are not counted). bertforge's sliding-window layers run in
+blocks of 64 queries against the 192 keys around them (`models/masks.py` `WindowBlocks`) from
+6 windows on, so their memory grows with the length; transformers builds a (T, T) mask for them.
+Embedding also runs through `set_attention_backend(model, "flex")`: compiled flex_attention
+with block masks, blocks of 128 outside a window skipped.
 
     .venv/bin/python bench/long_inputs.py [--lengths 512,2048,8192] [--reps 3] [--json OUT]
 """
@@ -28,6 +31,9 @@ from measure import quiet_transformers, use_threads
 from bertforge import FAMILIES, Encoder
 
 HERE = Path(__file__).resolve().parent
+# bertforge-flex: the flex_attention kernel, compiled, on the unpadded stream (inference only:
+# PyTorch 2.13 has no flex backward on CPU).
+SIDES = ("bertforge", "transformers", "bertforge-flex")
 
 CHILD = """
 import json, statistics, sys, time, torch
@@ -39,11 +45,14 @@ torch.manual_seed(0)
 ids = torch.randint(5, 30522, (1, length))
 mask = torch.ones_like(ids)
 labels = torch.tensor([1])
-if side == "bertforge":
-    from bertforge import Encoder, SequenceClassifier
+if side.startswith("bertforge"):
+    from bertforge import Encoder, SequenceClassifier, set_attention_backend
     from bertforge.models.encoder import set_unpadded
     if task == "embed":
         model = Encoder.from_pretrained(path).eval()
+        if side == "bertforge-flex":
+            set_attention_backend(model, "flex")
+            set_unpadded(model)
     else:
         model = SequenceClassifier.from_pretrained(path, num_labels=2).train()
         set_unpadded(model)  # as `bertforge finetune` runs it
@@ -67,14 +76,15 @@ def call():
     opt.step()
     opt.zero_grad(set_to_none=True)
 
+call()  # warm-up (flex: its compile), then the peak is reset: steady-state memory
 import gc; gc.collect()
 base = int(open('/proc/self/statm').read().split()[1]) * 4096
+open('/proc/self/clear_refs', 'w').write('5')
 times = []
-for i in range(reps + 1):
+for i in range(reps):
     t = time.perf_counter()
     call()
-    if i:
-        times.append(time.perf_counter() - t)
+    times.append(time.perf_counter() - t)
 hwm = next(l for l in open('/proc/self/status') if l.startswith('VmHWM'))
 peak = (int(hwm.split()[1]) * 1024 - base) / 2**20
 print(json.dumps({{"s_per_call": statistics.median(times), "peak_mib": peak}}))
@@ -91,6 +101,20 @@ def measure(side: str, task: str, length: int, reps: int, path: Path) -> dict:
     r = json.loads(out.stdout.strip().splitlines()[-1])
     r["us_per_token"] = r["s_per_call"] / length * 1e6
     return r
+
+
+def report(task: str, length: int, side: str, ours: dict, peer: dict) -> None:
+    if "error" in ours or "error" in peer:
+        print(f"  {task:<5} {length:>5} {side}: {ours} | {peer}", flush=True)
+        return
+    print(
+        f"  {task:<5} {length:>5} tokens: {side} {ours['us_per_token']:8.1f} us/token "
+        f"+{ours['peak_mib']:7.0f} MiB | transformers {peer['us_per_token']:8.1f} "
+        f"us/token +{peer['peak_mib']:7.0f} MiB | "
+        f"{peer['us_per_token'] / ours['us_per_token']:.2f}x speed, "
+        f"{ours['peak_mib'] / max(peer['peak_mib'], 1):.2f}x memory",
+        flush=True,
+    )
 
 
 def main() -> None:
@@ -111,21 +135,12 @@ def main() -> None:
     print(f"ModernBERT-mini, batch 1, fp32, {threads} threads")
     for task in ("embed", "train"):
         for length in map(int, args.lengths.split(",")):
-            row = {side: measure(side, task, length, args.reps, path)
-                   for side in ("bertforge", "transformers")}  # fmt: skip
+            sides = SIDES if task == "embed" else SIDES[:2]
+            row = {side: measure(side, task, length, args.reps, path) for side in sides}
             results["rows"][f"{task}/{length}"] = row
-            ours, peer = row["bertforge"], row["transformers"]
-            if "error" in ours or "error" in peer:
-                print(f"  {task:<5} {length:>5}: {ours} | {peer}", flush=True)
-                continue
-            print(
-                f"  {task:<5} {length:>5} tokens: bertforge {ours['us_per_token']:8.1f} us/token "
-                f"+{ours['peak_mib']:7.0f} MiB | transformers {peer['us_per_token']:8.1f} "
-                f"us/token +{peer['peak_mib']:7.0f} MiB | "
-                f"{peer['us_per_token'] / ours['us_per_token']:.2f}x speed, "
-                f"{ours['peak_mib'] / peer['peak_mib']:.2f}x memory",
-                flush=True,
-            )
+            peer = row["transformers"]
+            for side in (s for s in sides if s != "transformers"):
+                report(task, length, side, row[side], peer)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
 
