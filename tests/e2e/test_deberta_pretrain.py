@@ -2,7 +2,8 @@
 gradient-disentangled embedding sharing (a generator as wide and half as deep, its token
 table read by the discriminator through a stop-gradient plus a delta); the loss falls, a run
 killed by SIGKILL resumes to the same weights, and the export is a `DebertaV2Model` (delta
-folded in, the RTD head beside it) and a `DebertaV2ForMaskedLM` that transformers loads."""
+folded in, the RTD head beside it) and a `DebertaV2ForMaskedLM` that transformers loads; the
+discriminator fine-tunes on (tiny) CoNLL NER and SQuAD."""
 
 from __future__ import annotations
 
@@ -14,7 +15,12 @@ import torch
 import transformers
 from safetensors.torch import load_file
 from test_crash import run_cli
-from test_modernbert_pretrain import KILL_AFTER_STEP_20, RUN, train_losses
+from test_modernbert_pretrain import (
+    KILL_AFTER_STEP_20,
+    RUN,
+    fine_tunes_on_ner_and_squad,
+    train_losses,
+)
 
 from bertforge import pretrain
 from bertforge.data.builder import BuildConfig, build_data
@@ -54,6 +60,7 @@ def test_gdes_recipe_trains_and_exports_both_models(shards: Path, tmp_path: Path
     assert float(delta.abs().max()) > 0
     folded = gen.deberta.embeddings.word_embeddings.weight.detach() + delta
     torch.testing.assert_close(disc.embeddings.word_embeddings.weight.detach(), folded)
+    fine_tunes_on_ner_and_squad(result.model / "discriminator", tmp_path / "finetune")
 
 
 def test_a_killed_gdes_run_resumes_to_the_same_weights(shards: Path, tmp_path: Path) -> None:

@@ -1,7 +1,8 @@
 """The ModernBERT recipe end to end on a tiny model: documents packed into full-sentences rows
 that attend only to themselves, a warmup-stable-decay schedule, 30% masking; the loss falls,
 a run killed by SIGKILL resumes to the very weights of one that never stopped, and the export
-is a `ModernBertForMaskedLM` that transformers loads and fills masks with."""
+is a `ModernBertForMaskedLM` that transformers loads and fills masks with, and that fine-tunes
+on (tiny) CoNLL NER and SQuAD."""
 
 from __future__ import annotations
 
@@ -14,8 +15,9 @@ import torch
 import transformers
 from safetensors.torch import load_file
 from test_crash import run_cli
+from test_families_finetune import data
 
-from bertforge import ConfigError, pretrain
+from bertforge import ConfigError, finetune, pretrain
 from bertforge.data.builder import BuildConfig, build_data
 from bertforge.tokenization import train_tokenizer
 
@@ -83,6 +85,22 @@ def test_recipe_trains_packed_documents_and_exports_a_fill_mask_model(
     mask = fill.tokenizer.mask_token
     guesses = fill(f"The function returns a {mask} of the values.")
     assert len(guesses) == 5 and all(g["token_str"] for g in guesses)
+    fine_tunes_on_ner_and_squad(result.model, tmp_path / "finetune")
+
+
+def fine_tunes_on_ner_and_squad(model: Path, root: Path) -> None:
+    """`finetune ner` and `finetune squad` (tiny CoNLL and SQuAD files) from a pretrained
+    export; each best/ opens in transformers with every weight."""
+    for command, auto, metric in (("ner", "AutoModelForTokenClassification", "entity_f1"),
+                                  ("squad", "AutoModelForQuestionAnswering", "f1")):  # fmt: skip
+        options = data(root / command, command)
+        result = finetune(command, model, root / command, root / f"{command}-run", epochs=1,
+                          batch_size=8, lr=1e-3, **options)  # fmt: skip
+        assert metric in result.metrics, result.metrics
+        _, info = getattr(transformers, auto).from_pretrained(
+            root / f"{command}-run" / "best", output_loading_info=True
+        )
+        assert not info["missing_keys"] and not info["unexpected_keys"], info
 
 
 def test_a_killed_run_resumes_to_the_same_weights(shards: dict[str, Path], tmp_path: Path) -> None:
