@@ -89,8 +89,8 @@ def pretrain(
 
     `init`: continue pretraining an HF checkpoint (its family, config and tokenizer; the
     shards must be built with that tokenizer), by default with the "continue-mlm" recipe and
-    the objectives it was trained for; `init_generator`: ELECTRA's generator beside a
-    discriminator given as `init`."""
+    the objectives it was trained for; `init_generator`: the replaced-token-detection
+    generator (ELECTRA, DeBERTa-v3) beside a discriminator given as `init`."""
     output = Path(output)
     flags = {
         "train.max_steps": max_steps,
@@ -102,7 +102,15 @@ def pretrain(
         "model.attention_probs_dropout_prob": dropout,
         "train.save_every": save_every,
     }
-    sets = [f"{k}={v}" for k, v in flags.items() if v is not None] + list(overrides)
+    given = {k: v for k, v in flags.items() if v is not None}
+    for item in overrides:
+        key = item.partition("=")[0].strip()
+        if key in given:
+            raise ConfigError(
+                f"{key} is given twice: {key}={given[key]} by keyword and {item!r} in "
+                "overrides; keep one"
+            )
+    sets = [f"{k}={v}" for k, v in given.items()] + list(overrides)
     # A resumed run without a recipe of its own continues with the one it recorded.
     if resume and config is None and (output / pretraining.RECIPE_FILE).exists():
         config = output / pretraining.RECIPE_FILE

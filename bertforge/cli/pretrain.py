@@ -110,7 +110,9 @@ def pretrain(
         "from it; recipe continue-mlm unless --config). Build the data with its tokenizer.",
     ),
     init_generator: Path | None = typer.Option(
-        None, "--init-generator", help="ELECTRA: the generator beside the --init discriminator."
+        None,
+        "--init-generator",
+        help="ELECTRA, DeBERTa-v3: the generator beside the --init discriminator.",
     ),
     **options: Any,
 ) -> api.PretrainResult:

@@ -3,13 +3,16 @@
 The checkpoint decides the family, the encoder config and the tokenizer; the recipe decides
 the optimisation, the masking and the objectives. The plan rewrites the recipe so the run
 directory describes itself without the checkpoint: `preset = "init"` with the checkpoint's
-whole config as the [model] table (only dropout may differ), ELECTRA's generator as its
-[generator] size, and `init.carry`, the checkpoint's heads that no objective trains: they are
-kept unchanged (frozen), so export writes the checkpoint's own class back.
+whole config as the [model] table (only dropout may differ), the RTD generator's shape as
+its [generator] size and depth, and `init.carry`, the checkpoint's heads that no objective
+trains: they are kept unchanged (frozen), so export writes the checkpoint's own class back.
 
 At step 0 the job copies the checkpoint's weights in (`load_init`); heads it lacks keep the
 initialisation of a fresh run (the MLM decoder is tied to the embeddings either way), and the
 log says which parts were loaded and which are new. A resumed run reads its own checkpoints.
+DeBERTa-v3's discriminator comes as a `DebertaV2Model` with its RTD head beside it and its
+token table folded (E_G + delta): the head is read from beside, and under GDES the delta is
+unfolded against the generator's table.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors.torch import load_file
 from torch import nn
 
 from bertforge.architectures import ElectraPreTraining, PreTrainingModel
@@ -30,6 +34,7 @@ from bertforge.config import EncoderConfig
 from bertforge.errors import ConfigError, DataError
 from bertforge.families import family
 from bertforge.interop.hf import Checkpoint, load_checkpoint, load_config, load_state
+from bertforge.pretraining.models import RTD_FILE
 from bertforge.pretraining.recipe import INIT_PRESET, Recipe
 from bertforge.tokenization import Tokenizer
 
@@ -63,9 +68,21 @@ class Start:
 
 def read_start(recipe: Recipe) -> Start:
     """Read `recipe.init`'s checkpoint(s) (config and which heads the weights hold)."""
-    ckpt = load_checkpoint(recipe.init.model)
+    ckpt = init_checkpoint(recipe.init.model)
     generator = load_config(recipe.init.generator) if recipe.init.generator else None
     return Start(ckpt.config, frozenset(ckpt.parts & set(HEAD_PARTS)), generator)
+
+
+def init_checkpoint(path: str | Path) -> Checkpoint:
+    """The checkpoint, with the RTD head a family without an RTD class keeps beside its
+    model (DeBERTa-v3's discriminator: `rtd_head.safetensors`, `pretraining.models`)."""
+    ckpt = load_checkpoint(path)
+    beside = Path(path) / RTD_FILE
+    if beside.is_file() and "rtd" not in ckpt.parts:
+        head = {f"rtd.{k}": v for k, v in load_file(beside).items()}
+        ckpt.state.update(head)
+        ckpt.origin.update({k: f"{RTD_FILE}: {k.removeprefix('rtd.')}" for k in head})
+    return ckpt
 
 
 def init_recipe(recipe: Recipe, start: Start) -> Recipe:
@@ -91,23 +108,26 @@ def init_recipe(recipe: Recipe, start: Start) -> Recipe:
     generator = recipe.generator
     if start.generator is not None:
         size = start.generator.hidden_size / start.config.hidden_size
-        generator = dataclasses.replace(generator, size=size)
-        _check_generator(recipe, start, size)
+        depth = start.generator.num_hidden_layers / start.config.num_hidden_layers
+        generator = dataclasses.replace(generator, size=size, depth=depth)
+        _check_generator(recipe, start, size, depth)
     resolved = dataclasses.replace(recipe, preset=INIT_PRESET, model=model, generator=generator)
     want = start.config.replace(**{k: v for k, v in model.items() if k in DROPOUTS})
     assert resolved.encoder_config(0, 0) == want, "the [model] table must rebuild the config"
     return resolved
 
 
-def _check_generator(recipe: Recipe, start: Start, size: float) -> None:
-    """ELECTRA's generator is the discriminator at a fraction of its width; a generator
-    checkpoint of another shape cannot share its embeddings."""
-    if start.config.model_type != "electra":
+def _check_generator(recipe: Recipe, start: Start, size: float, depth: float) -> None:
+    """A replaced-token-detection generator is the discriminator at a fraction of its width
+    and depth (ELECTRA, DeBERTa-v3); one of another shape cannot share its embeddings."""
+    if start.config.model_type != "electra" and "rtd" not in start.parts:
         raise ConfigError(
-            f"--init-generator is ELECTRA's generator; {recipe.init.model} is a "
-            f"{start.config.model_type} checkpoint"
+            f"--init-generator pairs with a discriminator, but {recipe.init.model} is a "
+            f"{start.config.model_type} checkpoint with no RTD head (none in its weights, no "
+            f"{RTD_FILE} beside them)"
         )
-    derived = generator_config(start.config, size) if 0 < size <= 1 else None
+    fits = 0 < size <= 1 and 0 < depth <= 1
+    derived = generator_config(start.config, size, depth) if fits else None
     given = start.generator
     fields = ("hidden_size", "num_attention_heads", "intermediate_size", "num_hidden_layers",
               "embedding_dim", "vocab_size")  # fmt: skip
@@ -116,7 +136,7 @@ def _check_generator(recipe: Recipe, start: Start, size: float) -> None:
         raise ConfigError(
             f"--init-generator {recipe.init.generator} ({shown}) is not the discriminator "
             f"{recipe.init.model} at a fraction of its width with its depth and embeddings; "
-            "ELECTRA shares them, so pass the generator trained with this discriminator"
+            "the two share them, so pass the generator trained with this discriminator"
         )
 
 
@@ -175,20 +195,23 @@ def load_init(model: nn.Module, recipe: Recipe) -> dict[str, dict[str, Any]]:
     parts were loaded and which start fresh; the run writes it to RUN_DIR/init.json."""
     if isinstance(model, ElectraPreTraining):
         report = {}
-        disc = load_checkpoint(recipe.init.model)
+        disc = init_checkpoint(recipe.init.model)
         if recipe.init.generator:
             # The generator first: its embeddings are the discriminator's, which load last.
             gen = load_checkpoint(recipe.init.generator)
             report["generator"] = _load(model.generator, gen)
             key = "encoder.embeddings.tokens.weight"
-            if not torch.equal(gen.state[key], disc.state[key]):
+            if model.sharing == "shared" and not torch.equal(gen.state[key], disc.state[key]):
                 log.warning(
                     "the generator's token embeddings (%s) differ from the discriminator's; "
                     "ELECTRA shares them, so the discriminator's are used", gen.path,
                 )  # fmt: skip
         else:
             report["generator"] = {"from": None, "loaded": [], "new": ["encoder", "mlm"]}
-        report["discriminator"] = _load(model.discriminator, disc)
+        if model.sharing == "gdes":
+            report["discriminator"] = _load_unfolded(model, disc)
+        else:
+            report["discriminator"] = _load(model.discriminator, disc)
     else:
         assert isinstance(model, PreTrainingModel)
         report = {"model": _load(model, load_checkpoint(recipe.init.model))}
@@ -208,6 +231,22 @@ def _load(model: PreTrainingModel, ckpt: Checkpoint) -> dict[str, Any]:
     load_state(model, ckpt, "", fresh_ok=new)
     loaded = sorted({"encoder", *(model.heads & present)})
     return {"from": str(ckpt.path), "loaded": loaded, "new": [h.strip(".") for h in new]}
+
+
+def _load_unfolded(model: ElectraPreTraining, ckpt: Checkpoint) -> dict[str, Any]:
+    """GDES: the exported discriminator holds its table folded, E_D = E_G + delta; after the
+    generator's E_G is in, delta = E_D - E_G, so the discriminator starts seeing exactly E_D."""
+    plain = model.folded_discriminator()  # a plain copy: the checkpoint loads into it as is
+    report = _load(plain, ckpt)
+    state = plain.state_dict()
+    tokens = model.discriminator.encoder.embeddings.tokens
+    folded = state.pop("encoder.embeddings.tokens.weight")
+    missing, unexpected = model.discriminator.load_state_dict(state, strict=False)
+    shared = {"encoder.embeddings.tokens.delta", "encoder.embeddings.tokens.source.weight"}
+    assert not unexpected and set(missing) == shared, (missing, unexpected)
+    with torch.no_grad():
+        tokens.delta.copy_(folded - tokens.source.weight)
+    return report
 
 
 def describe(started: dict[str, Any]) -> str:

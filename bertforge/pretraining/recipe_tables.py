@@ -194,7 +194,8 @@ class DataConfig:
 class InitConfig:
     """Continued pretraining: start from an HF checkpoint (`pretrain --init`) instead of
     random weights. Its family, encoder config and tokenizer are the run's; `generator` is
-    ELECTRA's generator checkpoint (a fresh one of [generator] size without it). `carry` is
+    the RTD generator's checkpoint (ELECTRA, DeBERTa-v3; a fresh one of [generator] size
+    without it). `carry` is
     written by the run: the checkpoint's heads no objective trains, kept unchanged so that
     export writes the checkpoint's own class back."""
 

@@ -47,3 +47,10 @@ def test_family_masking_is_the_family_recipes_under_the_keys_given() -> None:
     assert (electra.mode, electra.mask_prob, electra.random_prob) == ("token", 0.85, 0.0)
     nezha = load_recipe("continue-mlm", ["family=nezha"]).masking
     assert nezha.mode == "whole_word"
+
+
+def test_a_setting_given_by_keyword_and_in_overrides_is_refused(tmp_path: Path) -> None:
+    from bertforge import pretrain
+
+    with pytest.raises(ConfigError, match=r"train\.max_steps is given twice: .*keep one"):
+        pretrain(tmp_path, tmp_path / "run", max_steps=0, overrides=["train.max_steps=30"])
