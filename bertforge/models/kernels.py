@@ -18,11 +18,13 @@ Neither fused kernel drops attention probabilities out: training through them ne
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 
 import torch
 from torch.nn.attention.flex_attention import BlockMask, create_block_mask, flex_attention
+from torch.nn.attention.varlen import varlen_attn
 
 from bertforge.config import EncoderConfig
 from bertforge.errors import ConfigError, DataError
@@ -105,7 +107,9 @@ def varlen_masks(
 
 
 @cache
-def _compiled_flex():
+def _compiled_flex() -> Callable[..., torch.Tensor]:
+    # Static shapes: PyTorch 2.13's CPU flex template fails to build with dynamic ones. A new
+    # shape compiles again; the unpadded stream's bucketed lengths keep the shapes few.
     return torch.compile(flex_attention, dynamic=False)
 
 
@@ -114,12 +118,9 @@ def flex(
     k: torch.Tensor,
     v: torch.Tensor,
     mask: BlockMask,
-    compiled: bool = True,
 ) -> torch.Tensor:  # (B, nh, T, d)
-    """Compiled once (dynamic shapes) unless the caller is itself being compiled."""
-    kernel = flex_attention
-    if compiled and not torch.compiler.is_compiling():
-        kernel = _compiled_flex()
+    """The compiled kernel, or the plain call inside a graph being compiled already."""
+    kernel = flex_attention if torch.compiler.is_compiling() else _compiled_flex()
     return kernel(q, k, v, block_mask=mask)
 
 
@@ -129,8 +130,6 @@ def varlen(
     v: torch.Tensor,
     sequences: VarlenSequences,
 ) -> torch.Tensor:  # (1, nh, N, d)
-    from torch.nn.attention.varlen import varlen_attn
-
     def rows(x: torch.Tensor) -> torch.Tensor:  # (1, nh, N, d) -> (N, nh, d)
         return x[0].transpose(0, 1).contiguous()
 
