@@ -94,6 +94,28 @@ def test_varlen_equals_sdpa_on_cuda(packed: bool) -> None:
     assert_close(got[real].float(), want[real].float(), atol=2e-2, rtol=2e-2)
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="the kernels train on CUDA only")
+@pytest.mark.parametrize("backend", ["flex", "varlen"])
+def test_kernels_train_on_cuda_with_the_gradients_of_sdpa(backend: str) -> None:
+    """Unpadded, packed documents, bf16: the loss's gradients through the kernel equal
+    SDPA's (within bf16 rounding)."""
+    ids, mask, docs = (t.cuda() for t in batch())
+
+    def gradients(kernel: str) -> dict[str, torch.Tensor]:
+        model = tiny("modernbert").cuda().train()
+        model.unpad = True
+        set_attention_backend(model, kernel)
+        with torch.autocast("cuda", dtype=torch.bfloat16):
+            out = model(ids, mask, document_ids=docs).last_hidden_state
+        out[mask.bool()].float().pow(2).mean().backward()
+        return {n: p.grad for n, p in model.named_parameters() if p.grad is not None}
+
+    want, got = gradients("sdpa"), gradients(backend)
+    assert want.keys() == got.keys()
+    for name in want:
+        assert_close(got[name], want[name], atol=2e-2, rtol=5e-2, msg=name)
+
+
 def test_stream_sequence_bounds() -> None:
     """Right padding: one run per (row, document) and per row's padding rows kept."""
     docs = batch()[2]
