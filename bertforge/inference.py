@@ -11,11 +11,10 @@ import torch
 import torch.nn.functional as F
 
 from bertforge.architectures import PreTrainingModel, SequenceClassifier
+from bertforge.config import POOLINGS
 from bertforge.errors import DataError
 from bertforge.models import Encoder
 from bertforge.tokenization import BatchEncoding, Tokenizer
-
-POOLINGS = ("cls", "mean")
 
 
 def pool(hidden: torch.Tensor, mask: torch.Tensor, mode: str) -> torch.Tensor:

@@ -36,6 +36,7 @@ from bertforge.architectures import TASK_MODELS, PreTrainingModel
 from bertforge.atomic import atomic_path
 from bertforge.errors import ConfigError, DataError
 from bertforge.inference import POOLINGS, pool
+from bertforge.interop.sentence_transformers import Pooling, read_pooling
 from bertforge.models import Encoder
 from bertforge.models.encoder import encoder_config
 from bertforge.tasks import all_tasks, get_task
@@ -138,14 +139,17 @@ def export_onnx(
     task: str,
     output: Path,
     *,
-    pooling: str = "mean",
-    normalize: bool = False,
+    pooling: str | None = None,
+    normalize: bool | None = None,
     opset: int = OPSET,
 ) -> Path:
     """Export MODEL_DIR's TASK graph to OUTPUT (one self-contained .onnx file, written
-    atomically after an onnxruntime check on a padded batch). Returns OUTPUT."""
+    atomically after an onnxruntime check on a padded batch). Returns OUTPUT. An embed
+    graph pools as the checkpoint's sentence-transformers modules say, unless `pooling` /
+    `normalize` are given (default: mean, unnormalised)."""
     onnx, _ = _require_onnx()
-    graph = task_graph(task, model_dir, pooling, normalize)
+    how = (read_pooling(model_dir) or Pooling()).override(pooling, normalize, None)
+    graph = task_graph(task, model_dir, how.mode, how.normalize)
     config = encoder_config(graph)
     inputs = sample_inputs(config.vocab_size)
     if config.type_vocab_size < 2:  # RoBERTa: one segment; DistilBERT: none

@@ -40,8 +40,12 @@ def onnx(
         "(classify, ner, squad, sst2, ...; qa for any span model).",
     ),
     output: Path = typer.Option(..., "--output", "-o", help="The .onnx file to write."),
-    pooling: str = typer.Option("mean", "--pooling", help="embed: mean or cls."),
-    normalize: bool = typer.Option(False, "--normalize", help="embed: L2-normalise."),
+    pooling: str | None = typer.Option(
+        None, "--pooling", help="embed: mean or cls (default: the checkpoint's, else mean)."
+    ),
+    normalize: bool | None = typer.Option(
+        None, "--normalize/--no-normalize", help="embed: L2-normalise (default: as saved)."
+    ),
     opset: int = typer.Option(OPSET, "--opset"),
 ) -> None:
     """Export MODEL's graph for TASK (dynamic batch and sequence axes), checked against
