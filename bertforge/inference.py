@@ -11,20 +11,11 @@ import torch
 import torch.nn.functional as F
 
 from bertforge.architectures import PreTrainingModel, SequenceClassifier
+from bertforge.architectures.embedding import pool
 from bertforge.config import POOLINGS
 from bertforge.errors import DataError
 from bertforge.models import Encoder
 from bertforge.tokenization import BatchEncoding, Tokenizer
-
-
-def pool(hidden: torch.Tensor, mask: torch.Tensor, mode: str) -> torch.Tensor:
-    """(B, T, H), (B, T) -> (B, H). `mean` averages real tokens only, never padding."""
-    if mode == "cls":
-        return hidden[:, 0]
-    if mode == "mean":
-        m = mask.unsqueeze(-1).to(hidden.dtype)  # (B, T, 1)
-        return (hidden * m).sum(1) / m.sum(1).clamp(min=1.0)
-    raise DataError(f"unknown pooling {mode!r}; choose one of {', '.join(POOLINGS)}")
 
 
 def _max_length(tokenizer: Tokenizer, model: Encoder, max_length: int | None) -> int:

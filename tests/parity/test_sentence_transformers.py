@@ -11,8 +11,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from tiny import save_mlm_checkpoint
 
+from bertforge import Tokenizer
+from bertforge.architectures.embedding import EmbeddingModel
 from bertforge.cli.main import app
 from bertforge.errors import CheckpointError
 from bertforge.interop.sentence_transformers import (
@@ -86,3 +89,20 @@ def test_pooling_it_cannot_reproduce_is_refused(
         (tmp_path / name).write_text(json.dumps(value), encoding="utf-8")
     with pytest.raises(CheckpointError, match=message):
         read_pooling(tmp_path)
+
+
+def test_the_embedding_model_loads_and_saves_the_layout(tmp_path: Path, minilm_path: Path) -> None:
+    """`EmbeddingModel` (what `finetune embed` trains) pools MiniLM as declared, and its save
+    is a checkpoint SentenceTransformer loads with the same vectors."""
+    model = EmbeddingModel.from_pretrained(minilm_path).eval()
+    assert model.pooling == Pooling("mean", True, 256)
+    tok = Tokenizer.from_pretrained(minilm_path)
+    batch = tok(TEXTS, max_length=256, truncation=True, padding=True, return_tensors="pt")
+    with torch.no_grad():
+        ours = model(batch["input_ids"], batch["attention_mask"], batch["token_type_ids"])
+    want = st.SentenceTransformer(str(minilm_path), device="cpu").encode(TEXTS)
+    np.testing.assert_allclose(ours.numpy(), want, atol=1e-5)
+    model.save_pretrained(tmp_path / "saved")
+    tok.save_pretrained(tmp_path / "saved")
+    again = st.SentenceTransformer(str(tmp_path / "saved"), device="cpu").encode(TEXTS)
+    np.testing.assert_allclose(again, want, atol=1e-5)

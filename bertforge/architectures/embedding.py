@@ -1,0 +1,77 @@
+"""A sentence-embedding model: (B, T) tokens -> (B, H) vectors, an encoder and a pooling
+(the first token's state or the mean of the real tokens', L2-normalised or not).
+
+It saves as the family's HF `...Model` with the sentence-transformers modules beside it
+(`interop/sentence_transformers.py`), so `SentenceTransformer(path)` loads it and pools the
+same way, and it loads any checkpoint of the family, with the pooling the checkpoint's own
+modules declare unless one is given.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Self
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from bertforge.config import EncoderConfig
+from bertforge.interop.sentence_transformers import Pooling, read_pooling
+from bertforge.interop.sentence_transformers import write_sentence_transformers as write_st
+from bertforge.models.encoder import Encoder
+from bertforge.pretrained import Pretrained, TaskMeta
+
+
+def pool(
+    hidden: torch.Tensor,  # (B, T, H)
+    mask: torch.Tensor,  # (B, T) 1 = token
+    mode: str,
+) -> torch.Tensor:  # (B, H)
+    """The first token's state, or the mean over real tokens only (never padding)."""
+    if mode == "cls":
+        return hidden[:, 0]
+    m = mask.unsqueeze(-1).to(hidden.dtype)  # (B, T, 1)
+    return (hidden * m).sum(1) / m.sum(1).clamp(min=1.0)
+
+
+class EmbeddingModel(Pretrained, nn.Module):
+    """`encoder` -> pooling -> (optionally) L2 normalisation."""
+
+    kind = None  # saved as the bare encoder class: the pooling is in the ST modules
+    fresh_ok = ("encoder.pooler.",)
+
+    def __init__(self, config: EncoderConfig, pooling: Pooling, pooler: bool = False) -> None:
+        super().__init__()
+        self.config = config
+        self.pooling = pooling
+        # A checkpoint's pooler (MiniLM has one) is carried, unused, so the save keeps it.
+        self.encoder = Encoder(config, add_pooler=pooler)
+
+    @classmethod
+    def from_checkpoint(
+        cls, config: EncoderConfig, parts: set[str], meta: TaskMeta, **options: Any
+    ) -> Self:
+        return cls(config, options["pooling"], pooler="pooler" in parts)
+
+    @classmethod
+    def from_pretrained(cls, path: str | Path, pooling: Pooling | None = None, **options: Any):
+        """`pooling` None: the checkpoint's sentence-transformers pooling, else mean."""
+        pooling = pooling or read_pooling(path) or Pooling()
+        return super().from_pretrained(path, pooling=pooling, **options)
+
+    def save_pretrained(self, path: str | Path) -> None:
+        super().save_pretrained(path)
+        write_st(path, self.pooling, self.config.hidden_size)
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,  # (B, T)
+        attention_mask: torch.Tensor | None = None,  # (B, T)
+        token_type_ids: torch.Tensor | None = None,  # (B, T)
+    ) -> torch.Tensor:  # (B, H)
+        if attention_mask is None:
+            attention_mask = torch.ones_like(input_ids)
+        hidden = self.encoder(input_ids, attention_mask, token_type_ids).last_hidden_state
+        vectors = pool(hidden, attention_mask, self.pooling.mode)
+        return F.normalize(vectors, dim=-1) if self.pooling.normalize else vectors
