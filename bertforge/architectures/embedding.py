@@ -22,6 +22,8 @@ from bertforge.interop.sentence_transformers import write_sentence_transformers 
 from bertforge.models.encoder import Encoder
 from bertforge.pretrained import Pretrained, TaskMeta
 
+EMBEDDING = "embedding"  # the task head kind of embedding tasks
+
 
 def pool(
     hidden: torch.Tensor,  # (B, T, H)
@@ -55,9 +57,19 @@ class EmbeddingModel(Pretrained, nn.Module):
         return cls(config, options["pooling"], pooler="pooler" in parts)
 
     @classmethod
-    def from_pretrained(cls, path: str | Path, pooling: Pooling | None = None, **options: Any):
-        """`pooling` None: the checkpoint's sentence-transformers pooling, else mean."""
-        pooling = pooling or read_pooling(path) or Pooling()
+    def from_pretrained(
+        cls,
+        path: str | Path,
+        pooling: Pooling | None = None,
+        *,
+        mode: str | None = None,
+        normalize: bool | None = None,
+        max_length: int | None = None,
+        **options: Any,
+    ) -> Self:
+        """`pooling` None: the checkpoint's sentence-transformers pooling, else mean; `mode`,
+        `normalize` and `max_length` override parts of it."""
+        pooling = (pooling or read_pooling(path) or Pooling()).override(mode, normalize, max_length)
         return super().from_pretrained(path, pooling=pooling, **options)
 
     def save_pretrained(self, path: str | Path) -> None:

@@ -20,6 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from bertforge.architectures.embedding import EMBEDDING
 from bertforge.atomic import write_text
 from bertforge.finetuning import frozen
 from bertforge.finetuning.batches import EpochBatches
@@ -32,11 +33,13 @@ from bertforge.tasks import Split
 from bertforge.tokenization import Tokenizer
 from bertforge.training import distributed
 from bertforge.training.checkpoint import remove_partial
+from bertforge.training.embedding_step import EmbeddingStep
 from bertforge.training.loggers import RunLog
 from bertforge.training.optim import build_optimizer, lr_schedule
 from bertforge.training.plots import plot_dev_metric
 from bertforge.training.rundir import exclusive, record_settings, resume_point
 from bertforge.training.runtime import seed_everything
+from bertforge.training.step import train_step
 from bertforge.training.trainer import LoopSettings, Trainer
 
 logger = logging.getLogger(__name__)
@@ -146,7 +149,7 @@ def _run(
             cache.fill(name, split.features, pad_id, cfg.eval_batch_size, torch.device(device))
     batches = EpochBatches(
         train.features, cfg.batch_size, cfg.seed, cfg.group_by_length, pad_id,
-        task.label_keys, task.label_dtype(setup), rank=rank, world=world, cache=cache,
+        task.batch_keys(setup), task.label_dtype(setup), rank=rank, world=world, cache=cache,
     )  # fmt: skip
     total = batches.steps_per_epoch * cfg.epochs
     optimizer = build_optimizer(model, lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -167,9 +170,10 @@ def _run(
     )
     # Rank 0 evaluates the unwrapped model alone.
     trained = distributed.wrap_model(model, find_unused=True)
+    step = EmbeddingStep(setup.options["chunk_size"]) if task.head == EMBEDDING else train_step
     trainer = Trainer(
         model, optimizer, schedule, task.objectives(setup), batches, settings, run_dir,
-        trained=trained, evaluation=evaluation,
+        trained=trained, evaluation=evaluation, step=step,
     )  # fmt: skip
     step = trainer.resume(checkpoint) if checkpoint is not None else 0
     if main:

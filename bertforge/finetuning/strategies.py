@@ -25,6 +25,7 @@ from torch import nn
 
 from bertforge import peft
 from bertforge.architectures import TASK_MODELS, PreTrainingModel
+from bertforge.architectures.embedding import EMBEDDING, EmbeddingModel
 from bertforge.errors import ConfigError
 from bertforge.peft.prompt import MASK
 from bertforge.tasks import Option, Task, TaskSetup
@@ -56,7 +57,8 @@ class Strategy:
     ) -> nn.Module:
         """The task model: the checkpoint's encoder (and its head when it has this kind of
         head, e.g. a finished run's best/), else a fresh head."""
-        return TASK_MODELS[task.head].from_pretrained(model_dir, **task.model_options(setup))
+        model = EmbeddingModel if task.head == EMBEDDING else TASK_MODELS[task.head]
+        return model.from_pretrained(model_dir, **task.model_options(setup))
 
     def wrap(self, model: nn.Module) -> None:
         """Insert the modules the strategy trains (in place)."""
@@ -106,6 +108,14 @@ class Frozen(Strategy):
 
     def keep(self, model: nn.Module) -> Callable[[str], bool]:
         return _head(model)
+
+    def resolve(self, task: Task, setup: TaskSetup, options: dict[str, Any]) -> dict[str, Any]:
+        if task.head == EMBEDDING:
+            raise ConfigError(
+                "--strategy frozen trains a head on a fixed encoder; an embedding model has no "
+                "head: use full, lora or adapter"
+            )
+        return {}
 
 
 class Adapters(Strategy):

@@ -187,6 +187,10 @@ class Task:
         """The dtype of scalar labels in a batch."""
         return torch.long
 
+    def batch_keys(self, setup: TaskSetup) -> tuple[str, ...]:
+        """The feature keys a training batch carries beside the model inputs."""
+        return self.label_keys
+
     # -- model and loss -----------------------------------------------------------------
 
     def model_options(self, setup: TaskSetup) -> dict[str, Any]:

@@ -4,7 +4,8 @@
     clipping) -> non-finite policy -> schedule -> log -> evaluate -> checkpoint -> stop?
 
 What differs between jobs is handed in as components: the batches (a resumable iterator of
-global batches, as micro-batch lists), the objectives, an `Evaluation` (pretraining's held-out
+global batches, as micro-batch lists), the objectives, the step (`train_step`, or an
+embedding run's batch-wide loss), an `Evaluation` (pretraining's held-out
 objectives, fine-tuning's dev metrics and best checkpoint) and the `RunLog`.
 
 Policies every job shares:
@@ -39,7 +40,7 @@ from bertforge.progress import progress_bar
 from bertforge.training import distributed
 from bertforge.training.checkpoint import load_checkpoint, save_checkpoint
 from bertforge.training.loggers import RunLog
-from bertforge.training.step import Batch, train_step
+from bertforge.training.step import Batch, StepStats, train_step
 from bertforge.training.stopping import GracefulStop, TrainingStopped
 
 log = logging.getLogger(__name__)
@@ -70,6 +71,22 @@ class Batches(Protocol):
     def __iter__(self) -> Iterator[list[Batch]]: ...
     def state_dict(self) -> dict[str, Any]: ...
     def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+
+class StepFn(Protocol):
+    """One optimisation step over a global batch: `step.train_step`, or a step of its own
+    (an embedding run's batch-wide loss, `embedding_step.py`)."""
+
+    def __call__(
+        self,
+        model: nn.Module,
+        micro_batches: list[Batch],
+        optimizer: torch.optim.Optimizer,
+        objectives: Sequence[Objective],
+        *,
+        precision: str,
+        grad_clip: float,
+    ) -> tuple[StepStats, float]: ...
 
 
 class Evaluation(Protocol):
@@ -109,8 +126,10 @@ class Trainer:
         trained: nn.Module | None = None,
         log: RunLog | None = None,
         evaluation: Evaluation | None = None,
+        step: StepFn = train_step,
     ) -> None:
         self.model, self.trained = model, trained if trained is not None else model
+        self.step = step
         self.optimizer, self.scheduler = optimizer, scheduler
         self.objectives, self.batches, self.settings = list(objectives), batches, settings
         self.run_dir, self.log, self.evaluation = run_dir, log, evaluation
@@ -159,7 +178,7 @@ class Trainer:
                 if cfg.save_final:
                     self.save(step)
             while step < cfg.max_steps:
-                stats, norm = train_step(
+                stats, norm = self.step(
                     self.trained,
                     next(batches),
                     self.optimizer,

@@ -58,15 +58,20 @@ def test_symmetric_and_duplicate_positives(vectors) -> None:
     assert float(got) == pytest.approx((forward + backward) / 2, rel=1e-5)
     # Anchors 0 and 2 share one positive text: neither is the other's negative (the hard
     # negatives stay negatives of everyone); anchors 1 and 3 share the anchor text.
-    same_positive = torch.tensor([5, 6, 5, 7])
+    same_positive = torch.tensor([5, 6, 5, 7, 8, 9, 10])
     want = ranking_loss(a, c, 20.0, excluded={(0, 2), (2, 0)})
-    got = in_batch_negatives(a, c, 20.0, positive_ids=same_positive)
+    got = in_batch_negatives(a, c, 20.0, candidate_ids=same_positive)
+    assert float(got) == pytest.approx(want, rel=1e-5)
+    # A hard negative with anchor 1's positive text is no negative of anchor 1.
+    negative_repeats = torch.tensor([5, 6, 5, 7, 8, 6, 10])
+    want = ranking_loss(a, c, 20.0, excluded={(0, 2), (2, 0), (1, 5)})
+    got = in_batch_negatives(a, c, 20.0, candidate_ids=negative_repeats)
     assert float(got) == pytest.approx(want, rel=1e-5)
     # Backwards, positive i meets every anchor: a repeated anchor text is no negative, nor is
     # the anchor of a positive with positive i's text (both are positive i's own pairs).
     same_anchor = torch.tensor([1, 2, 3, 2])
     back = ranking_loss(p, a, 20.0, excluded={(1, 3), (3, 1), (0, 2), (2, 0)})
-    got = in_batch_negatives(a, p, 20.0, True, same_positive, same_anchor)
+    got = in_batch_negatives(a, p, 20.0, True, same_positive[:4], same_anchor)
     forward = ranking_loss(a, p, 20.0, excluded={(0, 2), (2, 0)})
     assert float(got) == pytest.approx((forward + back) / 2, rel=1e-5)
 
