@@ -152,6 +152,7 @@ def plan_finetuning(
         for split in ("train", "dev")
     }
     setup = task.setup(files, own, values["max_length"])
+    task.check_settings(setup, values)
     positions = load_config(model_dir).max_length
     if setup.max_length > positions:
         logger.warning(

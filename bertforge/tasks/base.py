@@ -160,6 +160,9 @@ class Task:
             max_length=max_length or self.max_length,
         )
 
+    def check_settings(self, setup: TaskSetup, settings: Mapping[str, Any]) -> None:
+        """Refuse run settings (batch size, ...) this task cannot train with."""
+
     # -- data ---------------------------------------------------------------------------
 
     def read(self, setup: TaskSetup, split: str) -> list[Any]:

@@ -116,6 +116,15 @@ class EmbedTask(Task):
             self.read(self.new_setup(files, options, max_length, metrics), split)
         return self.new_setup(files, options, max_length, metrics)
 
+    def check_settings(self, setup: TaskSetup, settings: Mapping[str, Any]) -> None:
+        if setup.options["loss"] == "mnrl" and settings["batch_size"] < 2:
+            raise ConfigError(
+                f"--batch-size {settings['batch_size']}: in-batch negatives are the other pairs "
+                "of the batch, so one pair has none; use 2 or more (hundreds train best)"
+            )
+        if setup.options["chunk_size"] < 1:
+            raise ConfigError(f"--chunk-size {setup.options['chunk_size']}: use 1 or more")
+
     # -- data ---------------------------------------------------------------------------
 
     def read(self, setup: TaskSetup, split: str) -> list[Any]:

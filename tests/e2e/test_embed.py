@@ -76,3 +76,36 @@ def test_embed_learns_a_retrieval_set_and_saves_for_sentence_transformers(
     theirs = st.SentenceTransformer(str(best), device="cpu").encode(texts)
     np.testing.assert_allclose(np.load(out), theirs, atol=1e-5)
     np.testing.assert_allclose(np.linalg.norm(theirs, axis=1), 1.0, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("change", "args", "message"),
+    [
+        ("none", ["--anchor-field", "question"], "train.jsonl:1: no value for column 'question'"),
+        ("empty positive", [], "train.jsonl:2: field 'positive' is empty"),
+        ("unknown doc", [], "qrels.jsonl:1: id 'd99' is not in corpus.jsonl; fix qrels"),
+        ("none", ["--batch-size", "1"], "--batch-size 1: in-batch negatives are the other pairs"),
+    ],
+)
+def test_bad_embedding_inputs_exit_2_in_one_line(
+    tmp_path: Path, change: str, args: list[str], message: str
+) -> None:
+    from typer.testing import CliRunner
+
+    from bertforge.cli.main import app
+
+    files = synthetic(tmp_path / "data")
+    if change == "empty positive":
+        lines = files["train"].read_text().splitlines()
+        lines[1] = json.dumps({"anchor": "papa1", "positive": ""})
+        files["train"].write_text("\n".join(lines) + "\n")
+    if change == "unknown doc":
+        files["dev"].write_text(json.dumps({"query-id": "q0", "corpus-id": "d99"}) + "\n")
+    tok = train_tokenizer([files["text"]], "wordpiece", 300, min_frequency=1)
+    model = save_mlm_checkpoint("bert", tok, tmp_path / "start")
+    result = CliRunner().invoke(app, ["finetune", "embed", "--model", str(model), "--output",
+                                      str(tmp_path / "run"), "--train-file", str(files["train"]),
+                                      "--dev-file", str(files["dev"]), *args])  # fmt: skip
+    assert result.exit_code == 2, (result.stdout, result.stderr, result.exception)
+    assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
+    assert message in result.stderr
