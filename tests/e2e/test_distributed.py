@@ -245,3 +245,50 @@ def test_fine_tuning_on_two_ranks_matches_one_process(minilm_path: Path, tmp_pat
     a, b = load_file(two / weights), load_file(one / weights)
     for key in a:
         torch.testing.assert_close(a[key], b[key], rtol=0, atol=1e-5, msg=key)
+
+
+def test_embedding_on_two_ranks_matches_one_process(tmp_path: Path) -> None:
+    """`finetune embed --nproc 2`: each rank embeds half of every batch (in chunks, with
+    gradient caching) and the vectors are gathered, so every anchor still meets the global
+    batch's negatives: the same losses, in-batch accuracy, dev recall and weights as one
+    process holding the whole batch."""
+    from test_embed import synthetic
+    from tiny import save_mlm_checkpoint
+
+    from bertforge.tokenization import train_tokenizer
+
+    files = synthetic(tmp_path / "data")
+    tok = train_tokenizer([files["text"]], "wordpiece", 300, min_frequency=1)
+    model = save_mlm_checkpoint("bert", tok, tmp_path / "start")
+    config = json.loads((model / "config.json").read_text())
+    config |= {"hidden_dropout_prob": 0.0, "attention_probs_dropout_prob": 0.0}
+    (model / "config.json").write_text(json.dumps(config))
+    args = [
+        "finetune", "embed", "--model", str(model), "--train-file", str(files["train"]),
+        "--dev-file", str(files["dev"]), "--batch-size", "16", "--chunk-size", "4",
+        "--max-length", "16", "--lr", "1e-4", "--max-train-examples", "96",
+    ]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    two, one = tmp_path / "two", tmp_path / "one"
+    cmd = [sys.executable, "-m", "bertforge", "--verbose", *args, "--output"]
+    result = subprocess.run(
+        [*cmd, str(two), "--nproc", "2"], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    assert "rank 1 of 2" in result.stderr
+    result = subprocess.run([*cmd, str(one)], capture_output=True, text=True, env=env)
+    assert result.returncode == 0, result.stderr[-4000:]
+
+    def records(run: Path) -> list[dict]:
+        lines = (run / "metrics.jsonl").read_text().splitlines()
+        return [r for r in map(json.loads, lines) if r["split"] in ("train", "dev")]
+
+    ranks, single = records(two), records(one)
+    assert [(r["split"], r["step"]) for r in ranks] == [(r["split"], r["step"]) for r in single]
+    for a, b in zip(ranks, single, strict=True):
+        for key in set(a) - {"split", "step", "epoch", "lr", "precision", "tokens_per_s",
+                             "steps_per_s"}:  # fmt: skip
+            assert a[key] == pytest.approx(b[key], rel=1e-4, abs=1e-5), (a["step"], key)
+    a, b = load_file(two / "best/model.safetensors"), load_file(one / "best/model.safetensors")
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=0, atol=1e-5, msg=key)
