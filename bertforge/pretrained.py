@@ -75,6 +75,12 @@ class Pretrained:
         """Head metadata to save beside the weights; None for modules without a task head."""
         return None
 
+    def saved_state(self) -> dict[str, Any]:
+        """The weights a checkpoint holds: all of them, unless a module keeps training-only
+        ones (an embedding model's learned loss scale)."""
+        assert isinstance(self, nn.Module)
+        return self.state_dict()
+
     @classmethod
     def from_pretrained(cls, path: str | Path, **options: Any) -> Self:
         return _installed().load(cls, Path(path), **options)

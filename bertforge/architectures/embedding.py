@@ -9,6 +9,7 @@ modules declare unless one is given.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any, Self
 
@@ -41,20 +42,39 @@ class EmbeddingModel(Pretrained, nn.Module):
     """`encoder` -> pooling -> (optionally) L2 normalisation."""
 
     kind = None  # saved as the bare encoder class: the pooling is in the ST modules
-    fresh_ok = ("encoder.pooler.",)
+    fresh_ok = ("encoder.pooler.", "log_scale")
 
-    def __init__(self, config: EncoderConfig, pooling: Pooling, pooler: bool = False) -> None:
+    def __init__(
+        self,
+        config: EncoderConfig,
+        pooling: Pooling,
+        pooler: bool = False,
+        learned_scale: float | None = None,
+    ) -> None:
         super().__init__()
         self.config = config
         self.pooling = pooling
         # A checkpoint's pooler (MiniLM has one) is carried, unused, so the save keeps it.
         self.encoder = Encoder(config, add_pooler=pooler)
+        # Contrastive training may learn its similarity scale (CLIP's logit scale): a weight
+        # of the run (optimised, checkpointed), not of the exported model.
+        self.log_scale = (
+            nn.Parameter(torch.tensor(math.log(learned_scale))) if learned_scale else None
+        )
 
     @classmethod
     def from_checkpoint(
         cls, config: EncoderConfig, parts: set[str], meta: TaskMeta, **options: Any
     ) -> Self:
-        return cls(config, options["pooling"], pooler="pooler" in parts)
+        scale = options.get("learned_scale")
+        return cls(config, options["pooling"], pooler="pooler" in parts, learned_scale=scale)
+
+    def scale(self) -> torch.Tensor | None:
+        """The learned similarity scale, capped at 100 as CLIP caps it; None when fixed."""
+        return None if self.log_scale is None else self.log_scale.exp().clamp(max=100.0)
+
+    def saved_state(self) -> dict[str, Any]:
+        return {k: v for k, v in self.state_dict().items() if k != "log_scale"}
 
     @classmethod
     def from_pretrained(

@@ -103,7 +103,10 @@ class EmbeddingLoss:
         return {}
 
     def loss_of(
-        self, vectors: torch.Tensor, batch: Mapping[str, torch.Tensor]
+        self,
+        vectors: torch.Tensor,
+        batch: Mapping[str, torch.Tensor],
+        scale: torch.Tensor | None = None,  # a learned scale, else `self.scale`
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:  # () mean loss, metric sums
         if self.loss == "cosent":
             return cosent(vectors[:, 0], vectors[:, 1], batch["labels"], self.scale), {}
@@ -114,7 +117,12 @@ class EmbeddingLoss:
         ids = batch["text_ids"]  # (B, C)
         candidate_ids = ids[:, 1:].T.reshape(-1)  # positives first, then each negative column
         loss = in_batch_negatives(
-            anchors, candidates, self.scale, self.symmetric, candidate_ids, ids[:, 0]
+            anchors,
+            candidates,
+            self.scale if scale is None else scale,
+            self.symmetric,
+            candidate_ids,
+            ids[:, 0],
         )
         with torch.no_grad():
             best = cosine_matrix(anchors, candidates).argmax(-1)

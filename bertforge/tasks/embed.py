@@ -72,6 +72,7 @@ class EmbedTask(Task):
         ),
         Option("symmetric", False, "mnrl: also rank anchors for each positive.", bool),
         Option("scale", 20.0, "Inverse temperature of the similarities.", float),
+        Option("learn_scale", False, "mnrl: learn the scale (from --scale, capped at 100).", bool),
         Option(
             "pooling",
             None,
@@ -200,7 +201,9 @@ class EmbedTask(Task):
 
     def model_options(self, setup: TaskSetup) -> dict[str, Any]:
         o = setup.options
-        return {"mode": o["pooling"], "normalize": o["normalize"], "max_length": setup.max_length}
+        scale = o["scale"] if o["learn_scale"] else None
+        return {"mode": o["pooling"], "normalize": o["normalize"], "max_length": setup.max_length,
+                "learned_scale": scale}  # fmt: skip
 
     def objectives(self, setup: TaskSetup) -> list[Any]:
         o = setup.options

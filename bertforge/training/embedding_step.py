@@ -17,6 +17,7 @@ from collections.abc import Sequence
 import torch
 import torch.distributed as dist
 import torch.distributed.nn.functional as dist_fn
+from torch.nn.parallel import DistributedDataParallel
 
 from bertforge.objectives.contrastive import EmbeddingLoss
 from bertforge.objectives.loss import LossSums
@@ -79,9 +80,12 @@ class EmbeddingStep:
             with autocast(precision, device):
                 return model(ids, mask, types).float()
 
+        unwrapped = model.module if isinstance(model, DistributedDataParallel) else model
+        scale = unwrapped.scale()  # a learned scale, or None
+
         def loss_of(vectors: list[torch.Tensor]) -> torch.Tensor:
             local = torch.cat(vectors).view(rows, texts, -1)  # (B, C, H)
-            loss, found = objective.loss_of(gather_rows(local), targets)
+            loss, found = objective.loss_of(gather_rows(local), targets, scale)
             metrics.update(found)
             return loss
 

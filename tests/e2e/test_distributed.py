@@ -247,11 +247,12 @@ def test_fine_tuning_on_two_ranks_matches_one_process(minilm_path: Path, tmp_pat
         torch.testing.assert_close(a[key], b[key], rtol=0, atol=1e-5, msg=key)
 
 
-def test_embedding_on_two_ranks_matches_one_process(tmp_path: Path) -> None:
+@pytest.mark.parametrize("scale", [[], ["--learn-scale"]], ids=["fixed-scale", "learned-scale"])
+def test_embedding_on_two_ranks_matches_one_process(tmp_path: Path, scale: list[str]) -> None:
     """`finetune embed --nproc 2`: each rank embeds half of every batch (in chunks, with
     gradient caching) and the vectors are gathered, so every anchor still meets the global
     batch's negatives: the same losses, in-batch accuracy, dev recall and weights as one
-    process holding the whole batch."""
+    process holding the whole batch (a learned scale too, kept out of best/)."""
     from test_embed import synthetic
     from tiny import save_mlm_checkpoint
 
@@ -267,6 +268,7 @@ def test_embedding_on_two_ranks_matches_one_process(tmp_path: Path) -> None:
         "finetune", "embed", "--model", str(model), "--train-file", str(files["train"]),
         "--dev-file", str(files["dev"]), "--batch-size", "16", "--chunk-size", "4",
         "--max-length", "16", "--lr", "1e-4", "--max-train-examples", "96",
+        *scale,
     ]  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     two, one = tmp_path / "two", tmp_path / "one"
@@ -290,5 +292,6 @@ def test_embedding_on_two_ranks_matches_one_process(tmp_path: Path) -> None:
                              "steps_per_s"}:  # fmt: skip
             assert a[key] == pytest.approx(b[key], rel=1e-4, abs=1e-5), (a["step"], key)
     a, b = load_file(two / "best/model.safetensors"), load_file(one / "best/model.safetensors")
+    assert a.keys() == b.keys() and not any("scale" in key for key in a)
     for key in a:
         torch.testing.assert_close(a[key], b[key], rtol=0, atol=1e-5, msg=key)

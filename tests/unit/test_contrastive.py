@@ -148,3 +148,54 @@ def test_retrieval_metrics_on_hand_worked_rankings() -> None:
     assert top_documents(queries, corpus, 2, block=1).tolist() == [[1, 0], [0, 1]]
     with pytest.raises(ValueError, match="without relevant documents"):
         retrieval_metrics(ranked[:1], [set()])
+
+
+class Capture(torch.optim.SGD):
+    """An optimizer that only records the gradients it is stepped with."""
+
+    def __init__(self, params) -> None:
+        super().__init__(params, lr=0.0)
+        self.seen: dict[int, torch.Tensor] = {}
+
+    def step(self, closure=None):
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is not None:
+                    self.seen[id(p)] = p.grad.clone()
+
+
+def test_the_embedding_step_gives_the_plain_gradient_and_learns_its_scale() -> None:
+    """EmbeddingStep over (B=6, C=3) rows in chunks of 2 (anchor, positive, hard negative) with
+    a learned scale: every weight's gradient, the scale's included, equals one plain backward
+    of the whole batch; the exported state leaves the scale out."""
+    from bertforge.architectures.embedding import EmbeddingModel
+    from bertforge.interop.sentence_transformers import Pooling
+    from bertforge.objectives.contrastive import EmbeddingLoss
+    from bertforge.training.embedding_step import EmbeddingStep
+
+    config = tiny_encoder(0.0).config
+    g = torch.Generator().manual_seed(3)
+    ids = torch.randint(1, 50, (6, 3, 9), generator=g)
+    mask = torch.ones_like(ids)
+    mask[:, 0, 5:] = 0  # short anchors
+    batch = {"input_ids": ids, "attention_mask": mask, "token_type_ids": torch.zeros_like(ids),
+             "text_ids": torch.arange(18).view(6, 3)}  # fmt: skip
+    objective = EmbeddingLoss(symmetric=True)
+
+    def model() -> EmbeddingModel:
+        torch.manual_seed(0)
+        return EmbeddingModel(config, Pooling("mean"), learned_scale=20.0).train()
+
+    plain = model()
+    vectors = plain(ids.view(-1, 9), mask.view(-1, 9)).view(6, 3, -1)
+    objective.loss_of(vectors, batch, plain.scale())[0].backward()
+    chunked = model()
+    optimizer = Capture(chunked.parameters())
+    stats, norm = EmbeddingStep(chunk_size=2)(
+        chunked, [batch], optimizer, [objective], precision="fp32", grad_clip=0.0
+    )
+    assert stats.sums["embedding"]["count"] == 6 and math.isfinite(norm)
+    for (name, p), q in zip(plain.named_parameters(), chunked.parameters(), strict=True):
+        assert_close(optimizer.seen[id(q)], p.grad, atol=1e-6, rtol=1e-5, msg=name)
+    assert float(plain.log_scale.grad) != 0.0
+    assert "log_scale" not in chunked.saved_state() and "log_scale" in chunked.state_dict()

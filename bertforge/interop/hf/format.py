@@ -172,7 +172,7 @@ class HFFormat:
     def save(self, module: Pretrained, path: Path) -> None:
         assert isinstance(module, nn.Module)
         fam = family(module.config.model_type)
-        state = {module.state_prefix + k: v for k, v in module.state_dict().items()}
+        state = {module.state_prefix + k: v for k, v in module.saved_state().items()}
         parts = frozenset(k.split(".", 1)[0] for k in state)
         arch = architecture(fam, parts, module.kind)
         inner = module.config.inner_group_num
