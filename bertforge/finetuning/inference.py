@@ -87,7 +87,7 @@ def load_split(
 ) -> Split:
     """The first `limit` examples of a split (all with None), read and encoded."""
     examples = task.read(setup, split)
-    examples = examples[:limit] if limit else examples
+    examples = task.first(examples, limit) if limit else examples
     where = f"the {split} file '{setup.files[split]}'"
     return encode_split(task, strategy, setup, tokenizer, examples, train, where)
 

@@ -169,6 +169,10 @@ class Task:
         """The labelled examples of `split` ("train" or "dev")."""
         raise NotImplementedError
 
+    def first(self, examples: list[Any], limit: int) -> list[Any]:
+        """The first `limit` examples (`--max-train-examples`, `--max-eval-examples`)."""
+        return examples[:limit]
+
     def read_inputs(self, setup: TaskSetup, path: Path) -> list[Any]:
         """Examples to predict, from a file in the training format (labels optional)."""
         raise NotImplementedError

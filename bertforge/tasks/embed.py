@@ -155,6 +155,19 @@ class EmbedTask(Task):
                      DevText("sts_b", str(i), pair.positive)]  # fmt: skip
         return rows
 
+    def first(self, examples: list[Any], limit: int) -> list[Any]:
+        """Dev: the first `limit` queries and STS pairs against the whole corpus."""
+        if not examples or isinstance(examples[0], Pair):
+            return examples[:limit]
+        seen: dict[str, int] = {}
+        kept = []
+        for e in examples:
+            if e.role != "doc":
+                seen[e.role] = seen.get(e.role, 0) + 1
+            if e.role == "doc" or seen[e.role] <= limit:
+                kept.append(e)
+        return kept
+
     def read_inputs(self, setup: TaskSetup, path: Path) -> list[Any]:
         if path.suffix == ".jsonl":
             texts = [pair.anchor for pair in read_pairs(path, "text", "text")]

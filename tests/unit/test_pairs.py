@@ -59,3 +59,19 @@ def test_squad_dev_is_a_retrieval_set_of_its_paragraphs(shared_data: Path) -> No
     assert all(len(docs) == 1 and docs <= found.corpus.keys() for docs in found.relevant.values())
     pairs = read_pairs(shared_data / "squad" / "dev-v1.1.json")
     assert len(pairs) == 10570 and {p.positive for p in pairs} == set(found.corpus.values())
+
+
+def test_an_eval_limit_keeps_the_whole_corpus() -> None:
+    """`--max-eval-examples N` scores the first N queries (and STS pairs) against every
+    document: cutting the corpus would change what retrieval means."""
+    from bertforge.tasks.embed import DevText, EmbedTask
+
+    rows = [DevText("query", f"q{i}", "?") for i in range(3)]
+    rows += [DevText("doc", f"d{i}", ".") for i in range(4)]
+    rows += [DevText("sts_a", "0", "a", 1.0), DevText("sts_b", "0", "b"),
+             DevText("sts_a", "1", "c", 2.0), DevText("sts_b", "1", "d")]  # fmt: skip
+    kept = EmbedTask().first(rows, 1)
+    assert [e.key for e in kept if e.role == "query"] == ["q0"]
+    assert sum(e.role == "doc" for e in kept) == 4
+    sts = [(e.role, e.key) for e in kept if e.role.startswith("sts")]
+    assert sts == [("sts_a", "0"), ("sts_b", "0")]
