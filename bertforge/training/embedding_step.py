@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -67,11 +69,11 @@ class EmbeddingStep:
         rows = equal_rows(batch["input_ids"].shape[0])
         batch = {k: v[:rows] for k, v in batch.items()}
         texts, length = batch["input_ids"].shape[1:]  # (B, C, T)
-        chunks = [
-            {k: batch[k][i : i + self.chunk_size].reshape(-1, length) for k in
-             ("input_ids", "attention_mask", "token_type_ids")}
+        inputs = ("input_ids", "attention_mask", "token_type_ids")
+        chunks = [  # each (b * C, T): the texts of `chunk_size` rows
+            {k: batch[k][i : i + self.chunk_size].reshape(-1, length) for k in inputs}
             for i in range(0, rows, self.chunk_size)
-        ]  # fmt: skip
+        ]
         targets = {k: gather_ids(v) for k, v in batch.items() if k in ("text_ids", "labels")}
         metrics: dict[str, torch.Tensor] = {}
 
@@ -89,7 +91,7 @@ class EmbeddingStep:
             metrics.update(found)
             return loss
 
-        def sync(last: bool):
+        def sync(last: bool) -> AbstractContextManager[Any]:
             return gradient_sync(model, sync=last)
 
         loss, _ = cached_backward(embed, chunks, loss_of, device, sync)
