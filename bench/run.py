@@ -134,6 +134,12 @@ def long_input_rows(work: Path, quick: bool) -> list[Row]:
             Row(f"modernbert-mini {job} at {length} tokens peak RSS", "MiB", ours["peak_mib"],
                 peer["peak_mib"], PEER, higher_is_better=False)
         )  # fmt: skip
+        flex = row.get("bertforge-flex", {})
+        if "us_per_token" in flex:  # the compiled flex kernel (embedding only)
+            rows.append(
+                Row(f"modernbert-mini {job} (flex) at {length} tokens", "us/token",
+                    flex["us_per_token"], peer["us_per_token"], PEER, higher_is_better=False)
+            )  # fmt: skip
     return rows
 
 
