@@ -195,7 +195,7 @@ def write_records(records: list[dict[str, Any]], path: Path) -> None:
         else:
             keys = list(records[0])
             cells = [
-                [" ".join(v) if isinstance(v, list) else str(v) for v in r.values()]
+                [" ".join(map(str, v)) if isinstance(v, list) else str(v) for v in r.values()]
                 for r in records
             ]
             text = "\t".join(keys) + "\n" + "".join("\t".join(c) + "\n" for c in cells)

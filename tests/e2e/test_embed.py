@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from tiny import save_mlm_checkpoint
 
+import bertforge
 from bertforge import finetune
 from bertforge.tokenization import train_tokenizer
 
@@ -76,6 +77,14 @@ def test_embed_learns_a_retrieval_set_and_saves_for_sentence_transformers(
     theirs = st.SentenceTransformer(str(best), device="cpu").encode(texts)
     np.testing.assert_allclose(np.load(out), theirs, atol=1e-5)
     np.testing.assert_allclose(np.linalg.norm(theirs, axis=1), 1.0, atol=1e-5)
+    # evaluate RUN scores best/ again; predict RUN embeds texts with it.
+    again = bertforge.evaluate(tmp_path / "run").metrics
+    for key in ("recall@1", "recall@10", "mrr@10"):
+        assert again[key] == pytest.approx(after.metrics[key], abs=1e-6), key
+    records = bertforge.predict(tmp_path / "run", texts, tmp_path / "out.tsv").records
+    assert [r["text"] for r in records] == texts
+    np.testing.assert_allclose(np.array([r["embedding"] for r in records]), theirs, atol=1e-5)
+    assert (tmp_path / "out.tsv").read_text().startswith("text\tembedding\n")
 
 
 @pytest.mark.parametrize(
