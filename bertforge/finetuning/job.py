@@ -39,7 +39,6 @@ from bertforge.training.optim import build_optimizer, lr_schedule
 from bertforge.training.plots import plot_dev_metric
 from bertforge.training.rundir import exclusive, record_settings, resume_point
 from bertforge.training.runtime import seed_everything
-from bertforge.training.step import train_step
 from bertforge.training.trainer import LoopSettings, Trainer
 
 logger = logging.getLogger(__name__)
@@ -170,7 +169,7 @@ def _run(
     )
     # Rank 0 evaluates the unwrapped model alone.
     trained = distributed.wrap_model(model, find_unused=True)
-    step = EmbeddingStep(setup.options["chunk_size"]) if task.head == EMBEDDING else train_step
+    step = EmbeddingStep(setup.options["chunk_size"]) if task.head == EMBEDDING else None
     trainer = Trainer(
         model, optimizer, schedule, task.objectives(setup), batches, settings, run_dir,
         trained=trained, evaluation=evaluation, step=step,

@@ -126,10 +126,10 @@ class Trainer:
         trained: nn.Module | None = None,
         log: RunLog | None = None,
         evaluation: Evaluation | None = None,
-        step: StepFn = train_step,
+        step: StepFn | None = None,
     ) -> None:
         self.model, self.trained = model, trained if trained is not None else model
-        self.step = step
+        self.step = step if step is not None else train_step  # looked up now, not at import
         self.optimizer, self.scheduler = optimizer, scheduler
         self.objectives, self.batches, self.settings = list(objectives), batches, settings
         self.run_dir, self.log, self.evaluation = run_dir, log, evaluation
