@@ -200,6 +200,40 @@ def test_nproc_runs_torchrun_and_its_checkpoint_resumes(
             assert a[key] == pytest.approx(b[key], rel=1e-4, abs=1e-6), (a["step"], key)
 
 
+def on_two_ranks_and_one(args: list[str], tmp_path: Path) -> tuple[Path, Path]:
+    """`bertforge ARGS --output DIR` under `--nproc 2` and in one process, one thread per
+    process: the two run directories."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    two, one = tmp_path / "two", tmp_path / "one"
+    cmd = [sys.executable, "-m", "bertforge", "--verbose", *args, "--output"]
+    result = subprocess.run(
+        [*cmd, str(two), "--nproc", "2"], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    assert "rank 1 of 2" in result.stderr
+    result = subprocess.run([*cmd, str(one)], capture_output=True, text=True, env=env)
+    assert result.returncode == 0, result.stderr[-4000:]
+    return two, one
+
+
+def assert_same_records(two: Path, one: Path, atol: float) -> list[dict]:
+    """The train and dev records of both runs agree at every step (timing aside); returns the
+    one-process run's."""
+
+    def records(run: Path) -> list[dict]:
+        lines = (run / "metrics.jsonl").read_text().splitlines()
+        return [r for r in map(json.loads, lines) if r["split"] in ("train", "dev")]
+
+    ranks, single = records(two), records(one)
+    assert [(r["split"], r["step"]) for r in ranks] == [(r["split"], r["step"]) for r in single]
+    skip = {"split", "step", "epoch", "lr", "precision", "tokens_per_s", "steps_per_s"}
+    for a, b in zip(ranks, single, strict=True):
+        assert a.get("precision") == b.get("precision")
+        for key in set(a) - skip:
+            assert a[key] == pytest.approx(b[key], rel=1e-4, abs=atol), (a["step"], key)
+    return single
+
+
 def test_fine_tuning_on_two_ranks_matches_one_process(minilm_path: Path, tmp_path: Path) -> None:
     """`finetune classify --nproc 2` (each rank half of every batch, DDP) and one process give
     the same logged loss, dev scores and best checkpoint; a last batch with fewer rows than
@@ -218,29 +252,9 @@ def test_fine_tuning_on_two_ranks_matches_one_process(minilm_path: Path, tmp_pat
         "finetune", "classify", "--model", str(model), "--train", str(data), "--dev", str(data),
         "--text-column", "text", "--epochs", "2", "--batch-size", "4", "--lr", "1e-4",
     ]  # fmt: skip
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    two, one = tmp_path / "two", tmp_path / "one"
-    cmd = [sys.executable, "-m", "bertforge", "--verbose", *args, "--output", str(two)]
-    result = subprocess.run(
-        [*cmd, "--nproc", "2"], capture_output=True, text=True, env=env, timeout=300
-    )
-    assert result.returncode == 0, result.stderr[-4000:]
-    assert "rank 1 of 2" in result.stderr
-    result = subprocess.run([*cmd[:-1], str(one)], capture_output=True, text=True, env=env)
-    assert result.returncode == 0, result.stderr[-4000:]
-
-    def records(run: Path) -> list[dict]:
-        lines = (run / "metrics.jsonl").read_text().splitlines()
-        return [r for r in map(json.loads, lines) if r["split"] in ("train", "dev")]
-
-    ranks, single = records(two), records(one)
-    assert [(r["split"], r["step"]) for r in ranks] == [(r["split"], r["step"]) for r in single]
+    two, one = on_two_ranks_and_one(args, tmp_path)
+    single = assert_same_records(two, one, atol=1e-6)
     assert [r["split"] for r in single] == ["dev", "train", "dev"]  # epoch 1, step 4, epoch 2
-    for a, b in zip(ranks, single, strict=True):
-        assert a.get("precision") == b.get("precision")
-        timing = {"tokens_per_s", "steps_per_s"}
-        for key in set(a) - {"split", "step", "epoch", "lr", "precision", *timing}:
-            assert a[key] == pytest.approx(b[key], rel=1e-4, abs=1e-6), (a["step"], key)
     weights = "best/model.safetensors"
     a, b = load_file(two / weights), load_file(one / weights)
     for key in a:
@@ -270,27 +284,8 @@ def test_embedding_on_two_ranks_matches_one_process(tmp_path: Path, scale: list[
         "--max-length", "16", "--lr", "1e-4", "--max-train-examples", "96",
         *scale,
     ]  # fmt: skip
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    two, one = tmp_path / "two", tmp_path / "one"
-    cmd = [sys.executable, "-m", "bertforge", "--verbose", *args, "--output"]
-    result = subprocess.run(
-        [*cmd, str(two), "--nproc", "2"], capture_output=True, text=True, env=env, timeout=300
-    )
-    assert result.returncode == 0, result.stderr[-4000:]
-    assert "rank 1 of 2" in result.stderr
-    result = subprocess.run([*cmd, str(one)], capture_output=True, text=True, env=env)
-    assert result.returncode == 0, result.stderr[-4000:]
-
-    def records(run: Path) -> list[dict]:
-        lines = (run / "metrics.jsonl").read_text().splitlines()
-        return [r for r in map(json.loads, lines) if r["split"] in ("train", "dev")]
-
-    ranks, single = records(two), records(one)
-    assert [(r["split"], r["step"]) for r in ranks] == [(r["split"], r["step"]) for r in single]
-    for a, b in zip(ranks, single, strict=True):
-        for key in set(a) - {"split", "step", "epoch", "lr", "precision", "tokens_per_s",
-                             "steps_per_s"}:  # fmt: skip
-            assert a[key] == pytest.approx(b[key], rel=1e-4, abs=1e-5), (a["step"], key)
+    two, one = on_two_ranks_and_one(args, tmp_path)
+    assert_same_records(two, one, atol=1e-5)
     a, b = load_file(two / "best/model.safetensors"), load_file(one / "best/model.safetensors")
     assert a.keys() == b.keys() and not any("scale" in key for key in a)
     for key in a:
