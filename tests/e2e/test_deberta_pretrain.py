@@ -8,18 +8,16 @@ discriminator fine-tunes on (tiny) CoNLL NER and SQuAD."""
 from __future__ import annotations
 
 import math
-import signal
 from pathlib import Path
 
 import pytest
 import torch
 import transformers
 from safetensors.torch import load_file
-from test_crash import run_cli
 from test_modernbert_pretrain import (
-    KILL_AFTER_STEP_20,
     RUN,
     fine_tunes_on_ner_and_squad,
+    straight_and_resumed,
     train_losses,
 )
 
@@ -102,14 +100,7 @@ def test_a_gdes_export_continues_from_both_parts(
 
 
 def test_a_killed_gdes_run_resumes_to_the_same_weights(shards: Path, tmp_path: Path) -> None:
-    straight = pretrain(shards, tmp_path / "straight", "deberta-v3-xsmall", overrides=TINY)
-    sets = [arg for item in TINY for arg in ("--set", item)]
-    args = ["pretrain", "--data", shards, "--output", tmp_path / "killed",
-            "--config", "deberta-v3-xsmall", *sets]  # fmt: skip
-    killed = run_cli(KILL_AFTER_STEP_20, args)
-    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
-    resumed = pretrain(shards, tmp_path / "killed", resume=True)
-    assert train_losses(tmp_path / "killed")[-10:] == train_losses(tmp_path / "straight")[-10:]
+    straight, resumed = straight_and_resumed(shards, tmp_path, "deberta-v3-xsmall", TINY)
     for part in ("discriminator", "generator"):
         a = load_file(straight.model / part / "model.safetensors")
         b = load_file(resumed.model / part / "model.safetensors")

@@ -17,7 +17,7 @@ from safetensors.torch import load_file
 from test_crash import run_cli
 from test_families_finetune import data
 
-from bertforge import ConfigError, finetune, pretrain
+from bertforge import ConfigError, PretrainResult, finetune, pretrain
 from bertforge.data.builder import BuildConfig, build_data
 from bertforge.tokenization import train_tokenizer
 
@@ -103,17 +103,26 @@ def fine_tunes_on_ner_and_squad(model: Path, root: Path) -> None:
         assert not info["missing_keys"] and not info["unexpected_keys"], info
 
 
-def test_a_killed_run_resumes_to_the_same_weights(shards: dict[str, Path], tmp_path: Path) -> None:
-    data = shards["full-sentences"]
-    straight = pretrain(data, tmp_path / "straight", "modernbert-mini", overrides=TINY)
-    sets = [arg for item in TINY for arg in ("--set", item)]
-    args = ["pretrain", "--data", data, "--output", tmp_path / "killed",
-            "--config", "modernbert-mini", *sets]  # fmt: skip
+def straight_and_resumed(
+    data: Path, tmp_path: Path, recipe: str, sets: list[str]
+) -> tuple[PretrainResult, PretrainResult]:
+    """A run straight through, and the same run SIGKILLed after its step-20 checkpoint and
+    resumed: the resumed run logs the straight run's last 10 losses."""
+    straight = pretrain(data, tmp_path / "straight", recipe, overrides=sets)
+    flags = [arg for item in sets for arg in ("--set", item)]
+    args = ["pretrain", "--data", data, "--output", tmp_path / "killed", "--config", recipe,
+            *flags]  # fmt: skip
     killed = run_cli(KILL_AFTER_STEP_20, args)
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
     resumed = pretrain(data, tmp_path / "killed", resume=True)
-    assert resumed.step == 30
     assert train_losses(tmp_path / "killed")[-10:] == train_losses(tmp_path / "straight")[-10:]
+    return straight, resumed
+
+
+def test_a_killed_run_resumes_to_the_same_weights(shards: dict[str, Path], tmp_path: Path) -> None:
+    data = shards["full-sentences"]
+    straight, resumed = straight_and_resumed(data, tmp_path, "modernbert-mini", TINY)
+    assert resumed.step == 30
     a = load_file(straight.model / "model.safetensors")
     b = load_file(resumed.model / "model.safetensors")
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
