@@ -112,7 +112,9 @@ class EmbedTask(Task):
         if chosen not in metrics:
             raise ConfigError(f"--metric {chosen!r}: this run's dev metrics are {metrics}")
         metrics = [chosen, *(m for m in metrics if m != chosen)]
-        options = {**options, "loss": loss}
+        sts_dev = options["sts_dev"]  # kept as text: the setup is saved as JSON
+        sts_dev = None if sts_dev is None else str(Path(sts_dev).resolve())
+        options = {**options, "loss": loss, "sts_dev": sts_dev}
         for split in ("train", "dev"):  # a bad file fails now, not after an epoch
             self.read(self.new_setup(files, options, max_length, metrics), split)
         return self.new_setup(files, options, max_length, metrics)

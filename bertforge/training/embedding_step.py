@@ -2,11 +2,14 @@
 (every anchor against every candidate), whatever its size, through gradient caching.
 
 A batch of B rows of C texts (anchor, positive, hard negatives), (B, C, T), is embedded in
-chunks of `chunk_size` rows without a graph, the loss taken over all B x C vectors, then each
-chunk embedded again with a graph and its cached gradient backpropagated
-(`grad_cache.py`): the update equals that of one big-batch backward, with the activations
-of one chunk in memory. Under DDP each rank embeds its share and the vectors are gathered
-(with their gradient path) so every rank's loss sees the global batch's negatives.
+pieces of `chunk_size` texts sorted by length (a piece is cut to its longest text), the loss
+taken over all B x C vectors. Up to `chunk_size` rows, every piece keeps its graph: one plain
+backward. A larger batch trains by gradient caching (`grad_cache.py`): the pieces are
+embedded without a graph but the last C (the longest texts), and each is embedded again with
+a graph and its cached gradient backpropagated: the update equals that of one big-batch
+backward, with the activations of `chunk_size` rows in memory. Under DDP each rank embeds
+its share and the vectors are gathered (with their gradient path) so every rank's loss sees
+the global batch's negatives.
 """
 
 from __future__ import annotations
@@ -70,14 +73,19 @@ class EmbeddingStep:
         batch = {k: v[:rows] for k, v in batch.items()}
         texts, length = batch["input_ids"].shape[1:]  # (B, C, T)
         inputs = ("input_ids", "attention_mask", "token_type_ids")
-        chunks = [  # each (b * C, T): the texts of `chunk_size` rows
-            {k: batch[k][i : i + self.chunk_size].reshape(-1, length) for k in inputs}
-            for i in range(0, rows, self.chunk_size)
-        ]
+        flat = {k: batch[k].reshape(-1, length) for k in inputs}  # (B * C, T), row by row
+        lengths = flat["attention_mask"].sum(-1)
+        # Texts by length, shortest first, `chunk_size` to a forward, each cut to its longest:
+        # short anchors are not padded to their paragraphs' length.
+        order = torch.argsort(lengths, stable=True)
+        pieces = order.split(self.chunk_size)
+        chunks = [{k: v[idx, : max(1, int(lengths[idx].max()))] for k, v in flat.items()}
+                  for idx in pieces]  # fmt: skip
+        back = torch.argsort(order)  # sorted position -> row-by-row position
         targets = {k: gather_ids(v) for k, v in batch.items() if k in ("text_ids", "labels")}
         metrics: dict[str, torch.Tensor] = {}
 
-        def embed(chunk: Batch) -> torch.Tensor:  # (b * C, T) -> (b * C, H)
+        def embed(chunk: Batch) -> torch.Tensor:  # (n, t) -> (n, H)
             ids, mask, types = chunk["input_ids"], chunk["attention_mask"], chunk["token_type_ids"]
             with autocast(precision, device):
                 return model(ids, mask, types).float()
@@ -86,7 +94,7 @@ class EmbeddingStep:
         scale = unwrapped.scale()  # a learned scale, or None
 
         def loss_of(vectors: list[torch.Tensor]) -> torch.Tensor:
-            local = torch.cat(vectors).view(rows, texts, -1)  # (B, C, H)
+            local = torch.cat(vectors)[back].view(rows, texts, -1)  # (B, C, H)
             loss, found = objective.loss_of(gather_rows(local), targets, scale)
             metrics.update(found)
             return loss
@@ -94,7 +102,9 @@ class EmbeddingStep:
         def sync(last: bool) -> AbstractContextManager[Any]:
             return gradient_sync(model, sync=last)
 
-        loss, _ = cached_backward(embed, chunks, loss_of, device, sync)
+        # The graphs of C pieces (the texts of `chunk_size` rows, the longest) stay through
+        # the loss: a batch of up to `chunk_size` rows is one plain backward.
+        loss, _ = cached_backward(embed, chunks, loss_of, device, sync, live=texts)
         params = [p for p in model.parameters() if p.grad is not None]
         total = torch.nn.utils.clip_grad_norm_(params, grad_clip or math.inf)
         norm = float(total)

@@ -9,8 +9,9 @@ fit in memory, with the gradient of the plain big batch.
 3. Embed each chunk again with a graph, under the random state it had in 1 (so dropout
    draws the same masks), and backpropagate the cached gradient into the weights.
 
-The encoder runs twice forward and once backward per row: about 1.33x the work of one pass,
-for memory that no longer grows with the batch.
+A cached row runs twice forward and once backward: about 1.33x the work of one pass, for
+memory that no longer grows with the batch. The last chunks keep their graph through the
+loss (as many as memory allows), so they are embedded once.
 """
 
 from __future__ import annotations
@@ -44,25 +45,36 @@ def cached_backward(
     loss_of: Callable[[list[torch.Tensor]], torch.Tensor],  # chunk embeddings -> () loss
     device: torch.device,
     sync: Callable[[bool], AbstractContextManager[Any]] | None = None,
+    live: int = 1,
 ) -> tuple[torch.Tensor, list[torch.Tensor]]:
     """Backpropagate `loss_of(embeddings of every chunk)` into the weights `embed` uses (and
-    any parameter of the loss, e.g. a learned scale). `sync(last)`: a context under which
-    a backward syncs gradients only when `last` (DDP's `no_sync` before the last chunk).
-    Returns the loss and the embeddings (detached)."""
+    any parameter of the loss, e.g. a learned scale). The last `live` chunks keep their
+    graph through the loss (no second forward; all of them: a plain backward); the others
+    are cached and replayed. `sync(last)`: a context under which a backward syncs gradients
+    only when `last` (DDP's `no_sync` before the last one). Returns the loss and the
+    embeddings (detached)."""
+    live = min(max(live, 1), len(chunks))
+    early, late = chunks[: len(chunks) - live], chunks[len(chunks) - live :]
     states, cached = [], []
-    for chunk in chunks:
+    for chunk in early:
         states.append(RandomState(device))
         with torch.no_grad():
-            cached.append(embed(chunk).detach())
-    leaves = [e.requires_grad_() for e in cached]
-    with sync(False) if sync is not None else nullcontext():
-        loss = loss_of(leaves)
-        loss.backward()
+            cached.append(embed(chunk).detach().requires_grad_())
+
+    def syncing(last: bool) -> AbstractContextManager[Any]:
+        return sync(last) if sync is not None else nullcontext()
+
+    kept = []
+    for j, chunk in enumerate(late):  # DDP decides at a forward whether its backward syncs
+        with syncing(not early and j == len(late) - 1):
+            kept.append(embed(chunk))
     after = RandomState(device)  # where a plain pass would have left the generators
-    for i, (chunk, state, leaf) in enumerate(zip(chunks, states, leaves, strict=True)):
+    with syncing(not early):
+        loss = loss_of([*cached, *kept])
+        loss.backward()
+    for i, (chunk, state, leaf) in enumerate(zip(early, states, cached, strict=True)):
         state.restore()
-        last = i == len(chunks) - 1
-        with sync(last) if sync is not None else nullcontext():
+        with syncing(i == len(early) - 1):
             embed(chunk).backward(leaf.grad)
     after.restore()
-    return loss.detach(), [leaf.detach() for leaf in leaves]
+    return loss.detach(), [e.detach() for e in (*cached, *kept)]

@@ -43,9 +43,16 @@ def synthetic(root: Path, seed: int = 0) -> dict[str, Path]:
     for name, records in (("corpus", corpus), ("queries", asked), ("qrels", qrels)):
         lines = "".join(json.dumps(r) + "\n" for r in records)
         (dev / f"{name}.jsonl").write_text(lines, encoding="utf-8")
+    # Scored pairs: a dev query beside its own document (1) or the next one's (0).
+    with (root / "sts.tsv").open("w") as f:
+        f.write("sentence1\tsentence2\tscore\n")
+        for i, q in enumerate(queries[300:]):
+            for j, gold in ((i, 1), ((i + 1) % 40, 0)):
+                f.write(f"{' '.join(q)}\t{' '.join(docs[300 + j])}\t{gold}\n")
     text = [" ".join(d) for d in docs] + [" ".join(q) for q in queries]
     (root / "text.txt").write_text("\n".join(text), encoding="utf-8")
-    return {"train": root / "train.jsonl", "dev": dev / "qrels.jsonl", "text": root / "text.txt"}
+    return {"train": root / "train.jsonl", "dev": dev / "qrels.jsonl", "text": root / "text.txt",
+            "sts": root / "sts.tsv"}  # fmt: skip
 
 
 def test_embed_learns_a_retrieval_set_and_saves_for_sentence_transformers(
@@ -55,13 +62,14 @@ def test_embed_learns_a_retrieval_set_and_saves_for_sentence_transformers(
     tok = train_tokenizer([files["text"]], "wordpiece", 300, min_frequency=1)
     model = save_mlm_checkpoint("bert", tok, tmp_path / "start")
     common = {"train_file": files["train"], "dev_file": files["dev"], "batch_size": 32,
-              "chunk_size": 8, "max_length": 16}  # fmt: skip
+              "chunk_size": 8, "max_length": 16, "sts_dev": files["sts"]}  # fmt: skip
     before = finetune("embed", model, None, tmp_path / "none", epochs=1, lr=1e-9, **common)
     after = finetune("embed", model, None, tmp_path / "run", epochs=6, lr=2e-3, **common)
     chance = 10 / 40
     assert after.metrics["recall@10"] > max(2 * chance, before.metrics["recall@10"] + 0.2), (
         before.metrics, after.metrics)  # fmt: skip
     assert {"recall@1", "mrr@10"} <= after.metrics.keys()
+    assert after.metrics["sts_spearman"] > max(0.5, before.metrics["sts_spearman"])
 
     best = tmp_path / "run" / "best"
     texts = ["papa1 quebec2 romeo3", "kilo4 lima5 oscar6 tango7 gamma0"]
@@ -79,7 +87,7 @@ def test_embed_learns_a_retrieval_set_and_saves_for_sentence_transformers(
     np.testing.assert_allclose(np.linalg.norm(theirs, axis=1), 1.0, atol=1e-5)
     # evaluate RUN scores best/ again; predict RUN embeds texts with it.
     again = bertforge.evaluate(tmp_path / "run").metrics
-    for key in ("recall@1", "recall@10", "mrr@10"):
+    for key in ("recall@1", "recall@10", "mrr@10", "sts_spearman"):
         assert again[key] == pytest.approx(after.metrics[key], abs=1e-6), key
     records = bertforge.predict(tmp_path / "run", texts, tmp_path / "out.tsv").records
     assert [r["text"] for r in records] == texts

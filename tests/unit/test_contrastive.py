@@ -105,10 +105,11 @@ def embed_with(model: Encoder):
     return embed
 
 
-@pytest.mark.parametrize("dropout", [0.0, 0.1])
-def test_gradient_caching_equals_the_big_batch_gradient(dropout: float) -> None:
-    """12 pairs in chunks of 4: the same loss and weight gradients as embedding all 24 texts
-    with a graph at once (with dropout: the same masks, replayed from each chunk's state)."""
+@pytest.mark.parametrize(("dropout", "live"), [(0.0, 1), (0.1, 1), (0.1, 2), (0.1, 6)])
+def test_gradient_caching_equals_the_big_batch_gradient(dropout: float, live: int) -> None:
+    """12 pairs in chunks of 4, the last `live` chunks kept with their graph (6: all, a plain
+    backward): the same loss and weight gradients as embedding all 24 texts with a graph at
+    once (with dropout: the same masks, replayed from each chunk's state)."""
     g = torch.Generator().manual_seed(1)
     ids = torch.randint(1, 50, (24, 10), generator=g)
     mask = torch.ones_like(ids)
@@ -127,7 +128,14 @@ def test_gradient_caching_equals_the_big_batch_gradient(dropout: float) -> None:
 
     model = tiny_encoder(dropout)
     torch.manual_seed(7)
-    loss, embeddings = cached_backward(embed_with(model), chunks, loss_of, torch.device("cpu"))
+    loss, embeddings = cached_backward(
+        embed_with(model), chunks, loss_of, torch.device("cpu"), live=live
+    )
+    after = torch.rand(1)  # the generators are left where the plain pass left them
+    reference = tiny_encoder(dropout)
+    torch.manual_seed(7)
+    loss_of([embed_with(reference)(c) for c in chunks])
+    assert torch.equal(after, torch.rand(1))
     assert float(loss) == pytest.approx(float(plain.detach()), rel=1e-6)
     assert len(embeddings) == 6 and not embeddings[0].requires_grad
     got = {n: p.grad for n, p in model.named_parameters() if p.grad is not None}
@@ -164,10 +172,14 @@ class Capture(torch.optim.SGD):
                     self.seen[id(p)] = p.grad.clone()
 
 
-def test_the_embedding_step_gives_the_plain_gradient_and_learns_its_scale() -> None:
-    """EmbeddingStep over (B=6, C=3) rows in chunks of 2 (anchor, positive, hard negative) with
-    a learned scale: every weight's gradient, the scale's included, equals one plain backward
-    of the whole batch; the exported state leaves the scale out."""
+@pytest.mark.parametrize("chunk_size", [2, 5, 6])
+def test_the_embedding_step_gives_the_plain_gradient_and_learns_its_scale(
+    chunk_size: int,
+) -> None:
+    """EmbeddingStep over (B=6, C=3) rows (anchor, positive, hard negative) of mixed lengths,
+    embedded in length-sorted pieces of `chunk_size` texts (6: no caching), with a learned
+    scale: every weight's gradient, the scale's included, equals one plain backward of the
+    whole padded batch; the exported state leaves the scale out."""
     from bertforge.architectures.embedding import EmbeddingModel
     from bertforge.interop.sentence_transformers import Pooling
     from bertforge.objectives.contrastive import EmbeddingLoss
@@ -178,6 +190,7 @@ def test_the_embedding_step_gives_the_plain_gradient_and_learns_its_scale() -> N
     ids = torch.randint(1, 50, (6, 3, 9), generator=g)
     mask = torch.ones_like(ids)
     mask[:, 0, 5:] = 0  # short anchors
+    mask[::2, 1, 7:] = 0  # and other lengths
     batch = {"input_ids": ids, "attention_mask": mask, "token_type_ids": torch.zeros_like(ids),
              "text_ids": torch.arange(18).view(6, 3)}  # fmt: skip
     objective = EmbeddingLoss(symmetric=True)
@@ -191,7 +204,7 @@ def test_the_embedding_step_gives_the_plain_gradient_and_learns_its_scale() -> N
     objective.loss_of(vectors, batch, plain.scale())[0].backward()
     chunked = model()
     optimizer = Capture(chunked.parameters())
-    stats, norm = EmbeddingStep(chunk_size=2)(
+    stats, norm = EmbeddingStep(chunk_size=chunk_size)(
         chunked, [batch], optimizer, [objective], precision="fp32", grad_clip=0.0
     )
     assert stats.sums["embedding"]["count"] == 6 and math.isfinite(norm)
