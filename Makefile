@@ -6,7 +6,8 @@ STAMP := $(VENV)/.installed-stamp
 SHARED ?= ../shared/data
 
 .PHONY: install demo test acceptance lint format clean bench bench-quick bench-pretrain \
-	bench-finetune bench-time-to-quality bench-families bench-segmenter bench-continue
+	bench-finetune bench-time-to-quality bench-families bench-segmenter bench-continue \
+	bench-embed
 
 install: $(STAMP)
 
@@ -69,6 +70,20 @@ bench-continue: $(STAMP)
 	BERTFORGE_SHARED_DATA=$(SHARED) $(PY) bench/continue_pretraining.py --task sst2 --finetune --json bench/continue_pretraining_sst2_minilm.json
 	BERTFORGE_SHARED_DATA=$(SHARED) $(PY) bench/continue_pretraining.py --task conll --side bertforge --finetune --json bench/continue_pretraining_conll_minilm.json
 	BERTFORGE_SHARED_DATA=$(SHARED) $(PY) bench/extend_vocab.py --add 1000 --minutes 10 --json bench/extend_vocab.json
+
+# Sentence embeddings on SQuAD pairs against sentence-transformers' trainer: 15 minutes from
+# all-MiniLM-L6-v2 and from a BERT-mini, the peer at the same steps, memory at batch 1,024, a
+# batch-size curve (about 1.5 hours). EMBED_BERT_MINI: the 20-minute BERT-mini of
+# `bench/family_compare.py --families bert --work /tmp/bertforge-bench-family`.
+EMBED_BERT_MINI ?= /tmp/bertforge-bench-family/bert/hf
+EMBED_WORK ?= /tmp/bertforge-bench-embed
+bench-embed: $(STAMP)
+	$(PY) -m pip install --quiet -e '.[test,bench]'
+	BERTFORGE_SHARED_DATA=$(SHARED) $(PY) bench/embeddings.py --job quality --model minilm --minutes 15 --work $(EMBED_WORK)/minilm --json bench/embeddings.json
+	BERTFORGE_SHARED_DATA=$(SHARED) $(PY) bench/embeddings.py --job quality --model $(EMBED_BERT_MINI) --minutes 15 --lr 1e-4 --max-length 128 --work $(EMBED_WORK)/bertmini --json bench/embeddings.json
+	BERTFORGE_SHARED_DATA=$(SHARED) $(PY) bench/embeddings.py --job peer --model minilm --steps 48 --work $(EMBED_WORK)/peer --json bench/embeddings.json
+	BERTFORGE_SHARED_DATA=$(SHARED) $(PY) bench/embeddings.py --job memory --model minilm --steps 1 --batch 1024 --work $(EMBED_WORK)/memory --json bench/embeddings.json
+	BERTFORGE_SHARED_DATA=$(SHARED) $(PY) bench/embeddings.py --job curve --model $(EMBED_BERT_MINI) --examples 4096 --lr 1e-4 --max-length 128 --work $(EMBED_WORK)/curve --json bench/embeddings.json
 
 bench-segmenter: $(STAMP)
 	BERTFORGE_SHARED_DATA=$(SHARED) $(PY) bench/segmenter_cost.py

@@ -4,9 +4,15 @@ written, so that `SentenceTransformer(path)` loads what bertforge trained.
 
     modules.json                       0: Transformer at "", 1: Pooling, [2: Normalize]
     1_Pooling/config.json              pooling_mode_cls_token / pooling_mode_mean_tokens ...
+                                       (sentence-transformers >= 6: pooling_mode "cls" | ...)
     2_Normalize/                       present when vectors are L2-normalised
-    sentence_bert_config.json          max_seq_length (the Transformer module's truncation)
+    sentence_bert_config.json          max_seq_length (the Transformer module's truncation;
+                                       >= 6: absent, the tokenizer's model_max_length)
     config_sentence_transformers.json  similarity_fn_name: cosine
+
+bertforge writes the module names of sentence-transformers 2 to 5
+(`sentence_transformers.models.Pooling`), which 6 still loads, and reads both those and 6's
+(`sentence_transformers.sentence_transformer.modules.pooling.Pooling`, ...).
 """
 
 from __future__ import annotations
@@ -34,6 +40,12 @@ MODULE_TYPES = {
     "transformer": "sentence_transformers.models.Transformer",
     "pooling": "sentence_transformers.models.Pooling",
     "normalize": "sentence_transformers.models.Normalize",
+}
+# sentence-transformers >= 6 names the same modules by where they now live.
+MODULE_TYPES_6 = {
+    "transformer": "sentence_transformers.base.modules.transformer.Transformer",
+    "pooling": "sentence_transformers.sentence_transformer.modules.pooling.Pooling",
+    "normalize": "sentence_transformers.base.modules.normalize.Normalize",
 }
 
 
@@ -73,7 +85,11 @@ def read_pooling(path: str | Path) -> Pooling | None:
         raise CheckpointError(f"'{path / MODULES}' has no Pooling module: no sentence vector")
     where = path / pooling["path"] / "config.json"
     flags = _json(where) or {}
-    modes = [POOLING_FLAGS[k] for k in POOLING_FLAGS if flags.get(k)]
+    if "pooling_mode" in flags:  # sentence-transformers >= 6: a mode name, or a list of them
+        mode = flags["pooling_mode"]
+        modes = [mode] if isinstance(mode, str) else list(mode)
+    else:
+        modes = [POOLING_FLAGS[k] for k in POOLING_FLAGS if flags.get(k)]
     if len(modes) != 1 or modes[0] not in POOLINGS:
         raise CheckpointError(
             f"'{where}' pools by {' + '.join(modes) or 'nothing'}; bertforge pools by exactly "
@@ -107,8 +123,8 @@ def write_sentence_transformers(path: str | Path, pooling: Pooling, hidden_size:
 
 
 def _kind(module: dict[str, Any], path: Path) -> str:
-    for kind, name in MODULE_TYPES.items():
-        if module.get("type") == name:
+    for kind in MODULE_TYPES:
+        if module.get("type") in (MODULE_TYPES[kind], MODULE_TYPES_6[kind]):
             return kind
     raise CheckpointError(
         f"'{path / MODULES}' has module {module.get('type')!r}; bertforge reproduces "

@@ -80,7 +80,12 @@ class EmbedTask(Task):
             choices=("cls", "mean"),
         ),
         Option("normalize", True, "Save L2-normalised vectors.", bool),
-        Option("chunk_size", 64, "Gradient caching: pairs embedded at once (memory).", int),
+        Option(
+            "chunk_size",
+            64,
+            "Texts embedded at once; a batch of more pairs trains by gradient caching (memory).",
+            int,
+        ),
         Option("sts_fields", "sentence1,sentence2,score", "Scored dev pairs' three fields."),
         Option("sts_dev", None, "Also score STS Spearman on this scored-pairs file.", Path),
         Option(

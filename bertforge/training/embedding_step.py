@@ -5,9 +5,9 @@ A batch of B rows of C texts (anchor, positive, hard negatives), (B, C, T), is e
 pieces of `chunk_size` texts sorted by length (a piece is cut to its longest text), the loss
 taken over all B x C vectors. Up to `chunk_size` rows, every piece keeps its graph: one plain
 backward. A larger batch trains by gradient caching (`grad_cache.py`): the pieces are
-embedded without a graph but the last C (the longest texts), and each is embedded again with
+embedded without a graph but the last (the longest texts), and each is embedded again with
 a graph and its cached gradient backpropagated: the update equals that of one big-batch
-backward, with the activations of `chunk_size` rows in memory. Under DDP each rank embeds
+backward, with the activations of `chunk_size` texts in memory. Under DDP each rank embeds
 its share and the vectors are gathered (with their gradient path) so every rank's loss sees
 the global batch's negatives.
 """
@@ -102,9 +102,10 @@ class EmbeddingStep:
         def sync(last: bool) -> AbstractContextManager[Any]:
             return gradient_sync(model, sync=last)
 
-        # The graphs of C pieces (the texts of `chunk_size` rows, the longest) stay through
-        # the loss: a batch of up to `chunk_size` rows is one plain backward.
-        loss, _ = cached_backward(embed, chunks, loss_of, device, sync, live=texts)
+        # A batch of up to `chunk_size` rows (at most C pieces) is one plain backward; a larger
+        # one holds the graph of one piece at a time, the last (longest) never replayed.
+        live = len(chunks) if rows <= self.chunk_size else 1
+        loss, _ = cached_backward(embed, chunks, loss_of, device, sync, live=live)
         params = [p for p in model.parameters() if p.grad is not None]
         total = torch.nn.utils.clip_grad_norm_(params, grad_clip or math.inf)
         norm = float(total)

@@ -54,6 +54,22 @@ def test_a_sentence_transformers_checkpoint_embeds_as_it_declares(
     assert not np.allclose(np.linalg.norm(raw, axis=1), 1.0)
 
 
+def test_a_checkpoint_that_sentence_transformers_6_saved_embeds_as_it_declares(
+    tmp_path: Path, minilm_path: Path
+) -> None:
+    """sentence-transformers >= 6 saves new module names, `pooling_mode` as a name and the
+    length as the tokenizer's model_max_length: the same vectors from bertforge."""
+    loaded = st.SentenceTransformer(str(minilm_path), device="cpu")
+    loaded.save(str(tmp_path / "saved"))
+    modules = json.loads((tmp_path / "saved" / "modules.json").read_text())
+    assert modules[1]["type"] != "sentence_transformers.models.Pooling"
+    assert read_pooling(tmp_path / "saved") == Pooling("mean", True, None)
+    got = run_embed(tmp_path, tmp_path / "saved")
+    np.testing.assert_allclose(got, loaded.encode(TEXTS), atol=1e-5)
+    model = EmbeddingModel.from_pretrained(tmp_path / "saved")
+    assert model.pooling.mode == "mean" and model.pooling.normalize
+
+
 @pytest.mark.parametrize("pooling", [Pooling("cls", False, 64), Pooling("mean", True, None)])
 def test_what_bertforge_writes_loads_in_sentence_transformers(
     tmp_path: Path, corpus: Path, pooling: Pooling
@@ -76,6 +92,8 @@ MODULES = [
     ("change", "message"),
     [
         ({"1_Pooling/config.json": {"pooling_mode_max_tokens": True}}, "pools by max"),
+        ({"1_Pooling/config.json": {"pooling_mode": "lasttoken"}}, "pools by lasttoken"),
+        ({"1_Pooling/config.json": {"pooling_mode": ["cls", "mean"]}}, "pools by cls \\+ mean"),
         ({"modules.json": MODULES}, "has module 'sentence_transformers.models.Dense'"),
     ],
 )
