@@ -23,7 +23,8 @@ def unknown_share(tokenizer: Tokenizer, texts: Iterable[str], sample: int = SAMP
     texts = [t for t in itertools.islice(texts, sample) if t]
     if unk is None or not texts:
         return 0.0
-    enc = tokenizer(texts, add_special_tokens=False, return_offsets_mapping=True)
+    # Whole texts, however long: counted here, never fed to a model.
+    enc = tokenizer(texts, add_special_tokens=False, return_offsets_mapping=True, verbose=False)
     total = unknown = 0
     for text, ids, offsets in zip(texts, enc["input_ids"], enc["offset_mapping"], strict=True):
         total += sum(not c.isspace() for c in text)

@@ -128,8 +128,11 @@ class Tokenizer(VocabMixin):
         return_offsets_mapping: bool = False,
         return_special_tokens_mask: bool = False,
         return_overflowing_tokens: bool = False,
+        verbose: bool = True,
     ) -> BatchEncoding:
-        """Encode one text (lists of ints back) or a batch (lists of lists, or tensors)."""
+        """Encode one text (lists of ints back) or a batch (lists of lists, or tensors).
+        `verbose=False`: no warning for an untruncated text longer than the model takes (a
+        caller that only inspects the tokens)."""
         if return_tensors is not None and return_tensors not in TENSOR_TYPES:
             raise TokenizerError(f"return_tensors={return_tensors!r}; use None, 'pt' or 'np'")
         batched, inputs = batch_inputs(text, text_pair)
@@ -137,7 +140,8 @@ class Tokenizer(VocabMixin):
             padding, truncation, max_length, pad_to_multiple_of, self._model_max_length
         )
         encodings = self._encode(inputs, plan, stride, add_special_tokens)
-        self._warn_if_too_long(encodings)
+        if verbose:
+            self._warn_if_too_long(encodings)
         fields = {
             "token_type_ids": return_token_type_ids,
             "attention_mask": return_attention_mask,

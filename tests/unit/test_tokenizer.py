@@ -281,3 +281,23 @@ def test_from_tokenizers_copies_and_clears_baked_settings(minilm_path: Path) -> 
     assert len(wrapped("hi")["input_ids"]) == 3
     assert wrapped.model_max_length > 10**20  # no tokenizer_config: unlimited, like transformers
     assert len(wrapped("word " * 600, truncation=True)["input_ids"]) == 602
+
+
+def test_an_untruncated_text_past_the_model_length_warns_once_unless_only_counted(
+    minilm_path: Path, caplog: Any
+) -> None:
+    """A text longer than model_max_length (MiniLM: 512) without truncation warns once per
+    tokenizer; the unknown-character count tokenizes whole texts and says nothing."""
+    import logging
+
+    from bertforge.tokenization.coverage import unknown_share
+
+    long = "word " * 600
+    with caplog.at_level(logging.WARNING, logger="bertforge.tokenization.tokenizer"):
+        tok = Tokenizer.from_pretrained(minilm_path)
+        assert unknown_share(tok, [long]) == 0.0
+        tok(long, verbose=False)
+        assert "exceeds model_max_length" not in caplog.text
+        tok(long)
+        tok(long)
+    assert caplog.text.count("a sequence of 602 tokens exceeds model_max_length 512") == 1
