@@ -185,9 +185,12 @@ def job_quality(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def job_peer(args: argparse.Namespace) -> dict[str, Any]:
+    if args.steps is None:
+        raise SystemExit("--job peer needs --steps (e.g. 48)")
     found: dict[str, Any] = {}
     if args.side in ("both", "bertforge"):
-        found["bertforge"] = bertforge_run(args, args.work / "bertforge", args.steps, args.batch)
+        run = bertforge_run(args, args.work / "bertforge", args.steps, args.batch)
+        found["bertforge"] = {**run, "scored_after": score(Path(run["best"]), args.max_length)}
     if args.side in ("both", "peer"):
         peer = st_train(args, args.steps, args.batch, cached=False, out=args.work / "st-model")
         peer["after"] = score(args.work / "st-model", args.max_length)
@@ -243,6 +246,7 @@ def forwarded(args: argparse.Namespace) -> list[str]:
 
 
 def job_memory(args: argparse.Namespace) -> dict[str, Any]:
+    args.steps = args.steps or 1
     return {side: capped(args, side, args.batch) for side in args.memory_sides.split(",")}
 
 
