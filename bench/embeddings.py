@@ -18,7 +18,7 @@ Jobs (`--job`), each adding its record to `--json`:
   `--side both` bertforge's run first); training throughput of each and the scores after.
 - memory: peak RSS of `--steps` steps at `--batch` (1,024), each side in a fresh process that
   is killed when its RSS passes `--memory-cap` GiB: bertforge (gradient caching,
-  `--chunk-size` pairs at once), sentence-transformers' `CachedMultipleNegativesRankingLoss`
+  `--chunk-size` texts at once), sentence-transformers' `CachedMultipleNegativesRankingLoss`
   (mini-batches of the same size) and its plain `MultipleNegativesRankingLoss`.
 - curve: bertforge at each of `--batches` for the same `--examples` pairs (gradient caching
   in chunks of `--chunk-size`): scores and peak RSS.
