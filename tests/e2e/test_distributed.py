@@ -261,10 +261,17 @@ def test_fine_tuning_on_two_ranks_matches_one_process(minilm_path: Path, tmp_pat
         torch.testing.assert_close(a[key], b[key], rtol=0, atol=1e-5, msg=key)
 
 
-@pytest.mark.parametrize("scale", [[], ["--learn-scale"]], ids=["fixed-scale", "learned-scale"])
-def test_embedding_on_two_ranks_matches_one_process(tmp_path: Path, scale: list[str]) -> None:
-    """`finetune embed --nproc 2`: each rank embeds half of every batch (in chunks, with
-    gradient caching) and the vectors are gathered, so every anchor still meets the global
+@pytest.mark.parametrize(
+    ("scale", "chunk"),
+    [([], "4"), (["--learn-scale"], "4"), ([], "8")],
+    ids=["fixed-scale", "learned-scale", "plain-on-each-rank"],
+)
+def test_embedding_on_two_ranks_matches_one_process(
+    tmp_path: Path, scale: list[str], chunk: str
+) -> None:
+    """`finetune embed --nproc 2`: each rank embeds half of every batch (16 pairs: 8 a rank,
+    by gradient caching in chunks of 4 texts, or, in chunks of 8, one plain backward over
+    several forwards) and the vectors are gathered, so every anchor still meets the global
     batch's negatives: the same losses, in-batch accuracy, dev recall and weights as one
     process holding the whole batch (a learned scale too, kept out of best/)."""
     from test_embed import synthetic
@@ -280,7 +287,7 @@ def test_embedding_on_two_ranks_matches_one_process(tmp_path: Path, scale: list[
     (model / "config.json").write_text(json.dumps(config))
     args = [
         "finetune", "embed", "--model", str(model), "--train-file", str(files["train"]),
-        "--dev-file", str(files["dev"]), "--batch-size", "16", "--chunk-size", "4",
+        "--dev-file", str(files["dev"]), "--batch-size", "16", "--chunk-size", chunk,
         "--max-length", "16", "--lr", "1e-4", "--max-train-examples", "96",
         *scale,
     ]  # fmt: skip
