@@ -73,7 +73,7 @@ bench-continue: $(STAMP)
 
 # Sentence embeddings on SQuAD pairs against sentence-transformers' trainer: 15 minutes from
 # all-MiniLM-L6-v2 and from a BERT-mini, the peer at the same steps, memory at batch 1,024, a
-# batch-size curve (about 1.5 hours). EMBED_BERT_MINI: the 20-minute BERT-mini of
+# batch-size curve (about 1.8 hours). EMBED_BERT_MINI: the 20-minute BERT-mini of
 # `bench/family_compare.py --families bert --work /tmp/bertforge-bench-family`.
 EMBED_BERT_MINI ?= /tmp/bertforge-bench-family/bert/hf
 EMBED_WORK ?= /tmp/bertforge-bench-embed
@@ -84,6 +84,7 @@ bench-embed: $(STAMP)
 	BERTFORGE_SHARED_DATA=$(SHARED) $(PY) bench/embeddings.py --job peer --model minilm --steps 48 --work $(EMBED_WORK)/peer --json bench/embeddings.json
 	BERTFORGE_SHARED_DATA=$(SHARED) $(PY) bench/embeddings.py --job memory --model minilm --steps 1 --batch 1024 --work $(EMBED_WORK)/memory --json bench/embeddings.json
 	BERTFORGE_SHARED_DATA=$(SHARED) $(PY) bench/embeddings.py --job curve --model $(EMBED_BERT_MINI) --examples 4096 --lr 1e-4 --max-length 128 --work $(EMBED_WORK)/curve --json bench/embeddings.json
+	BERTFORGE_SHARED_DATA=$(SHARED) $(PY) bench/embeddings.py --job curve --model $(EMBED_BERT_MINI) --examples 16384 --lr 1e-4 --max-length 128 --work $(EMBED_WORK)/curve-16k --json bench/embeddings.json
 
 bench-segmenter: $(STAMP)
 	BERTFORGE_SHARED_DATA=$(SHARED) $(PY) bench/segmenter_cost.py
