@@ -126,10 +126,9 @@ def bertforge_run(args: argparse.Namespace, out: Path, steps: int, batch: int,
 
 
 def probe_steps(args: argparse.Namespace) -> int:
-    """Steps that fill `--minutes` at the step time of a short run (its dev scoring not
-    counted)."""
-    probe = bertforge_run(args, args.work / "probe", args.probe_steps, args.batch,
-                          stop_at=args.probe_steps)  # fmt: skip
+    """Steps that fill `--minutes` at the step time of a short run (from its training
+    records: its dev scoring at the end is not counted)."""
+    probe = bertforge_run(args, args.work / "probe", args.probe_steps, args.batch)
     per_step = probe["train_seconds"] / probe["steps"]
     logging.info("probe: %.2f s a step", per_step)
     return max(1, int(args.minutes * 60 / per_step))
